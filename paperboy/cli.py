@@ -1,0 +1,256 @@
+"""The ``paperboy`` command: thin wrappers over engine calls with clear errors and exit codes.
+
+Exit codes (for schedulers): 0 done; 1 failed (nothing or only part was done, message on stderr);
+2 usage error; 3 done, but some records were skipped as malformed (listed on stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from . import __version__, ingest, settings as settings_mod, sources
+from .errors import PaperboyError
+from .models import IngestSummary
+from .store import Store, open_store
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+SAMPLE = "sample.jsonl.gz"
+
+
+class Context:
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = overrides
+        self._settings: dict[str, Any] | None = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        if self._settings is None:
+            self._settings = settings_mod.load(self.overrides)
+        return self._settings
+
+    def store(self) -> Store:
+        s = self.settings
+        return open_store(s["store"], s["home"])
+
+
+def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
+    if as_json:
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+@contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Turn paperboy errors into one clear line on stderr and exit code 1."""
+    try:
+        yield
+    except PaperboyError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        click.echo("interrupted; committed batches are kept, rerun to resume", err=True)
+        sys.exit(130)
+
+
+@contextmanager
+def progress_bar(desc: str, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit=" rec", file=sys.stderr, dynamic_ncols=True) as bar:
+        yield bar.update
+
+
+def summary_line(what: str, s: IngestSummary) -> str:
+    resumed = f", resumed after {s.resumed_from}" if s.resumed_from else ""
+    return (f"{what}: {s.read} read, {s.inserted} new, {s.updated} updated, {s.unchanged} unchanged, "
+            f"{s.skipped} skipped{resumed}")
+
+
+def report(what: str, s: IngestSummary, as_json: bool, max_errors: int) -> int:
+    """Print skipped-record reasons and the summary; return the exit code."""
+    for err in s.errors[:max_errors]:
+        click.echo(f"skipped {err}", err=True)
+    if len(s.errors) > max_errors or s.skipped > len(s.errors):
+        click.echo(f"... and {s.skipped - min(max_errors, len(s.errors))} more skipped", err=True)
+    emit({"target": what, **asdict(s)}, as_json, lambda: summary_line(what, s))
+    return EXIT_SKIPPED if s.skipped else EXIT_OK
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="Data directory (setting home).")
+@click.version_option(__version__, prog_name="paperboy")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """paperboy: a self-hostable daily-papers engine."""
+    ctx.obj = Context({"home": home})
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def init(obj: Context, as_json: bool) -> None:
+    """Create the data directory and the store (idempotent)."""
+    with errors_to_exit(), obj.store() as store:
+        version = store.schema_version()
+        emit({"home": str(obj.settings["home"]), "schema_version": version}, as_json,
+             f"store ready in {obj.settings['home']} (schema version {version})")
+
+
+@main.command("ingest")
+@click.argument("args", nargs=-1, required=True, metavar="[FORMAT] PATH...")
+@click.option("--map", "mapping", help="Field mapping for jsonl: title=name,abstract=summary,...")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_obj
+def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, quiet: bool, as_json: bool) -> None:
+    """Ingest files. FORMAT is detected when left out; formats: see `paperboy formats`."""
+    fmt, paths = None, list(args)
+    if args[0] in sources.FORMATS and not Path(args[0]).exists():
+        fmt, paths = args[0], list(args[1:])
+    if not paths:
+        raise click.UsageError("give at least one PATH")
+    total, results = IngestSummary(), []
+    with errors_to_exit(), obj.store() as store:
+        field_map = sources.module("jsonl").parse_mapping(mapping) if mapping else None
+        for p in paths:
+            with progress_bar(Path(p).name, quiet or as_json) as bar:
+                s = ingest.ingest_file(store, Path(p), fmt, batch_size=obj.settings["batch_size"],
+                                       mapping=field_map, progress=bar)
+            total.add(s)
+            results.append({"path": p, **asdict(s)})
+            if not as_json and len(paths) > 1:
+                click.echo(summary_line(p, s))
+    if as_json and len(paths) > 1:
+        emit({"files": results, "total": asdict(total)}, True, "")
+        sys.exit(EXIT_SKIPPED if total.skipped else EXIT_OK)
+    sys.exit(report("total" if len(paths) > 1 else paths[0], total, as_json, obj.settings["max_errors_shown"]))
+
+
+@main.command()
+def formats() -> None:
+    """List the input formats `ingest` understands."""
+    for fmt in sources.FORMATS:
+        click.echo(f"{fmt:12} {sources.module(fmt).DESCRIPTION}")
+
+
+@main.group()
+def harvest() -> None:
+    """Harvest from remote sources."""
+
+
+@harvest.command("arxiv")
+@click.option("--set", "set_spec", help="OAI-PMH set, e.g. cs, math, physics:quant-ph.")
+@click.option("--from", "from_date", help="First datestamp (YYYY-MM-DD); default: where the last harvest ended.")
+@click.option("--until", help="Last datestamp (YYYY-MM-DD).")
+@click.option("--prefix", type=click.Choice(["arXiv", "oai_dc"]), help="metadataPrefix (setting oai_prefix).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_obj
+def harvest_arxiv(obj: Context, set_spec: str | None, from_date: str | None, until: str | None,
+                  prefix: str | None, quiet: bool, as_json: bool) -> None:
+    """Harvest new and updated arXiv records over OAI-PMH (resumable)."""
+    with errors_to_exit(), obj.store() as store, progress_bar("harvest", quiet or as_json) as bar:
+        s = ingest.harvest_arxiv(
+            store, obj.settings, set_spec=set_spec, prefix=prefix, progress=bar,
+            from_date=ingest.parse_day(from_date) if from_date else None,
+            until=ingest.parse_day(until) if until else None)
+    sys.exit(report(f"arxiv {set_spec or 'all'}", s, as_json, obj.settings["max_errors_shown"]))
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True)
+@json_option
+@click.pass_obj
+def fetch(obj: Context, ids: tuple[str, ...], as_json: bool) -> None:
+    """Fetch papers by arXiv id or URL from the arXiv API into the store."""
+    with errors_to_exit(), obj.store() as store:
+        s = ingest.fetch_arxiv(store, obj.settings, list(ids))
+    sys.exit(report("arxiv api", s, as_json, obj.settings["max_errors_shown"]))
+
+
+def _stats_text(st: dict[str, Any]) -> str:
+    lines = [f"store        {st['path']} (schema {st['schema_version']})",
+             f"papers       {st['papers']} ({st['with_arxiv_id']} with arXiv id, {st['with_abstract']} with abstract)",
+             f"dates        {st['first_date']} .. {st['last_date']}"]
+    lines += [f"source       {k}: {v}" for k, v in st["by_source"].items()]
+    if st["top_categories"]:
+        lines.append("categories   " + ", ".join(f"{k} {v}" for k, v in st["top_categories"].items()))
+    for r in st["recent_runs"]:
+        c = r["counts"]
+        lines.append(f"run {r['id']:<8} {r['status']:8} {r['source']} {r['target'][-50:]}: "
+                     f"{c.get('read', 0)} read, {c.get('inserted', 0)} new, {c.get('skipped', 0)} skipped")
+    return "\n".join(lines)
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def stats(obj: Context, as_json: bool) -> None:
+    """Counts: papers, sources, dates, categories, recent runs."""
+    with errors_to_exit(), obj.store() as store:
+        st = store.stats()
+    emit(st, as_json, lambda: _stats_text(st))
+
+
+@main.command()
+@click.argument("ref")
+@json_option
+@click.pass_obj
+def show(obj: Context, ref: str, as_json: bool) -> None:
+    """Show one paper by arXiv id/URL, DOI, canonical id or row id."""
+    with errors_to_exit(), obj.store() as store:
+        paper = store.get_paper(ref)
+    if paper is None:
+        click.echo(f"error: no paper matches {ref!r}", err=True)
+        sys.exit(EXIT_FAILED)
+    emit(asdict(paper), as_json, lambda: "\n".join([
+        paper.title, ", ".join(paper.authors),
+        f"{paper.canonical_id}  v{paper.arxiv_version or '-'}  {paper.submitted or ''}  "
+        f"{' '.join(paper.categories)}",
+        *(f"{k}: {v}" for k, v in paper.links.items()),
+        "", paper.abstract, "",
+        "seen in: " + ", ".join(f"{s['source']} ({s['source_id']})" for s in paper.sources)]))
+
+
+@main.command()
+@click.pass_obj
+def settings(obj: Context) -> None:
+    """Show every setting, its current value and what it does."""
+    with errors_to_exit():
+        values = obj.settings
+    for s in settings_mod.SETTINGS:
+        click.echo(f"{s.name:18} {values[s.name]!s:40} {s.help}")
+
+
+@main.command()
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def run(obj: Context, quiet: bool) -> None:
+    """The main job on the embedded default: init, ingest the bundled sample corpus, print stats."""
+    sample = Path(str(files("paperboy") / "data" / SAMPLE))
+    with errors_to_exit(), obj.store() as store:
+        with progress_bar("sample corpus", quiet) as bar:
+            s = ingest.ingest_file(store, sample, "kaggle", batch_size=obj.settings["batch_size"], progress=bar)
+        click.echo(summary_line("sample corpus", s))
+        click.echo(_stats_text(store.stats()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""One table of settings. Precedence: environment ``PAPERBOY_<NAME>`` > config file > default.
+
+The config file is TOML at ``PAPERBOY_CONFIG`` or ``<home>/config.toml``, with the same names as keys.
+``docs/settings.md`` documents every row (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", None, "Data directory: the SQLite file, indexes, config. Default: the per-user data dir."),
+    Setting("store", "sqlite", "Store URL: 'sqlite' (home/paperboy.sqlite3) or 'sqlite:///PATH'."),
+    Setting("batch_size", 1000, "Records per ingest transaction; the resume cursor is saved with each."),
+    Setting("max_errors_shown", 20, "Skipped-record reasons printed per ingest (all are counted)."),
+    Setting("oai_url", "https://export.arxiv.org/oai2", "arXiv OAI-PMH endpoint."),
+    Setting("oai_prefix", "arXiv", "OAI-PMH metadataPrefix: 'arXiv' (full metadata) or 'oai_dc'."),
+    Setting("oai_delay", 3.0, "Seconds to wait between OAI-PMH pages (politeness)."),
+    Setting("oai_max_retries", 5, "Retries of a page answered 503; Retry-After is honoured."),
+    Setting("oai_retry_after", 20, "Seconds to wait after a 503 that has no Retry-After header."),
+    Setting("api_url", "https://export.arxiv.org/api/query", "arXiv query API endpoint (Atom)."),
+    Setting("api_delay", 3.0, "Seconds between arXiv API calls (arXiv asks for 3)."),
+    Setting("api_page_size", 100, "Results per arXiv API call for search queries."),
+    Setting("http_timeout", 60.0, "Seconds before an HTTP request to a source gives up."),
+    Setting("user_agent", "paperboy/0.1 (self-hosted daily papers)", "User-Agent sent to sources."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    default = setting.default
+    if default is None or isinstance(value, type(default)) and not isinstance(value, bool):
+        return value
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"setting {setting.name} from {origin}: {value!r} is not a number") from e
+    return str(value)
+
+
+def load(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting; ``overrides`` (e.g. CLI options) win over everything."""
+    env = dict(os.environ if env is None else env)
+    values = {s.name: s.default for s in SETTINGS}
+    home = Path(env.get("PAPERBOY_HOME") or platformdirs.user_data_dir("paperboy"))
+    config = Path(env.get("PAPERBOY_CONFIG") or home / "config.toml")
+    if config.exists():
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
+            raise ConfigError(f"config file {config}: {e}") from e
+        for key, value in data.items():
+            if key not in _BY_NAME:
+                raise ConfigError(f"config file {config}: unknown setting {key!r}")
+            values[key] = _coerce(_BY_NAME[key], value, str(config))
+    for s in SETTINGS:
+        if (raw := env.get(f"PAPERBOY_{s.name.upper()}")) is not None:
+            values[s.name] = _coerce(s, raw, f"PAPERBOY_{s.name.upper()}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(_BY_NAME[key], value, "the command line")
+    values["home"] = Path(values["home"] or home).expanduser()
+    return values

@@ -1,0 +1,211 @@
+"""Normalization shared by every source: arXiv ids, DOIs, dates, names, text, dedup keys."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+
+from ..models import PaperRecord
+
+# Field limits: past these a record is rejected as malformed rather than stored.
+MAX_TITLE = 1_000
+MAX_ABSTRACT = 20_000
+MAX_AUTHORS = 5_000
+MAX_AUTHOR_NAME = 300
+
+# New-style ids (0704.0001, 2401.01234) and old-style ids (hep-th/9901001, math.GT/0309136).
+_NEW_ID = r"\d{4}\.\d{4,5}"
+_OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
+_ARXIV_RE = re.compile(rf"(?:^|[^\w.\-/])({_NEW_ID}|{_OLD_ID})(?:v(\d+))?(?![\w.])", re.IGNORECASE)
+_ARXIV_EXACT = re.compile(rf"^({_NEW_ID}|{_OLD_ID})(?:v(\d+))?$", re.IGNORECASE)
+_DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
+_WS = re.compile(r"\s+")
+
+
+def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
+    """Return (id, version) found in an id, URL or OAI identifier, or None.
+
+    >>> parse_arxiv_id("https://arxiv.org/abs/2401.01234v2")
+    ('2401.01234', 2)
+    >>> parse_arxiv_id("oai:arXiv.org:hep-th/9901001")
+    ('hep-th/9901001', None)
+    """
+    if not text:
+        return None
+    text = text.strip()
+    m = _ARXIV_EXACT.match(text)
+    if not m:
+        text = re.sub(r"(?i)^(arxiv:|oai:arxiv\.org:)", " ", text)
+        text = re.sub(r"(?i)(abs|pdf|html)/", " ", text)
+        text = re.sub(r"\.pdf$", "", text)
+        m = _ARXIV_RE.search(" " + text)
+        if not m:
+            return None
+    ident = m.group(1)
+    if "/" in ident:  # old style: archive lower case, subject class upper case
+        archive, num = ident.split("/")
+        head, _, sub = archive.partition(".")
+        ident = f"{head.lower()}.{sub.upper()}/{num}" if sub else f"{head.lower()}/{num}"
+    return ident, int(m.group(2)) if m.group(2) else None
+
+
+def normalize_doi(text: str | None) -> str | None:
+    """Lower-case bare DOI ("10.x/y") from a DOI, ``doi:`` prefix or doi.org URL."""
+    if not text:
+        return None
+    m = _DOI_RE.search(text.strip())
+    if not m:
+        return None
+    return m.group(1).rstrip(".,;").lower()
+
+
+def clean_text(text: str | None) -> str:
+    """Unicode NFC, control characters dropped, whitespace collapsed."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch)[0] != "C")
+    return _WS.sub(" ", text).strip()
+
+
+_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
+            "=": "\u0304", ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b"}
+_ACCENT_RE = re.compile(r"""\{?\\(['`^"~=.]|[cvuH](?=[\s{]))\s*\{?\s*(\\?[A-Za-z])\s*\}?\}?""")
+_SPECIAL = {r"\ss": "ß", r"\o": "ø", r"\O": "Ø", r"\ae": "æ", r"\AE": "Æ", r"\aa": "å", r"\AA": "Å",
+            r"\l": "ł", r"\L": "Ł", r"\i": "ı", r"\&": "&", r"\%": "%", r"\_": "_", r"\#": "#"}
+_SPECIAL_RE = re.compile(r"\{?(\\(?:ss|o|O|ae|AE|aa|AA|l|L|i)(?![A-Za-z])|\\[&%_#])\}?")
+_FORMAT_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|texttt|mathrm|textrm|text)\{([^{}]*)\}")
+
+
+def _accent(m: re.Match[str]) -> str:
+    base = m.group(2).lstrip("\\")
+    if base == "i":
+        base = "i"
+    return unicodedata.normalize("NFC", base + _ACCENTS[m.group(1)])
+
+
+def clean_latex(text: str | None) -> str:
+    """Simple LaTeX clean-up for titles and names: accents, formatting macros, case braces.
+
+    Math (``$...$``) is kept verbatim: search and display handle it as text.
+    """
+    text = clean_text(text)
+    if "\\" not in text and "{" not in text:
+        return text
+    parts = re.split(r"(\$[^$]*\$)", text)
+    for i in range(0, len(parts), 2):  # even parts are outside math
+        p = _ACCENT_RE.sub(_accent, parts[i])
+        p = _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group(1)], p)
+        for _ in range(3):  # nested formatting macros
+            p = _FORMAT_RE.sub(r"\1", p)
+        p = p.replace("{", "").replace("}", "")
+        parts[i] = p.replace("~", " ")
+    return clean_text("".join(parts))
+
+
+def title_key(title: str) -> str:
+    """Dedup key: case-folded letters and digits of the cleaned title, accents removed."""
+    text = unicodedata.normalize("NFKD", clean_latex(title).casefold())
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def normalize_name(name: str) -> str:
+    """"Last, First" -> "First Last"; LaTeX accents resolved; whitespace collapsed."""
+    name = clean_latex(name)
+    if name.count(",") == 1:
+        last, first = (p.strip() for p in name.split(","))
+        if first and last and not first.lower().startswith(("jr", "sr", "iii", "ii")):
+            name = f"{first} {last}"
+    return name.strip(" ,")
+
+
+_AUTHOR_SPLIT = re.compile(r",\s*(?:and\s+)?|\s+and\s+|;\s*")
+
+
+def split_authors(text: str | None) -> list[str]:
+    """Split an arXiv-style author string ("A. One, B. Two and C. Three") into names.
+
+    Parenthesised affiliations are dropped.
+    """
+    if not text:
+        return []
+    text = clean_text(text)
+    depth, out = 0, []
+    for ch in text:  # drop (affiliations), which may contain commas
+        depth += ch == "("
+        if depth == 0:
+            out.append(ch)
+        depth -= ch == ")" and depth > 0
+    names = (clean_latex(n) for n in _AUTHOR_SPLIT.split("".join(out)))
+    return [n for n in names if n]
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d")
+
+
+def parse_date(text: str | None) -> str | None:
+    """ISO date (YYYY-MM-DD) from ISO timestamps, RFC 2822 dates and a few common forms."""
+    if not text:
+        return None
+    text = str(text).strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def date_from_parts(parts: list[int] | None) -> str | None:
+    """CSL-JSON ``date-parts`` entry ([2024, 1, 5], [2024]) to an ISO date."""
+    if not parts:
+        return None
+    try:
+        y, m, d = (list(parts) + [1, 1])[:3]
+        return date(int(y), int(m), int(d)).isoformat()
+    except (TypeError, ValueError):
+        return None
+
+
+def arxiv_links(arxiv_id: str) -> dict[str, str]:
+    """Canonical abstract and PDF links for an arXiv id."""
+    return {"abs": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
+
+
+def check_record(rec: PaperRecord) -> str | None:
+    """Clean a record in place and return why it is malformed, or None if it is fine."""
+    if len(rec.title) > 4 * MAX_TITLE or len(rec.abstract) > 4 * MAX_ABSTRACT:
+        return f"field too long (title {len(rec.title)} chars, abstract {len(rec.abstract)} chars)"
+    rec.title = clean_latex(rec.title)
+    rec.abstract = clean_text(rec.abstract)
+    if not rec.title:
+        return "missing title"
+    if len(rec.title) > MAX_TITLE:
+        return f"title too long ({len(rec.title)} chars > {MAX_TITLE})"
+    if len(rec.abstract) > MAX_ABSTRACT:
+        return f"abstract too long ({len(rec.abstract)} chars > {MAX_ABSTRACT})"
+    if len(rec.authors) > MAX_AUTHORS:
+        return f"too many authors ({len(rec.authors)} > {MAX_AUTHORS})"
+    if any(len(a) > MAX_AUTHOR_NAME for a in rec.authors):
+        return f"author name too long (> {MAX_AUTHOR_NAME} chars)"
+    if rec.arxiv_id and not rec.links:
+        rec.links = arxiv_links(rec.arxiv_id)
+    if rec.arxiv_version and rec.arxiv_version not in rec.versions:
+        rec.versions[rec.arxiv_version] = rec.updated
+    if rec.versions and not rec.arxiv_version:
+        rec.arxiv_version = max(rec.versions)
+    if rec.doi:
+        rec.doi = normalize_doi(rec.doi)
+    return None
