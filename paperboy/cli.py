@@ -44,7 +44,7 @@ class Context:
 
 def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
     if as_json:
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode())
     else:
         click.echo(text() if callable(text) else text)
 

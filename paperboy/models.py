@@ -82,6 +82,6 @@ class IngestSummary:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: "IngestSummary") -> None:
-        for name in ("read", "inserted", "updated", "unchanged", "skipped"):
+        for name in ("read", "inserted", "updated", "unchanged", "skipped", "resumed_from"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)

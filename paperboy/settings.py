@@ -60,8 +60,9 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
 def load(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Resolve every setting; ``overrides`` (e.g. CLI options) win over everything."""
     env = dict(os.environ if env is None else env)
+    overrides = overrides or {}
     values = {s.name: s.default for s in SETTINGS}
-    home = Path(env.get("PAPERBOY_HOME") or platformdirs.user_data_dir("paperboy"))
+    home = Path(overrides.get("home") or env.get("PAPERBOY_HOME") or platformdirs.user_data_dir("paperboy"))
     config = Path(env.get("PAPERBOY_CONFIG") or home / "config.toml")
     if config.exists():
         try:
@@ -75,7 +76,7 @@ def load(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = N
     for s in SETTINGS:
         if (raw := env.get(f"PAPERBOY_{s.name.upper()}")) is not None:
             values[s.name] = _coerce(s, raw, f"PAPERBOY_{s.name.upper()}")
-    for key, value in (overrides or {}).items():
+    for key, value in overrides.items():
         if value is not None:
             values[key] = _coerce(_BY_NAME[key], value, "the command line")
     values["home"] = Path(values["home"] or home).expanduser()

@@ -20,7 +20,8 @@ def sniff(path: Path, head: str) -> bool:
 
 def _name(parts: list[str]) -> str:
     last, first, *rest = [*parts, "", ""][:3]
-    return clean_latex(" ".join(p for p in (first, last, *rest) if p and p.strip()))
+    name = clean_latex(" ".join(p for p in (first, last, *rest) if p and p.strip()))
+    return name.replace(". -", ".-")  # authors_parsed splits "C.-P." into "C. -P."
 
 
 def parse(obj: dict, loc: str) -> PaperRecord | BadRecord:

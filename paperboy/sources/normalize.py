@@ -22,6 +22,9 @@ _ARXIV_RE = re.compile(rf"(?:^|[^\w.\-/])({_NEW_ID}|{_OLD_ID})(?:v(\d+))?(?![\w.
 _ARXIV_EXACT = re.compile(rf"^({_NEW_ID}|{_OLD_ID})(?:v(\d+))?$", re.IGNORECASE)
 _DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
 _WS = re.compile(r"\s+")
+# Control and invisible format characters (Cc, soft hyphen, zero-width, bidi overrides, BOM).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
@@ -65,9 +68,9 @@ def clean_text(text: str | None) -> str:
     """Unicode NFC, control characters dropped, whitespace collapsed."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch)[0] != "C")
-    return _WS.sub(" ", text).strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return _WS.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 _ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
@@ -108,7 +111,7 @@ def clean_latex(text: str | None) -> str:
 def title_key(title: str) -> str:
     """Dedup key: case-folded letters and digits of the cleaned title, accents removed."""
     text = unicodedata.normalize("NFKD", clean_latex(title).casefold())
-    return "".join(ch for ch in text if ch.isalnum())
+    return _NON_WORD.sub("", text)
 
 
 def normalize_name(name: str) -> str:
