@@ -18,28 +18,22 @@ import click
 import orjson
 
 from . import __version__, ingest, settings as settings_mod, sources
+from .engine import Engine
 from .errors import PaperboyError
 from .models import IngestSummary
-from .store import Store, open_store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 SAMPLE = "sample.jsonl.gz"
 
 
 class Context:
+    """Settings are resolved lazily so a bad config file becomes a clear error inside a command."""
+
     def __init__(self, overrides: dict[str, Any]) -> None:
         self.overrides = overrides
-        self._settings: dict[str, Any] | None = None
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        if self._settings is None:
-            self._settings = settings_mod.load(self.overrides)
-        return self._settings
-
-    def store(self) -> Store:
-        s = self.settings
-        return open_store(s["store"], s["home"])
+    def engine(self) -> Engine:
+        return Engine.from_settings(**self.overrides)
 
 
 def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
@@ -107,10 +101,10 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 @click.pass_obj
 def init(obj: Context, as_json: bool) -> None:
     """Create the data directory and the store (idempotent)."""
-    with errors_to_exit(), obj.store() as store:
-        version = store.schema_version()
-        emit({"home": str(obj.settings["home"]), "schema_version": version}, as_json,
-             f"store ready in {obj.settings['home']} (schema version {version})")
+    with errors_to_exit(), obj.engine() as engine:
+        version, home = engine.store.schema_version(), engine.settings["home"]
+        emit({"home": str(home), "schema_version": version}, as_json,
+             f"store ready in {home} (schema version {version})")
 
 
 @main.command("ingest")
@@ -127,12 +121,12 @@ def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, quiet: 
     if not paths:
         raise click.UsageError("give at least one PATH")
     total, results = IngestSummary(), []
-    with errors_to_exit(), obj.store() as store:
+    with errors_to_exit(), obj.engine() as engine:
         field_map = sources.module("jsonl").parse_mapping(mapping) if mapping else None
+        max_errors = engine.settings["max_errors_shown"]
         for p in paths:
             with progress_bar(Path(p).name, quiet or as_json) as bar:
-                s = ingest.ingest_file(store, Path(p), fmt, batch_size=obj.settings["batch_size"],
-                                       mapping=field_map, progress=bar)
+                s = engine.ingest(Path(p), fmt, mapping=field_map, progress=bar)
             total.add(s)
             results.append({"path": p, **asdict(s)})
             if not as_json and len(paths) > 1:
@@ -140,7 +134,7 @@ def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, quiet: 
     if as_json and len(paths) > 1:
         emit({"files": results, "total": asdict(total)}, True, "")
         sys.exit(EXIT_SKIPPED if total.skipped else EXIT_OK)
-    sys.exit(report("total" if len(paths) > 1 else paths[0], total, as_json, obj.settings["max_errors_shown"]))
+    sys.exit(report("total" if len(paths) > 1 else paths[0], total, as_json, max_errors))
 
 
 @main.command()
@@ -166,12 +160,12 @@ def harvest() -> None:
 def harvest_arxiv(obj: Context, set_spec: str | None, from_date: str | None, until: str | None,
                   prefix: str | None, quiet: bool, as_json: bool) -> None:
     """Harvest new and updated arXiv records over OAI-PMH (resumable)."""
-    with errors_to_exit(), obj.store() as store, progress_bar("harvest", quiet or as_json) as bar:
-        s = ingest.harvest_arxiv(
-            store, obj.settings, set_spec=set_spec, prefix=prefix, progress=bar,
-            from_date=ingest.parse_day(from_date) if from_date else None,
-            until=ingest.parse_day(until) if until else None)
-    sys.exit(report(f"arxiv {set_spec or 'all'}", s, as_json, obj.settings["max_errors_shown"]))
+    with errors_to_exit(), obj.engine() as engine, progress_bar("harvest", quiet or as_json) as bar:
+        s = engine.harvest_arxiv(set_spec, prefix=prefix, progress=bar,
+                                 from_date=ingest.parse_day(from_date) if from_date else None,
+                                 until=ingest.parse_day(until) if until else None)
+        max_errors = engine.settings["max_errors_shown"]
+    sys.exit(report(f"arxiv {set_spec or 'all'}", s, as_json, max_errors))
 
 
 @main.command()
@@ -180,9 +174,10 @@ def harvest_arxiv(obj: Context, set_spec: str | None, from_date: str | None, unt
 @click.pass_obj
 def fetch(obj: Context, ids: tuple[str, ...], as_json: bool) -> None:
     """Fetch papers by arXiv id or URL from the arXiv API into the store."""
-    with errors_to_exit(), obj.store() as store:
-        s = ingest.fetch_arxiv(store, obj.settings, list(ids))
-    sys.exit(report("arxiv api", s, as_json, obj.settings["max_errors_shown"]))
+    with errors_to_exit(), obj.engine() as engine:
+        s = engine.fetch_arxiv(list(ids))
+        max_errors = engine.settings["max_errors_shown"]
+    sys.exit(report("arxiv api", s, as_json, max_errors))
 
 
 def _stats_text(st: dict[str, Any]) -> str:
@@ -204,8 +199,8 @@ def _stats_text(st: dict[str, Any]) -> str:
 @click.pass_obj
 def stats(obj: Context, as_json: bool) -> None:
     """Counts: papers, sources, dates, categories, recent runs."""
-    with errors_to_exit(), obj.store() as store:
-        st = store.stats()
+    with errors_to_exit(), obj.engine() as engine:
+        st = engine.stats()
     emit(st, as_json, lambda: _stats_text(st))
 
 
@@ -215,8 +210,8 @@ def stats(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def show(obj: Context, ref: str, as_json: bool) -> None:
     """Show one paper by arXiv id/URL, DOI, canonical id or row id."""
-    with errors_to_exit(), obj.store() as store:
-        paper = store.get_paper(ref)
+    with errors_to_exit(), obj.engine() as engine:
+        paper = engine.paper(ref)
     if paper is None:
         click.echo(f"error: no paper matches {ref!r}", err=True)
         sys.exit(EXIT_FAILED)
@@ -234,7 +229,7 @@ def show(obj: Context, ref: str, as_json: bool) -> None:
 def settings(obj: Context) -> None:
     """Show every setting, its current value and what it does."""
     with errors_to_exit():
-        values = obj.settings
+        values = obj.engine().settings
     for s in settings_mod.SETTINGS:
         click.echo(f"{s.name:18} {values[s.name]!s:40} {s.help}")
 
@@ -245,11 +240,11 @@ def settings(obj: Context) -> None:
 def run(obj: Context, quiet: bool) -> None:
     """The main job on the embedded default: init, ingest the bundled sample corpus, print stats."""
     sample = Path(str(files("paperboy") / "data" / SAMPLE))
-    with errors_to_exit(), obj.store() as store:
+    with errors_to_exit(), obj.engine() as engine:
         with progress_bar("sample corpus", quiet) as bar:
-            s = ingest.ingest_file(store, sample, "kaggle", batch_size=obj.settings["batch_size"], progress=bar)
+            s = engine.ingest(sample, "kaggle", progress=bar)
         click.echo(summary_line("sample corpus", s))
-        click.echo(_stats_text(store.stats()))
+        click.echo(_stats_text(engine.stats()))
 
 
 if __name__ == "__main__":

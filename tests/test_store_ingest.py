@@ -131,3 +131,10 @@ def test_second_writer_waits_instead_of_failing(store, tmp_path):
     store.conn.execute("COMMIT")
     assert other.upsert_papers([rec(source="x", source_id="1")]).inserted == 1
     other.close()
+
+
+def test_hostile_html_is_stored_verbatim_as_text(store):
+    title = '<script>alert(1)</script> & "quotes" <b>bold</b>'
+    store.upsert_papers([rec(source="x", source_id="h", title=title, abstract="<img src=x onerror=alert(1)>")])
+    (row,) = dump(store)
+    assert row["title"] == title and row["abstract"] == "<img src=x onerror=alert(1)>"
