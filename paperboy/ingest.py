@@ -115,8 +115,8 @@ def harvest_arxiv(store: Store, settings: dict[str, Any], *, set_spec: str | Non
     name = f"oai:{settings['oai_url']}:{set_spec or '*'}:{prefix}"
     saved = store.get_cursor(name) or {}
     started = datetime.now(timezone.utc).date().isoformat()
-    if from_date is None and saved.get("complete"):
-        from_date = saved.get("next_from")
+    if from_date is None:  # a crashed run's cursor keeps its dates in params, to resume by token
+        from_date = saved.get("next_from") if saved.get("complete") else saved.get("params", {}).get("from")
     params = {k: v for k, v in {"metadataPrefix": prefix, "set": set_spec, "from": from_date,
                                 "until": until}.items() if v}
     resume = (not saved.get("complete") and saved.get("token")

@@ -32,11 +32,11 @@ def sniff(path: Path, head: str) -> bool:
 
 
 def parse_entry(e: Any, loc: str) -> PaperRecord | BadRecord:
+    if e.get("title") == "Error":  # its id is http://arxiv.org/api/errors#..., not a paper's
+        return BadRecord(loc, f"arXiv API error: {clean_text(e.get('summary'))}")
     parsed = parse_arxiv_id(e.get("id", ""))
     if not parsed:
         return BadRecord(loc, f"entry without an arXiv id: {e.get('id')!r}")
-    if e.get("title") == "Error":
-        return BadRecord(loc, f"arXiv API error: {clean_text(e.get('summary'))}")
     cats = [t["term"] for t in e.get("tags", []) if t.get("term")]
     primary = (e.get("arxiv_primary_category") or {}).get("term") or (cats[0] if cats else None)
     links = arxiv_links(parsed[0])

@@ -172,5 +172,7 @@ def harvest(settings: dict[str, Any], params: dict[str, str]) -> Iterator[Page]:
         yield page
         if not page.token:
             return
+        if page.token == params.get("resumptionToken"):
+            raise SourceError(f"OAI-PMH server repeated resumptionToken {page.token!r}")
         time.sleep(settings["oai_delay"])
         params = {"resumptionToken": page.token}
