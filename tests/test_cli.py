@@ -5,6 +5,7 @@ from click.testing import CliRunner
 
 from conftest import DATA
 from paperboy.cli import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, main
+from paperboy.store.migrations import LATEST
 
 
 @pytest.fixture
@@ -18,9 +19,9 @@ def cli(tmp_path):
 
 def test_init_is_idempotent(cli, tmp_path):
     r = cli("init")
-    assert r.exit_code == EXIT_OK and "schema version 1" in r.output
+    assert r.exit_code == EXIT_OK and f"schema version {LATEST}" in r.output
     r = cli("init", "--json")
-    assert json.loads(r.output)["schema_version"] == 1
+    assert json.loads(r.output)["schema_version"] == LATEST
     assert (tmp_path / "home" / "paperboy.sqlite3").exists()
 
 
@@ -73,9 +74,10 @@ def test_show_by_any_id(cli):
 
 
 def test_run_ingests_bundled_sample(cli):
-    r = cli("run", "-q")
+    r = cli("run", "-q", "--no-embed")
     assert r.exit_code == EXIT_OK
     assert "sample corpus: 2953 read, 2953 new" in r.output and "papers       2953" in r.output
+    assert "search index: 2953 papers" in r.output
 
 
 def test_bad_config_is_a_clear_error(cli, tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ def test_schema_pragmas_and_migrations(store):
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     rows = store.conn.execute("SELECT version, name FROM schema_migrations").fetchall()
-    assert [r[0] for r in rows] == [1]
+    assert [r[0] for r in rows] == [1, 2]
 
 
 def test_reingest_changes_nothing(store):

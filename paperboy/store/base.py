@@ -38,6 +38,43 @@ class Store(ABC):
         """A paper by arXiv id (any version, URL or ``arXiv:`` form), DOI, canonical id or row id."""
 
     @abstractmethod
+    def get_papers(self, ids: Sequence[int]) -> dict[int, Paper]:
+        """Papers by row id (without their source list), for rendering hits."""
+
+    @abstractmethod
+    def votes(self, ids: Sequence[int]) -> dict[int, int]:
+        """Community votes per paper (for now: upvotes its sources reported, e.g. Hugging Face)."""
+
+    @abstractmethod
+    def max_rev(self) -> int:
+        """The change counter: every insert or update of a paper takes the next value."""
+
+    @abstractmethod
+    def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
+        """Papers changed after ``rev``, oldest change first: what derived indexes must (re)index."""
+
+    @abstractmethod
+    def embedding_hashes(self, model: str, ids: Sequence[int]) -> dict[int, str]:
+        """Content hash of the stored vector of each paper that has one for ``model``."""
+
+    @abstractmethod
+    def vectors_by_hash(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        """Stored vectors (float32 bytes) whose text has one of these content hashes."""
+
+    @abstractmethod
+    def put_embeddings(self, model: str, rows: Sequence[tuple[int, str, bytes]],
+                       cursor: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Save (paper id, content hash, float32 vector bytes) rows, each taking the next seq."""
+
+    @abstractmethod
+    def embeddings_since(self, model: str, seq: int, limit: int = 10000) -> list[tuple[int, int, bytes]]:
+        """(paper id, seq, vector bytes) of vectors written after ``seq``, oldest first."""
+
+    @abstractmethod
+    def count_embeddings(self, model: str) -> int:
+        """How many papers have a vector for ``model``."""
+
+    @abstractmethod
     def get_cursor(self, name: str) -> dict[str, Any] | None:
         """A saved cursor's value (a JSON object), or None."""
 

@@ -62,6 +62,25 @@ CREATE TABLE ingest_runs (
 );
 """,
     ),
+    (
+        2,
+        "change counter for derived indexes, embeddings per (model, paper)",
+        """
+ALTER TABLE papers ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+UPDATE papers SET rev = id;
+CREATE INDEX papers_rev ON papers (rev);
+CREATE TABLE embeddings (
+    model TEXT NOT NULL,
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    content_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (model, paper_id)
+);
+CREATE INDEX embeddings_seq ON embeddings (model, seq);
+CREATE INDEX embeddings_hash ON embeddings (model, content_hash);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

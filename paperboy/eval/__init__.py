@@ -1,0 +1,1 @@
+"""Built-in evaluation: BEIR retrieval metrics (and, later, recommendations)."""

@@ -1,0 +1,187 @@
+"""BM25 over title (boosted), abstract and authors, in a tantivy index saved beside the store.
+
+Chosen by measurement (benchmarks/search.py): tantivy's block-max WAND keeps top-k queries with
+common words fast at 1M papers, where SQLite FTS5 scores every matching row. The index is derived
+data: ``sync`` (re)indexes the papers whose change counter (``rev``) is past the one saved in the
+sidecar, so new papers become searchable with a cheap delta and a deleted folder is rebuilt.
+
+User text never reaches tantivy's query syntax: each clause is reduced to words (letters and
+digits) and the parsed pieces are combined as Query objects, so operator characters are inert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from ..services.query import Clause, Query
+from ..store import Store
+
+TEXT_FIELDS = ("title", "abstract", "authors")
+_NOT_WORD = re.compile(r"[\W_]+")
+SIDE = "paperboy.json"
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", stored=True, indexed=True, fast=True)
+    sb.add_text_field("title", stored=False, tokenizer_name="en_stem")
+    sb.add_text_field("abstract", stored=False, tokenizer_name="en_stem")
+    sb.add_text_field("authors", stored=False, tokenizer_name="default")
+    sb.add_text_field("cats", stored=False, tokenizer_name="raw")
+    sb.add_text_field("ident", stored=False, tokenizer_name="raw")
+    sb.add_unsigned_field("day", stored=False, indexed=True, fast=True)
+    return sb.build()
+
+
+def words(text: str) -> str:
+    """Lower-cased words only: no operator of the query syntax survives (AND/OR are lower-cased)."""
+    return _NOT_WORD.sub(" ", text).lower().strip()
+
+
+def day_number(iso: str | None) -> int:
+    return int(iso.replace("-", "")[:8]) if iso and iso[:4].isdigit() else 0
+
+
+class LexicalIndex:
+    """A tantivy index in ``directory`` (or in memory when None)."""
+
+    def __init__(self, directory: Path | None, title_boost: float = 2.0) -> None:
+        self.directory, self.title_boost = directory, title_boost
+        self.schema = _schema()
+        self.synced = 0
+        if directory is None:
+            self.index = tantivy.Index(self.schema)
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.index = tantivy.Index(self.schema, path=str(directory), reuse=True)
+            side = directory / SIDE
+            if side.exists():
+                self.synced = int(json.loads(side.read_text())["synced"])
+
+    def _doc(self, p: dict[str, Any]) -> tantivy.Document:
+        d = tantivy.Document()
+        d.add_integer("id", int(p["id"]))
+        d.add_text("title", p["title"])
+        d.add_text("abstract", p["abstract"])
+        d.add_text("authors", " ; ".join(p["authors"]))
+        cats = {c.lower() for c in p["categories"]} | {c.split(".")[0].lower() for c in p["categories"]}
+        for c in sorted(cats):
+            d.add_text("cats", c)
+        for ident in (p.get("arxiv_id"), p.get("doi")):
+            if ident:
+                d.add_text("ident", ident.lower())
+        d.add_unsigned("day", day_number(p.get("submitted")))
+        return d
+
+    def sync(self, store: Store, progress: Callable[[int], None] | None = None, chunk: int = 20_000) -> int:
+        """Index papers changed since the last sync; returns how many were (re)indexed."""
+        done = 0
+        writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+        while papers := store.papers_since(self.synced, chunk):
+            for p in papers:
+                if self.synced:  # a first build has nothing to replace
+                    writer.delete_documents_by_term("id", int(p["id"]))
+                writer.add_document(self._doc(p))
+            writer.commit()
+            self.synced = papers[-1]["rev"]
+            self._save_sidecar()
+            done += len(papers)
+            if progress:
+                progress(len(papers))
+        writer.wait_merging_threads()
+        self.index.reload()
+        return done
+
+    def _save_sidecar(self) -> None:
+        if self.directory is None:
+            return
+        tmp = self.directory / (SIDE + ".tmp")
+        tmp.write_text(json.dumps({"synced": self.synced, "engine": "tantivy", "title_boost": self.title_boost}))
+        os.replace(tmp, self.directory / SIDE)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def _clause(self, c: Clause) -> tantivy.Query | None:
+        text = words(c.text)
+        if not text:
+            return None
+        fields = [c.field] if c.field else list(TEXT_FIELDS)
+        boosts = {"title": self.title_boost} if "title" in fields else {}
+        if c.phrase and " " in text:
+            text = f'"{text}"'
+        elif c.field or c.negate:  # ti:graph neural -> every word must be in the title
+            text = " ".join(f"+{w}" for w in text.split()) if not c.negate else text
+        return self.index.parse_query(text, fields, field_boosts=boosts)
+
+    def _parts(self, q: Query, scoring: bool) -> list[tuple[Any, tantivy.Query]]:
+        """Clauses as (occur, query): plain words should match (they score); phrases and fielded
+        clauses must; exclusions must not; filters must. Without ``scoring`` plain words are left out."""
+        Occur = tantivy.Occur
+        parts: list[tuple[Any, tantivy.Query]] = []
+        for c in q.clauses:
+            required = c.phrase or c.field
+            if (sub := self._clause(c)) is None or not (scoring or required or c.negate):
+                continue
+            parts.append((Occur.MustNot if c.negate else Occur.Must if required else Occur.Should, sub))
+        return parts + [(Occur.Must, f) for f in self.filters(q)]
+
+    def build(self, q: Query) -> tantivy.Query | None:
+        """The tantivy query for a parsed query; None when it has no positive text."""
+        parts = self._parts(q, scoring=True)
+        if not any(o == tantivy.Occur.Should for o, _ in parts) and not any(
+                c.phrase or c.field for c in q.clauses if not c.negate and words(c.text)):
+            return None
+        return tantivy.Query.boolean_query(parts)
+
+    def filters(self, q: Query) -> list[tantivy.Query]:
+        """Category, id and date constraints as filter queries."""
+        s, out = self.schema, []
+        if q.categories:
+            out.append(tantivy.Query.term_set_query(s, "cats", [c.lower() for c in q.categories]))
+        for c in q.exclude_categories:  # expressed as "not" inside a must clause
+            out.append(tantivy.Query.boolean_query([
+                (tantivy.Occur.Must, tantivy.Query.all_query()),
+                (tantivy.Occur.MustNot, tantivy.Query.term_query(s, "cats", c.lower()))]))
+        if q.ids:
+            out.append(tantivy.Query.term_set_query(s, "ident", [i.lower() for i in q.ids]))
+        if q.date_from or q.date_to:
+            out.append(tantivy.Query.range_query(
+                s, "day", tantivy.FieldType.Unsigned,
+                day_number(q.date_from) if q.date_from else None,
+                day_number(q.date_to) if q.date_to else None))
+        return out
+
+    def search(self, query: tantivy.Query, k: int, offset: int = 0) -> tuple[list[tuple[int, float]], int]:
+        """(paper id, BM25 score) best first, and the number of matches."""
+        searcher = self.index.searcher()
+        res = searcher.search(query, k, count=True, offset=offset)
+        return [(int(searcher.doc(addr)["id"][0]), float(score)) for score, addr in res.hits], int(res.count or 0)
+
+    def filtered_ids(self, q: Query, limit: int, order_by_day: bool = True) -> list[int]:
+        """Papers matching only the filters (no text), newest first."""
+        fs = self.filters(q)
+        query = tantivy.Query.all_query() if not fs else tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, f) for f in fs])
+        searcher = self.index.searcher()
+        res = searcher.search(query, limit, count=False, order_by_field="day" if order_by_day else None)
+        return [int(searcher.doc(addr)["id"][0]) for _, addr in res.hits]
+
+    def constrain(self, q: Query, candidates: list[int]) -> set[int]:
+        """Which ``candidates`` (e.g. dense hits) satisfy the query's phrases, fields, exclusions
+        and filters; plain words do not constrain."""
+        parts = self._parts(q, scoring=False)
+        if not parts or not candidates:
+            return set(candidates)
+        ids = tantivy.Query.term_set_query(self.schema, "id", [int(i) for i in candidates])
+        query = tantivy.Query.boolean_query([(tantivy.Occur.Must, ids), *parts])
+        return {pid for pid, _ in self.search(query, len(candidates))[0]}
+
+    def __len__(self) -> int:
+        return int(self.index.searcher().num_docs)

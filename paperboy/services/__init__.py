@@ -1,0 +1,1 @@
+"""Ranking services shared by every front end: search (and later similar, trending, recommend)."""
