@@ -42,7 +42,8 @@ def corpus(store):
     fill(store, [{"title": f"paper {i}", "abstract": a} for i, a in enumerate(abstracts)])
     idx = LexicalIndex(None)
     idx.sync(store)
-    docs = {pid: store.get_paper(str(pid)).abstract.split() for pid in range(1, 301)}
+    # the indexed text is title + abstract
+    docs = {pid: (p.title + " " + p.abstract).split() for pid in range(1, 301) for p in [store.get_paper(str(pid))]}
     return idx, docs
 
 

@@ -1,5 +1,10 @@
 """BM25 over title (boosted), abstract and authors, in a tantivy index saved beside the store.
 
+Fields: ``text`` = title + abstract, ``title`` again (so a title match counts extra, weighted by
+``title_boost``), ``authors``. On BEIR SciFact this layout scored nDCG@10 0.693 against 0.666 for
+separate title/abstract fields at equal weight and 0.621 with the title boosted x2 (benchmarks in
+the README); English stemming, no stop-word list (stop words cost 0.001).
+
 Chosen by measurement (benchmarks/search.py): tantivy's block-max WAND keeps top-k queries with
 common words fast at 1M papers, where SQLite FTS5 scores every matching row. The index is derived
 data: ``sync`` (re)indexes the papers whose change counter (``rev``) is past the one saved in the
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,16 +29,18 @@ import tantivy
 from ..services.query import Clause, Query
 from ..store import Store
 
-TEXT_FIELDS = ("title", "abstract", "authors")
+TEXT_FIELDS = ("text", "title", "authors")
+FIELD_OF = {"title": "title", "abstract": "text", "authors": "authors"}  # abs: searches title + abstract
 _NOT_WORD = re.compile(r"[\W_]+")
 SIDE = "paperboy.json"
+LAYOUT = 2  # bump when the schema or analysis changes: an index of another layout is rebuilt
 
 
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", stored=True, indexed=True, fast=True)
+    sb.add_text_field("text", stored=False, tokenizer_name="en_stem")
     sb.add_text_field("title", stored=False, tokenizer_name="en_stem")
-    sb.add_text_field("abstract", stored=False, tokenizer_name="en_stem")
     sb.add_text_field("authors", stored=False, tokenizer_name="default")
     sb.add_text_field("cats", stored=False, tokenizer_name="raw")
     sb.add_text_field("ident", stored=False, tokenizer_name="raw")
@@ -52,24 +60,27 @@ def day_number(iso: str | None) -> int:
 class LexicalIndex:
     """A tantivy index in ``directory`` (or in memory when None)."""
 
-    def __init__(self, directory: Path | None, title_boost: float = 2.0) -> None:
+    def __init__(self, directory: Path | None, title_boost: float = 0.25) -> None:
         self.directory, self.title_boost = directory, title_boost
         self.schema = _schema()
         self.synced = 0
         if directory is None:
             self.index = tantivy.Index(self.schema)
         else:
+            side = directory / SIDE
+            meta = json.loads(side.read_text()) if side.exists() else {}
+            if meta.get("layout") != LAYOUT and directory.exists():  # derived data: rebuild
+                shutil.rmtree(directory)
+                meta = {}
             directory.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(directory), reuse=True)
-            side = directory / SIDE
-            if side.exists():
-                self.synced = int(json.loads(side.read_text())["synced"])
+            self.synced = int(meta.get("synced", 0))
 
     def _doc(self, p: dict[str, Any]) -> tantivy.Document:
         d = tantivy.Document()
         d.add_integer("id", int(p["id"]))
+        d.add_text("text", f"{p['title']}\n{p['abstract']}")
         d.add_text("title", p["title"])
-        d.add_text("abstract", p["abstract"])
         d.add_text("authors", " ; ".join(p["authors"]))
         cats = {c.lower() for c in p["categories"]} | {c.split(".")[0].lower() for c in p["categories"]}
         for c in sorted(cats):
@@ -103,7 +114,7 @@ class LexicalIndex:
         if self.directory is None:
             return
         tmp = self.directory / (SIDE + ".tmp")
-        tmp.write_text(json.dumps({"synced": self.synced, "engine": "tantivy", "title_boost": self.title_boost}))
+        tmp.write_text(json.dumps({"synced": self.synced, "layout": LAYOUT, "engine": "tantivy"}))
         os.replace(tmp, self.directory / SIDE)
 
     # -- queries --------------------------------------------------------------------------------
@@ -112,8 +123,8 @@ class LexicalIndex:
         text = words(c.text)
         if not text:
             return None
-        fields = [c.field] if c.field else list(TEXT_FIELDS)
-        boosts = {"title": self.title_boost} if "title" in fields else {}
+        fields = [FIELD_OF[c.field]] if c.field else list(TEXT_FIELDS)
+        boosts = {"title": self.title_boost} if not c.field else {}
         if c.phrase and " " in text:
             text = f'"{text}"'
         elif c.field or c.negate:  # ti:graph neural -> every word must be in the title

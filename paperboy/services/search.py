@@ -61,7 +61,7 @@ class Searcher:
 
     def __init__(self, store: Store, lexical: LexicalIndex, vectors: VectorIndex | None,
                  embedder: Embedder | None, *, fusion: str = "rrf", alpha: float = 0.5,
-                 z_min: float = 1.0, min_cosine: float = 0.2, lexical_slack: float = 0.05,
+                 z_min: float = 1.0, min_cosine: float = 0.25, lexical_slack: float = 0.05,
                  candidates: int = 100, max_query: int = 1000) -> None:
         self.store, self.lexical, self.vectors, self.embedder = store, lexical, vectors, embedder
         self.fusion, self.alpha, self.z_min, self.min_cosine = fusion, alpha, z_min, min_cosine

@@ -18,7 +18,10 @@ from . import merge as m
 from .base import Store, UpsertCounts
 from .migrations import MIGRATIONS
 
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+# synchronous=NORMAL is durable against a crashed process in WAL mode; a 32 MB page cache keeps
+# index lookups of big ingests in memory (bounded, whatever the input size).
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL",
+           "PRAGMA cache_size=-32000")
 CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
 SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
@@ -152,8 +155,14 @@ class SQLiteStore(Store):
                 for row in self._lookup(SELECT_BY_SOURCE, sids, source):
                     by_source[(source, row[0])] = row[1]
             keys: dict[str, dict[str, list[int]]] = {"arxiv_id": {}, "doi": {}, "title_key": {}}
-            wanted = {"arxiv_id": [r.arxiv_id for r in records], "doi": [r.doi for r in records],
-                      "title_key": [m.title_key(r.title) for r in records if r.match_title]}
+            # Look up only what can still match: most records of a re-ingest match by source id,
+            # most arXiv records by arXiv id; DOI and title lookups are for the rest.
+            rest = [r for r in records if (r.source, m.source_id_of(r)) not in by_source]
+            for row in self._lookup(SELECT_IDS_BY.format(col="arxiv_id"), [r.arxiv_id for r in rest]):
+                keys["arxiv_id"].setdefault(row[1], []).append(row[0])
+            rest = [r for r in rest if r.arxiv_id not in keys["arxiv_id"]]
+            wanted = {"doi": [r.doi for r in rest],
+                      "title_key": [m.title_key(r.title) for r in rest if r.match_title]}
             for col, vals in wanted.items():
                 for row in self._lookup(SELECT_IDS_BY.format(col=col), vals):
                     keys[col].setdefault(row[1], []).append(row[0])
