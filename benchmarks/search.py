@@ -49,11 +49,11 @@ def build_corpus(path: Path, docs: list[tuple[str, str]], n: int, rng: random.Ra
     """Write n records; returns the (title doc, abstract doc) pair each was made of."""
     pairs = [(i, i) for i in range(n)] if n <= 38_858 else [
         (rng.randrange(len(docs)), rng.randrange(len(docs))) for _ in range(n)]
-    if not path.exists():
+    if not path.exists():  # BEIR format: papers keyed by id, never merged by (repeated) titles
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             for i, (a, b) in enumerate(pairs):
-                f.write(json.dumps({"id": f"b{i}", "title": docs[a][0], "abstract": docs[b][1],
-                                    "date": f"{2000 + i % 25}-{1 + i % 12:02d}-{1 + i % 28:02d}"}) + "\n")
+                f.write(json.dumps({"_id": f"b{i}", "title": docs[a][0], "text": docs[b][1]}) + "\n")
     return pairs
 
 
@@ -99,10 +99,10 @@ def bench(size: int, args, docs, rng) -> dict[str, object]:
     work.mkdir(parents=True, exist_ok=True)
     proc = psutil.Process()
     with Engine.from_settings(home=work / "home") as engine:
-        pairs = build_corpus(work / "corpus.jsonl", docs, size, rng)
+        pairs = build_corpus(work / "bench" / "corpus.jsonl", docs, size, rng)
         if engine.store.max_rev() < size:
             t = time.perf_counter()
-            engine.ingest(work / "corpus.jsonl", "jsonl")
+            engine.ingest(work / "bench" / "corpus.jsonl", "beir")
             print(f"[{size}] ingest {time.perf_counter() - t:.0f} s")
         rss0 = proc.memory_info().rss
         t = time.perf_counter()

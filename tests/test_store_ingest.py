@@ -138,3 +138,24 @@ def test_hostile_html_is_stored_verbatim_as_text(store):
     store.upsert_papers([rec(source="x", source_id="h", title=title, abstract="<img src=x onerror=alert(1)>")])
     (row,) = dump(store)
     assert row["title"] == title and row["abstract"] == "<img src=x onerror=alert(1)>"
+
+
+def test_upgrade_from_schema_1_keeps_papers_and_gives_them_a_rev(tmp_path):
+    from paperboy.store.migrations import MIGRATIONS
+    from paperboy.store.sqlite import CREATE_MIGRATIONS, SQLiteStore
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(CREATE_MIGRATIONS)
+    old.executescript(MIGRATIONS[0][2].format(pk="INTEGER PRIMARY KEY"))
+    old.execute("INSERT INTO schema_migrations VALUES (1, 'v1', '2026-01-01')")
+    old.execute("INSERT INTO papers (canonical_id, title, title_key, created_at, modified_at) "
+                "VALUES ('arxiv:2401.00001', 'Old paper', 'oldpaper', 'x', 'x')")
+    old.commit()
+    old.close()
+    store = SQLiteStore(path)
+    assert store.migrate() == [2]
+    assert [(p["title"], p["rev"]) for p in store.papers_since(0)] == [("Old paper", 1)]
+    store.upsert_papers([rec(source="x", source_id="n", title="New paper")])
+    assert store.max_rev() == 2
+    store.close()

@@ -94,7 +94,10 @@ class LexicalIndex:
     def sync(self, store: Store, progress: Callable[[int], None] | None = None, chunk: int = 20_000) -> int:
         """Index papers changed since the last sync; returns how many were (re)indexed."""
         done = 0
-        writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+        try:
+            writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+        except ValueError:  # another process holds the writer lock and is syncing: search as is
+            return 0
         while papers := store.papers_since(self.synced, chunk):
             for p in papers:
                 if self.synced:  # a first build has nothing to replace

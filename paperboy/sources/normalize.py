@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from ..models import PaperRecord
 
@@ -21,7 +22,6 @@ _OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
 _ARXIV_RE = re.compile(rf"(?:^|[^\w.\-/])({_NEW_ID}|{_OLD_ID})(?:v(\d+))?(?![\w.])", re.IGNORECASE)
 _ARXIV_EXACT = re.compile(rf"^({_NEW_ID}|{_OLD_ID})(?:v(\d+))?$", re.IGNORECASE)
 _DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
-_WS = re.compile(r"\s+")
 # Control and invisible format characters (Cc, soft hyphen, zero-width, bidi overrides, BOM).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -70,7 +70,8 @@ def clean_text(text: str | None) -> str:
         return ""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
-    return _WS.sub(" ", _CONTROL.sub("", text)).strip()
+    text = " ".join(text.split())  # str.split is the fast path for collapsing whitespace
+    return text if text.isprintable() else " ".join(_CONTROL.sub("", text).split())
 
 
 _ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
@@ -108,6 +109,7 @@ def clean_latex(text: str | None) -> str:
     return clean_text("".join(parts))
 
 
+@lru_cache(maxsize=8192)  # the store asks for the same titles' keys several times per batch
 def title_key(title: str) -> str:
     """Dedup key: case-folded letters and digits of the cleaned title, accents removed."""
     text = unicodedata.normalize("NFKD", clean_latex(title).casefold())
@@ -145,6 +147,8 @@ def split_authors(text: str | None) -> list[str]:
     return [n for n in names if n]
 
 
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_RFC_DATE = re.compile(r"^(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4})\b")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d")
 
 
@@ -155,6 +159,11 @@ def parse_date(text: str | None) -> str | None:
     text = str(text).strip()
     if not text:
         return None
+    if (m := _RFC_DATE.match(text)) and (month := _MONTHS.get(m.group(2).lower())):  # arXiv's versions
+        try:
+            return date(int(m.group(3)), month, int(m.group(1))).isoformat()
+        except ValueError:
+            return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
     except ValueError:
