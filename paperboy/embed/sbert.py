@@ -56,6 +56,18 @@ class SbertEmbedder(Embedder):
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query on one thread: a short input gains nothing from more, and on a busy machine
+        torch's second thread waits on a core someone else holds (measured: 15 ms vs 490 ms)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.encode([text])[0]
+        finally:
+            torch.set_num_threads(threads)
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 32,
                progress: Callable[[int], None] | None = None) -> np.ndarray:
         out = []

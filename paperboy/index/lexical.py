@@ -178,14 +178,14 @@ class LexicalIndex:
         res = searcher.search(query, k, count=True, offset=offset)
         return [(int(searcher.doc(addr)["id"][0]), float(score)) for score, addr in res.hits], int(res.count or 0)
 
-    def filtered_ids(self, q: Query, limit: int, order_by_day: bool = True) -> list[int]:
-        """Papers matching only the filters (no text), newest first."""
+    def filtered_ids(self, q: Query, limit: int, order_by_day: bool = True) -> tuple[list[int], int]:
+        """Papers matching only the filters (no text), newest first, and how many match."""
         fs = self.filters(q)
         query = tantivy.Query.all_query() if not fs else tantivy.Query.boolean_query(
             [(tantivy.Occur.Must, f) for f in fs])
         searcher = self.index.searcher()
-        res = searcher.search(query, limit, count=False, order_by_field="day" if order_by_day else None)
-        return [int(searcher.doc(addr)["id"][0]) for _, addr in res.hits]
+        res = searcher.search(query, limit, count=True, order_by_field="day" if order_by_day else None)
+        return [int(searcher.doc(addr)["id"][0]) for _, addr in res.hits], int(res.count or 0)
 
     def constrain(self, q: Query, candidates: list[int]) -> set[int]:
         """Which ``candidates`` (e.g. dense hits) satisfy the query's phrases, fields, exclusions

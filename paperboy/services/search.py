@@ -176,9 +176,9 @@ class Searcher:
         if q.has_text:
             rows, total, cut = self.rank(q, mode, max(self.candidates, want))
         else:  # only filters: newest first
-            rows = [{"id": i, "score": 0.0, "bm25": None, "dense": None, "z": None}
-                    for i in self.lexical.filtered_ids(q, want if sort == "date" else 1000)]
-            total, cut = len(rows), 0
+            ids, total = self.lexical.filtered_ids(q, want if sort == "date" else 1000)
+            rows = [{"id": i, "score": 0.0, "bm25": None, "dense": None, "z": None} for i in ids]
+            cut = 0
         if sort != "relevance" and rows:
             papers = self.store.get_papers([r["id"] for r in rows])
             if sort == "date":
