@@ -230,13 +230,14 @@ def show(obj: Context, ref: str, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--rebuild", is_flag=True, help="Rebuild the vector index from the stored vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_obj
-def embed(obj: Context, quiet: bool, as_json: bool) -> None:
+def embed(obj: Context, rebuild: bool, quiet: bool, as_json: bool) -> None:
     """Embed new or changed papers (cached by content hash) and update the vector index."""
     with errors_to_exit(), obj.engine() as engine, progress_bar("embed", quiet or as_json) as bar:
-        counts = engine.embed(progress=bar)
+        counts = engine.embed(progress=bar, rebuild=rebuild)
         counts["vectors"] = engine.store.count_embeddings(engine.embedder.model_id)
         counts["model"] = engine.embedder.model_id  # type: ignore[assignment]
     emit(counts, as_json, lambda: f"embed {counts['model']}: {counts['seen']} papers checked, "

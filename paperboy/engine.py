@@ -3,6 +3,7 @@ end (CLI, web, email) calls the engine; none of them opens the store or runs SQL
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +65,14 @@ class Engine:
             self._embedder = SbertEmbedder(self.settings["embed_model"], self.settings["embed_device"])
         return self._embedder
 
-    def embed(self, progress: pipeline.Progress = pipeline._noop) -> dict[str, int]:
-        """Embed new or changed papers, then bring the vector index up to date."""
+    def embed(self, progress: pipeline.Progress = pipeline._noop, rebuild: bool = False) -> dict[str, int]:
+        """Embed new or changed papers, then bring the vector index up to date (``rebuild``: from
+        scratch, out of the stored vectors)."""
         from .embed import embed_pending
+        from .index.sync import vector_dir
 
+        if rebuild:
+            shutil.rmtree(vector_dir(self.settings["home"], self.embedder.model_id), ignore_errors=True)
         counts = embed_pending(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
                                progress=progress)
         self._vectors = None

@@ -99,3 +99,17 @@ def test_cli_search(built, tmp_path):
     assert r.exit_code == 0 and "Calculation of prompt diphoton" in r.output
     r = runner.invoke(main, ["--home", str(home), "search", "x" * 5000])
     assert r.exit_code == 1 and "error: query too long" in r.stderr
+
+
+def test_damaged_vector_index_is_rebuilt_from_the_store(built, tmp_path):
+    from paperboy.index.sync import vector_dir
+
+    home = tmp_path / "h"
+    shutil.copytree(built[0], home)
+    with Engine.from_settings(home=home) as e:
+        d = vector_dir(home, e.embedder.model_id)
+        for f in d.glob("vectors-*.npy"):
+            f.write_bytes(b"garbage")
+        assert len(e.vectors()) == 56
+    r = CliRunner().invoke(main, ["--home", str(home), "embed", "--rebuild", "--json"])
+    assert r.exit_code == 0 and '"vectors": 56' in r.output

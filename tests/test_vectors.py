@@ -1,44 +1,63 @@
 """Vector index: exact search is brute force; HNSW recall@10 >= 0.95 against it (oracle test)."""
 
+import logging
+
 import numpy as np
 import pytest
 
 from paperboy.index import vectors as vmod
-from paperboy.index.vectors import VectorIndex, VectorIndexError
+from paperboy.index.vectors import VectorIndex, VectorIndexError, VectorIndexMissing
 
 
-def clustered(n, dim=64, seed=0):
-    rng = np.random.default_rng(seed)
+def clustered(n, dim=64, seed=0, spread=0.35):
+    """Gaussian clusters around random centres: lumpy, like real text embeddings."""
+    rng = np.random.RandomState(seed)
     centers = rng.normal(size=(max(n // 400, 2), dim))
-    return (centers[rng.integers(0, len(centers), n)] + 0.35 * rng.normal(size=(n, dim))).astype(np.float32)
+    return (centers[rng.randint(0, len(centers), n)] + spread * rng.normal(size=(n, dim))).astype(np.float32)
 
 
-def brute(x, q, k):
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
-    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
-    return np.argsort(-(qn @ xn.T), axis=1)[:, :k]
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def brute(ids, x, q, k):
+    sims = unit(np.atleast_2d(q)) @ unit(x).T
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return ids[order], np.take_along_axis(sims, order, 1)
 
 
 def test_exact_equals_brute_force():
-    x = clustered(3000)
+    x, ids = clustered(3000), np.arange(5, 3005)
+    vi = VectorIndex("m", 64)
+    vi.upsert(ids, x)
+    q = clustered(50, seed=1)
+    got, scores = vi.search_many(q, 10)
+    want, want_scores = brute(ids, x, q, 10)
+    assert (got == want).all() and np.allclose(scores, want_scores, atol=1e-5)
+    one, one_scores = vi.search(q[0] * 7.0, 10)  # queries are normalized too
+    assert (one == want[0]).all() and one.dtype == np.int64 and one_scores.dtype == np.float32
+
+
+def test_exact_search_in_blocks(monkeypatch):
+    monkeypatch.setattr(vmod, "_SCORE_BLOCK", 3000 * 7)  # 7 queries per score block
+    x, q = clustered(3000), clustered(50, seed=1)
     vi = VectorIndex("m", 64)
     vi.upsert(np.arange(3000), x)
-    q = clustered(50, seed=1)
-    ids, scores = vi.search_many(q, 10)
-    assert (ids == brute(x, q, 10)).all()
-    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    assert (vi.search_many(q, 10)[0] == brute(np.arange(3000), x, q, 10)[0]).all()
 
 
 def test_hnsw_recall_at_10():
-    x = clustered(20_000)
+    x = clustered(20_200)
     vi = VectorIndex("m", 64, hnsw_threshold=1000)
-    vi.upsert(np.arange(len(x)), x)
-    q = x[:200] + 0.1 * np.random.default_rng(2).normal(size=(200, 64)).astype(np.float32)
+    vi.upsert(np.arange(20_000), x[:20_000])
+    assert vi._hnsw is not None
+    q = x[20_000:]  # 200 held-out points of the same clusters
     exact, _ = vi.search_many(q, 10, exact=True)
-    approx, _ = vi.search_many(q, 10, exact=False)
+    approx, scores = vi.search_many(q, 10)  # exact=None: HNSW above the threshold
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
     print(f"HNSW recall@10 = {recall:.3f}")
     assert recall >= 0.95
+    assert np.all(np.diff(scores, axis=1) <= 0)  # re-scored in f32, best first
 
 
 @pytest.mark.parametrize("threshold", [10**9, 100])  # exact mode, HNSW mode
@@ -48,43 +67,139 @@ def test_incremental_upsert_and_remove(threshold):
     vi.upsert(np.arange(500), x)
     vi.upsert([3], x[10:11])  # 3 now sits where 10 is
     ids, _ = vi.search(x[10], 2)
-    assert set(ids) == {3, 10}
-    vi.remove([10, 3])
+    assert set(ids) == {3, 10} and len(vi) == 500
+    assert np.allclose(vi.vector(3), unit(x[10]), atol=1e-6)
+    vi.remove([10, 3, 10, 12345])  # repeats and unknown ids are ignored
     ids, _ = vi.search(x[10], 20)
-    assert 10 not in ids and 3 not in ids and len(vi) == 498
-    ids, _ = vi.search(x[42], 5, exclude={42})
+    assert 10 not in ids and 3 not in ids and len(vi) == 498 and vi.vector(10) is None
+    ids, _ = vi.search(x[42], 5, exclude={42, 999_999})
     assert 42 not in ids and len(ids) == 5
+    vi.upsert([3], x[3:4])  # back, at its old place
+    assert vi.search(x[3], 1)[0][0] == 3
     big_ids, big_scores = vi.search_many(x[:2], 1000)
-    assert (big_ids[:, 498:] == -1).all() and big_ids.shape == (2, 1000)
+    assert big_ids.shape == big_scores.shape == (2, 1000)
+    assert (big_ids[:, 499:] == -1).all() and np.isneginf(big_scores[:, 499:]).all()
+    assert set(big_ids[0, :499]) == set(range(500)) - {10}
 
 
-def test_save_load_round_trip_and_model_guard(tmp_path):
-    x = clustered(2000)
-    vi = VectorIndex("model-a", 64, hnsw_threshold=500)
-    vi.upsert(np.arange(2000), x)
-    vi.synced = 17
-    vi.save(tmp_path)
-    back = VectorIndex.load(tmp_path, "model-a")
-    assert len(back) == 2000 and back.synced == 17
+@pytest.mark.parametrize("threshold", [10**9, 300])
+def test_random_updates_match_a_dict_model(threshold):
+    """Random upserts/removes (swap-delete moves rows around) against a plain dict of id -> vector."""
+    rng = np.random.RandomState(7)
+    vi, model = VectorIndex("m", 16, hnsw_threshold=threshold), {}
+    for _ in range(40):
+        ids = rng.randint(0, 800, rng.randint(1, 60))
+        vecs = rng.normal(size=(len(ids), 16)).astype(np.float32)
+        vi.upsert(ids, vecs)
+        model.update({int(i): v for i, v in zip(ids, vecs)})  # a repeated id keeps its last vector
+        gone = rng.randint(0, 800, rng.randint(0, 30))
+        vi.remove(gone)
+        for i in gone:
+            model.pop(int(i), None)
+    assert len(vi) == len(model) and (vi._hnsw is not None) == (threshold == 300)
+    ids, mat = vi.matrix()
+    assert sorted(ids.tolist()) == sorted(model) and not mat.flags.writeable
+    assert all(np.allclose(mat[n], unit(model[int(i)]), atol=1e-6) for n, i in enumerate(ids))
+    keys = np.array(sorted(model))
+    q = rng.normal(size=(20, 16)).astype(np.float32)
+    want = brute(keys, np.array([model[i] for i in keys]), q, 5)[0]
+    assert (vi.search_many(q, 5, exact=True)[0] == want).all()
+    found = vi.search_many(q, 50)[0]
+    assert set(found[found >= 0].tolist()) <= set(model)  # removed ids are never returned
+
+
+def test_shapes_padding_and_bad_input():
+    vi = VectorIndex("m", 8, hnsw_threshold=3)
+    ids, scores = vi.search_many(np.ones((4, 8)), 5)  # empty index
+    assert ids.shape == (4, 5) and (ids == -1).all()
+    assert len(vi.search(np.ones(8), 5)[0]) == 0
+    vi.upsert([100, 200, 300, 400], np.eye(4, 8))  # HNSW active; no id 0 anywhere
     for exact in (True, False):
-        assert (back.search_many(x[:20], 10, exact)[0] == vi.search_many(x[:20], 10, exact)[0]).all()
-    with pytest.raises(VectorIndexError, match="holds vectors of model model-a"):
+        ids, scores = vi.search_many(np.eye(3, 8), 6, exact=exact)
+        assert ids.shape == scores.shape == (3, 6) and (ids[:, 4:] == -1).all() and ids[0, 0] == 100
+        assert ids.dtype == np.int64 and scores.dtype == np.float32
+        one, one_scores = vi.search(np.eye(1, 8)[0], 10, exact=exact)
+        assert len(one) == 4 and one[0] == 100 and one_scores[0] == pytest.approx(1.0)
+    assert vi.search_many(np.eye(2, 8), 0)[0].shape == (2, 0)
+    with pytest.raises(VectorIndexError):
+        vi.upsert([1], np.ones((1, 7)))
+    with pytest.raises(VectorIndexError):
+        vi.upsert([1, 2], np.ones((1, 8)))
+    with pytest.raises(VectorIndexError):
+        vi.search(np.ones(9), 3)
+
+
+def test_save_load_round_trip_and_guards(tmp_path, caplog):
+    x = clustered(2000)
+    vi = VectorIndex("model-a", 64, hnsw_threshold=500, expansion_search=80)
+    vi.upsert(np.arange(2000), x)
+    vi.remove(np.arange(0, 2000, 7))
+    vi.synced = 17
+    assert not VectorIndex.exists(tmp_path)
+    vi.save(tmp_path)
+    assert VectorIndex.exists(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        back = VectorIndex.load(tmp_path, "model-a")
+    assert not caplog.records  # the saved graph was restored, not rebuilt
+    assert len(back) == len(vi) and back.synced == 17 and back.params == vi.params
+    assert back._hnsw.expansion_search == 80
+    for exact in (True, False):
+        a, b = back.search_many(x[:50], 10, exact), vi.search_many(x[:50], 10, exact)
+        assert (a[0] == b[0]).all() and np.array_equal(a[1], b[1])
+    back.upsert([0], x[1:2])  # a loaded index keeps updating
+    assert set(back.search(x[1], 2)[0]) == {0, 1}
+    with pytest.raises(VectorIndexError, match="holds vectors of model model-a, not model-b"):
         VectorIndex.load(tmp_path, "model-b")
+    with pytest.raises(VectorIndexError, match="dimensional"):
+        VectorIndex.load(tmp_path, "model-a", dim=384)
+    with pytest.raises(FileNotFoundError):
+        VectorIndex.load(tmp_path / "nowhere", "model-a")
+    with pytest.raises(VectorIndexMissing):
+        VectorIndex.load(tmp_path / "nowhere", "model-a")
 
 
-def test_crash_mid_save_keeps_previous_index(tmp_path, monkeypatch):
+def test_damaged_graph_is_rebuilt_and_damaged_arrays_refused(tmp_path, caplog):
+    x = clustered(800)
+    vi = VectorIndex("m", 64, hnsw_threshold=100)
+    vi.upsert(np.arange(800), x)
+    vi.save(tmp_path)
+    (graph,) = tmp_path.glob("hnsw-*.usearch")
+    graph.write_bytes(b"not a usearch file" * 10)
+    with caplog.at_level(logging.WARNING):
+        back = VectorIndex.load(tmp_path, "m")
+    assert "rebuilding" in caplog.text and back._hnsw is not None
+    assert (back.search_many(x[:20], 5, exact=False)[0][:, 0] == np.arange(20)).all()
+    (arr,) = tmp_path.glob("vectors-*.npy")
+    np.save(arr, x[:10])  # the wrong shape
+    with pytest.raises(VectorIndexError, match="damaged"):
+        VectorIndex.load(tmp_path, "m")
+
+
+@pytest.mark.parametrize("threshold", [10**9, 100])
+def test_crash_mid_save_keeps_previous_index(tmp_path, monkeypatch, threshold):
     x = clustered(600)
-    vi = VectorIndex("m", 64)
+    vi = VectorIndex("m", 64, hnsw_threshold=threshold)
     vi.upsert(np.arange(300), x[:300])
+    vi.synced = 1
     vi.save(tmp_path)
     vi.upsert(np.arange(300, 600), x[300:])
+    vi.synced = 2
     real_replace = vmod.os.replace
 
-    def crash(src, dst):
-        raise OSError("disk full")
+    def crash_on_sidecar(src, dst):  # the arrays land, the commit point does not
+        if str(dst).endswith(vmod.SIDECAR):
+            raise OSError("disk full")
+        real_replace(src, dst)
 
-    monkeypatch.setattr(vmod.os, "replace", crash)
+    monkeypatch.setattr(vmod.os, "replace", crash_on_sidecar)
     with pytest.raises(OSError):
         vi.save(tmp_path)
     monkeypatch.setattr(vmod.os, "replace", real_replace)
-    assert len(VectorIndex.load(tmp_path, "m")) == 300
+    assert len(list(tmp_path.glob("ids-*.npy"))) == 2  # the new generation's arrays were written
+    old = VectorIndex.load(tmp_path, "m")
+    assert len(old) == 300 and old.synced == 1
+    assert (old.search_many(x[:5], 1)[0][:, 0] == np.arange(5)).all()
+    vi.save(tmp_path)  # the next save commits and sweeps the leftovers
+    assert len(VectorIndex.load(tmp_path, "m")) == 600
+    names = sorted(p.name.split("-")[0] for p in tmp_path.iterdir() if not p.name.endswith(".tmp"))
+    assert names == sorted(["ids", "vectors", "index.json"] + (["hnsw"] if threshold == 100 else []))

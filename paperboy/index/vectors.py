@@ -1,204 +1,292 @@
 """Vector index: exact search below a size threshold, HNSW (usearch) above it.
 
-Derived data, saved beside the store as plain arrays (``ids.npy``, ``vectors.npy``), usearch's own
-file for the graph, and a JSON sidecar written last that names the files, so a crash mid-save
-leaves the previous complete index readable. The sidecar records the model id: an index refuses
-to serve another model's vectors ("Stationary Representations ... Model Replacements": vectors of
-two models never mix; a new model gets its own index, switched to when complete). The HNSW graph
-stores f16 vectors, half the memory of f32 at no measurable recall cost ("Experimental Analysis
-of Large-scale Learnable Vector Storage Compression"); exact search and re-ranking use the f32 arrays.
+Derived data, rebuilt from the store at will. Saved as plain arrays (``ids-G.npy``, ``vectors-G.npy``),
+usearch's own graph file (``hnsw-G.usearch``) and, last, a JSON sidecar naming generation G's files:
+a crash mid-save leaves the previous sidecar and its files intact. One writer per directory. The
+sidecar records the model id, so vectors of two models never mix ("Stationary Representations ...
+Model Replacements"). The graph stores f16, half of f32's memory for no measurable recall loss
+("Experimental Analysis of Large-scale Learnable Vector Storage Compression"); its picks are re-scored
+with the f32 arrays, which also serve exact search.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import time
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import PaperboyError
 
+log = logging.getLogger(__name__)
 SIDECAR = "index.json"
+_PREFIXES = ("ids-", "vectors-", "hnsw-")  # files of one saved generation
+_PARAMS = ("connectivity", "expansion_add", "expansion_search")
+REBUILD = "rebuild with paperboy embed --rebuild"  # derived data: the store holds every vector
+_SCORE_BLOCK = 1 << 25  # floats in one exact-search score block (128 MiB), whatever the corpus size
 
 
 class VectorIndexError(PaperboyError):
-    """The saved index is missing, damaged, or belongs to another model."""
+    """The saved index is damaged or belongs to another model, or vectors have the wrong shape."""
 
 
-def _normalize(v: np.ndarray) -> np.ndarray:
+class VectorIndexMissing(VectorIndexError, FileNotFoundError):
+    """No saved index in the directory."""
+
+
+def _normalize(v: Any, dim: int) -> np.ndarray:
     v = np.asarray(v, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(norms, 1e-12)
+    if v.ndim != 2 or v.shape[1] != dim:
+        raise VectorIndexError(f"expected vectors of dimension {dim}, got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise VectorIndexError("vectors contain NaN or infinity")
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)  # cosine = dot product
+
+
+def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write to a temp file in the same directory, fsync it, rename it over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a ".tmp" name
+        np.save(f, array, allow_pickle=False)
+
+
+def _read_sidecar(directory: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((directory / SIDECAR).read_text())
+    except FileNotFoundError as e:
+        raise VectorIndexMissing(f"no vector index in {directory}") from e
+    except (OSError, ValueError) as e:
+        raise _damaged(directory, e) from e
+    if not isinstance(meta, dict):
+        raise _damaged(directory, f"{SIDECAR} is not an object")
+    return meta
+
+
+def _damaged(directory: Path, why: object) -> VectorIndexError:
+    return VectorIndexError(f"vector index in {directory} is damaged ({why}): {REBUILD}")
 
 
 class VectorIndex:
-    """Cosine-similarity search over paper vectors of one model."""
+    """Cosine-similarity search over the paper vectors of one model."""
 
     def __init__(self, model_id: str, dim: int, *, hnsw_threshold: int = 20_000, connectivity: int = 16,
-                 expansion_add: int = 128, expansion_search: int = 64) -> None:
-        self.model_id, self.dim, self.hnsw_threshold = model_id, dim, hnsw_threshold
-        self.params = {"connectivity": connectivity, "expansion_add": expansion_add,
-                       "expansion_search": expansion_search}
-        self.synced = 0
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._vecs = np.zeros((0, dim), dtype=np.float32)
-        self._pos: dict[int, int] = {}
-        self._hnsw = None
+                 expansion_add: int = 128, expansion_search: int = 128) -> None:
+        self.model_id, self.dim, self.hnsw_threshold = model_id, int(dim), int(hnsw_threshold)
+        self.params = dict(zip(_PARAMS, (connectivity, expansion_add, expansion_search)))
+        self.synced = 0  # the caller's change counter, saved in the sidecar
+        self._n = 0  # rows 0.._n of the buffers are live; spare capacity makes appends amortized O(1)
+        self._ids, self._vecs = np.empty(0, np.int64), np.empty((0, self.dim), np.float32)
+        self._pos: dict[int, int] = {}  # paper id -> row
+        self._hnsw: Any = None  # usearch Index keyed by paper id, once len >= hnsw_threshold
 
     def __len__(self) -> int:
-        return len(self._ids)
-
-    # -- updates --------------------------------------------------------------------------------
+        return self._n
 
     def upsert(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
-        """Add vectors; an id already present has its vector replaced."""
-        ids = np.asarray(ids, dtype=np.int64)
-        vecs = _normalize(vectors).reshape(len(ids), self.dim)
-        if len(ids) != len(np.unique(ids)):  # keep the last vector of a repeated id
-            last = {int(i): n for n, i in enumerate(ids)}
-            keep = np.array(sorted(last.values()))
+        """Add vectors (L2-normalized here); an id already present has its vector replaced."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        vecs = _normalize(vectors, self.dim)
+        if len(ids) != len(vecs) or (ids < 0).any():
+            raise VectorIndexError(f"need one non-negative id per vector ({len(ids)} ids, {len(vecs)} vectors)")
+        _, last = np.unique(ids[::-1], return_index=True)
+        if len(last) < len(ids):  # a repeated id keeps its last vector
+            keep = np.sort(len(ids) - 1 - last)
             ids, vecs = ids[keep], vecs[keep]
-        old = np.array([self._pos[int(i)] for i in ids if int(i) in self._pos], dtype=np.int64)
-        new_mask = np.array([int(i) not in self._pos for i in ids], dtype=bool)
-        if len(old):
-            self._vecs[old] = vecs[~new_mask]
-        if new_mask.any():
-            start = len(self._ids)
-            self._ids = np.concatenate([self._ids, ids[new_mask]])
-            self._vecs = np.concatenate([self._vecs, vecs[new_mask]])
-            self._pos.update({int(i): start + n for n, i in enumerate(ids[new_mask])})
+        pos = np.fromiter((self._pos.get(i, -1) for i in ids.tolist()), np.int64, len(ids))
+        old = pos >= 0
+        self._vecs[pos[old]] = vecs[old]
+        if n_new := int((~old).sum()):
+            self._reserve(self._n + n_new)
+            end = self._n + n_new
+            self._ids[self._n:end], self._vecs[self._n:end] = ids[~old], vecs[~old]
+            self._pos.update(zip(ids[~old].tolist(), range(self._n, end)))
+            self._n = end
         if self._hnsw is not None:
-            if len(old):
-                self._hnsw.remove(ids[~new_mask])
+            if old.any():  # usearch refuses duplicate keys: drop the old vector first
+                self._hnsw.remove(ids[old])
             self._hnsw.add(ids, vecs, threads=0)
-        elif len(self) >= self.hnsw_threshold:
+        elif self._n >= self.hnsw_threshold:
             self._build_hnsw()
 
     def remove(self, ids: np.ndarray | list[int]) -> None:
-        drop = {int(i) for i in ids if int(i) in self._pos}
-        if not drop:
+        """Drop these ids (unknown ids are ignored); the last rows move into the holes."""
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1).tolist()
+        pos = np.array(sorted({self._pos.pop(i) for i in wanted if i in self._pos}), dtype=np.int64)
+        if not len(pos):
             return
-        keep = np.array([int(i) not in drop for i in self._ids], dtype=bool)
-        self._ids, self._vecs = self._ids[keep], self._vecs[keep]
-        self._pos = {int(i): n for n, i in enumerate(self._ids)}
+        gone = self._ids[pos].copy()
+        m = self._n - len(pos)
+        holes, tail = pos[pos < m], np.arange(m, self._n)
+        movers = tail[~np.isin(tail, pos)]  # as many as there are holes
+        self._ids[holes], self._vecs[holes] = self._ids[movers], self._vecs[movers]
+        self._pos.update(zip(self._ids[holes].tolist(), holes.tolist()))
+        self._n = m
         if self._hnsw is not None:
-            self._hnsw.remove(np.array(sorted(drop), dtype=np.int64))
+            self._hnsw.remove(gone)
+
+    def _reserve(self, need: int) -> None:
+        if need <= len(self._ids):
+            return
+        cap = max(need, len(self._ids) * 5 // 4, 1024)  # grow by 25%: bounded slack for a 1M x 384 index
+        ids, vecs = np.empty(cap, np.int64), np.empty((cap, self.dim), np.float32)
+        ids[:self._n], vecs[:self._n] = self._ids[:self._n], self._vecs[:self._n]
+        self._ids, self._vecs = ids, vecs
 
     def _build_hnsw(self) -> None:
         from usearch.index import Index
 
         self._hnsw = Index(ndim=self.dim, metric="cos", dtype="f16", **self.params)
-        if len(self):
-            self._hnsw.add(self._ids, self._vecs, threads=0)
-
-    # -- queries --------------------------------------------------------------------------------
+        if self._n:  # one batch add on all cores (threads=0)
+            self._hnsw.add(self._ids[:self._n], self._vecs[:self._n], threads=0)
 
     def vector(self, paper_id: int) -> np.ndarray | None:
         pos = self._pos.get(int(paper_id))
-        return None if pos is None else self._vecs[pos]
+        return None if pos is None else self._vecs[pos].copy()
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._ids, self._vecs
+        """(ids, normalized vectors) of every stored paper: read-only views, valid until the next update."""
+        ids, vecs = self._ids[:self._n], self._vecs[:self._n]
+        ids.flags.writeable = vecs.flags.writeable = False
+        return ids, vecs
 
     def search_many(self, queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(n, k) ids (-1 padded) and cosine scores, best first."""
-        q = _normalize(np.atleast_2d(queries))
-        k_eff = min(k, len(self))
-        ids = np.full((len(q), k), -1, dtype=np.int64)
-        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
-        if k_eff == 0:
-            return ids, scores
-        use_exact = exact if exact is not None else self._hnsw is None
-        if use_exact or self._hnsw is None:
-            for start in range(0, len(q), 256):  # bounded memory: 256 x N scores at a time
-                sims = q[start:start + 256] @ self._vecs.T
-                top = np.argpartition(-sims, k_eff - 1, axis=1)[:, :k_eff]
-                order = np.take_along_axis(sims, top, 1).argsort(axis=1)[:, ::-1]
-                top = np.take_along_axis(top, order, 1)
-                ids[start:start + 256, :k_eff] = self._ids[top]
-                scores[start:start + 256, :k_eff] = np.take_along_axis(sims, top, 1)
-        else:
-            matches = self._hnsw.search(q, k_eff, threads=0)
-            keys = np.atleast_2d(matches.keys).astype(np.int64)
-            found = keys.shape[1]
-            ids[:, :found] = keys
-            pos = np.array([[self._pos.get(int(x), 0) for x in row] for row in keys])
-            sims = np.einsum("nd,nkd->nk", q, self._vecs[pos])  # exact f32 scores for the f16 graph's picks
-            sims[keys < 0] = -np.inf
-            order = sims.argsort(axis=1)[:, ::-1]
-            ids[:, :found] = np.take_along_axis(keys, order, 1)
-            scores[:, :found] = np.take_along_axis(sims, order, 1)
+        """(n, k) ids (-1 padded) and cosine scores (-inf padded), best first. ``exact=None``: exact
+        below ``hnsw_threshold``, else HNSW (exact anyway while there is no graph yet)."""
+        q = _normalize(np.atleast_2d(queries), self.dim)
+        k = max(int(k), 0)
+        ids, scores = np.full((len(q), k), -1, np.int64), np.full((len(q), k), -np.inf, np.float32)
+        kk = min(k, self._n)
+        if kk and len(q):
+            if exact is None:
+                exact = self._n < self.hnsw_threshold
+            (self._exact if exact or self._hnsw is None else self._approx)(q, kk, ids, scores)
         return ids, scores
+
+    def _exact(self, q: np.ndarray, kk: int, ids: np.ndarray, scores: np.ndarray) -> None:
+        vecs = self._vecs[:self._n]
+        step = max(1, _SCORE_BLOCK // self._n)
+        for s in range(0, len(q), step):
+            sims = q[s:s + step] @ vecs.T
+            top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            top_s = np.take_along_axis(sims, top, 1)
+            order = np.argsort(-top_s, axis=1, kind="stable")
+            ids[s:s + step, :kk] = self._ids[np.take_along_axis(top, order, 1)]
+            scores[s:s + step, :kk] = np.take_along_axis(top_s, order, 1)
+
+    def _approx(self, q: np.ndarray, kk: int, ids: np.ndarray, scores: np.ndarray) -> None:
+        m = self._hnsw.search(q, kk, threads=0)
+        keys = np.asarray(m.keys).astype(np.int64)
+        if keys.ndim == 1:  # one query: usearch answers Matches, trimmed to the hits found
+            keys, counts = keys[None, :], np.array([keys.size])
+        else:  # BatchMatches pad with key 0: only the first counts[i] are hits
+            counts = np.asarray(m.counts)
+        pos = np.array([self._pos.get(i, -1) for i in keys.ravel().tolist()], np.int64).reshape(keys.shape)
+        valid = (np.arange(keys.shape[1]) < counts[:, None]) & (pos >= 0)
+        sims = np.einsum("nd,nkd->nk", q, self._vecs[np.maximum(pos, 0)])  # exact f32 scores for f16 picks
+        sims = np.where(valid, sims, -np.inf).astype(np.float32)
+        order, w = np.argsort(-sims, axis=1, kind="stable"), keys.shape[1]
+        ids[:, :w] = np.take_along_axis(np.where(valid, keys, -1), order, 1)
+        scores[:, :w] = np.take_along_axis(sims, order, 1)
 
     def search(self, query: np.ndarray, k: int, *, exact: bool | None = None,
                exclude: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and cosine scores of the k nearest vectors to one query, best first."""
-        extra = len(exclude) if exclude else 0
-        ids, scores = self.search_many(query[None, :], k + extra, exact)
-        ids, scores = ids[0], scores[0]
-        keep = ids >= 0
-        if exclude:
-            keep &= ~np.isin(ids, np.fromiter(exclude, dtype=np.int64))
-        return ids[keep][:k], scores[keep][:k]
-
-    # -- persistence ----------------------------------------------------------------------------
+        """Ids and cosine scores of the k nearest vectors to one query, best first, minus ``exclude``."""
+        extra = sum(1 for i in exclude if int(i) in self._pos) if exclude else 0
+        ids, scores = self.search_many(np.asarray(query, np.float32).reshape(1, -1), k + extra, exact)
+        keep = ids[0] >= 0
+        if extra:
+            keep &= ~np.isin(ids[0], np.fromiter(exclude, np.int64, len(exclude)))  # type: ignore[arg-type]
+        return ids[0][keep][:k], scores[0][keep][:k]
 
     @staticmethod
     def exists(directory: Path) -> bool:
-        return (directory / SIDECAR).exists()
+        return (Path(directory) / SIDECAR).is_file()
 
     def save(self, directory: Path) -> None:
-        """Write arrays under fresh names, then the sidecar naming them (atomic replace)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = f"{time.time_ns()}"
-        files = {"ids": f"ids-{stamp}.npy", "vectors": f"vectors-{stamp}.npy"}
-        np.save(directory / files["ids"], self._ids)
-        np.save(directory / files["vectors"], self._vecs)
+        """Write a new generation of files, then the sidecar naming it; then delete older generations."""
+        (d := Path(directory)).mkdir(parents=True, exist_ok=True)
+        gen = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        files = {"ids": f"ids-{gen}.npy", "vectors": f"vectors-{gen}.npy"}
+        _write_atomic(d / files["ids"], lambda p: _save_npy(p, self._ids[:self._n]))
+        _write_atomic(d / files["vectors"], lambda p: _save_npy(p, self._vecs[:self._n]))
         if self._hnsw is not None:
-            files["hnsw"] = f"hnsw-{stamp}.usearch"
-            self._hnsw.save(str(directory / files["hnsw"]))
-        for name in files.values():
-            with open(directory / name, "rb") as f:
-                os.fsync(f.fileno())
-        meta = {"model_id": self.model_id, "dim": self.dim, "count": len(self), "metric": "cos",
-                "hnsw": self._hnsw is not None, "hnsw_threshold": self.hnsw_threshold, **self.params,
-                "synced": self.synced, "files": files, "saved_at": time.time()}
-        old = json.loads((directory / SIDECAR).read_text()).get("files", {}) if self.exists(directory) else {}
-        tmp = directory / (SIDECAR + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, directory / SIDECAR)
-        for name in old.values():  # the previous generation, now unreferenced
-            if name not in files.values():
-                (directory / name).unlink(missing_ok=True)
+            files["hnsw"] = f"hnsw-{gen}.usearch"
+            _write_atomic(d / files["hnsw"], lambda p: self._hnsw.save(str(p)))
+        meta = {"model_id": self.model_id, "dim": self.dim, "count": self._n, "metric": "cos",
+                "hnsw": self._hnsw is not None, "hnsw_dtype": "f16", "hnsw_threshold": self.hnsw_threshold,
+                **self.params, "synced": self.synced, "files": files,
+                "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        _write_atomic(d / SIDECAR, lambda p: p.write_text(json.dumps(meta, indent=1)))  # the commit point
+        fd = os.open(d, os.O_RDONLY)
+        os.fsync(fd)  # make the renames durable
+        os.close(fd)
+        for p in d.iterdir():  # the previous generation and leftovers of crashed saves
+            if p.name.startswith(_PREFIXES) and p.name not in files.values():
+                p.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, directory: Path, model_id: str) -> "VectorIndex":
-        try:
-            meta = json.loads((directory / SIDECAR).read_text())
-        except (OSError, ValueError) as e:
-            raise VectorIndexError(f"no readable vector index in {directory}: {e}") from e
-        if meta["model_id"] != model_id:
-            raise VectorIndexError(f"index in {directory} holds vectors of model {meta['model_id']}, "
-                                   f"not {model_id}: rebuild it with paperboy embed")
-        vi = cls(model_id, meta["dim"], hnsw_threshold=meta["hnsw_threshold"], connectivity=meta["connectivity"],
-                 expansion_add=meta["expansion_add"], expansion_search=meta["expansion_search"])
-        try:
-            vi._ids = np.load(directory / meta["files"]["ids"], allow_pickle=False)
-            vi._vecs = np.load(directory / meta["files"]["vectors"], allow_pickle=False)
-        except (OSError, ValueError, KeyError) as e:
-            raise VectorIndexError(f"vector index in {directory} is damaged ({e}): rebuild with paperboy embed") from e
-        vi._pos = {int(i): n for n, i in enumerate(vi._ids)}
-        vi.synced = int(meta.get("synced", 0))
-        if meta.get("hnsw"):
-            from usearch.index import Index
-
-            path = directory / meta["files"].get("hnsw", "")
+    def load(cls, directory: Path, model_id: str, *, dim: int | None = None,
+             hnsw_threshold: int | None = None) -> "VectorIndex":
+        """Load the saved index of ``model_id``; VectorIndexMissing (a FileNotFoundError) if none is saved."""
+        d = Path(directory)
+        for attempt in range(3):  # a concurrent save may sweep the files between our two reads
+            meta = _read_sidecar(d)
+            if meta.get("model_id") != model_id:
+                raise VectorIndexError(f"index holds vectors of model {meta.get('model_id')}, "
+                                       f"not {model_id}: {REBUILD}")
             try:
-                vi._hnsw = Index.restore(str(path))
-            except Exception:  # usearch raises plain exceptions for a damaged file: rebuild instead
-                vi._hnsw = None
-            if vi._hnsw is None or len(vi._hnsw) != len(vi):
-                vi._build_hnsw()
+                ids = np.load(d / meta["files"]["ids"], allow_pickle=False)
+                vecs = np.load(d / meta["files"]["vectors"], allow_pickle=False)
+                params = {k: int(meta[k]) for k in ("dim", "hnsw_threshold", *_PARAMS)}
+                break
+            except FileNotFoundError as e:
+                if attempt == 2 or _read_sidecar(d) == meta:
+                    raise _damaged(d, e) from e
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise _damaged(d, e) from e
+        if dim is not None and params["dim"] != dim:
+            raise VectorIndexError(f"index holds {params['dim']}-dimensional vectors, not {dim}: {REBUILD}")
+        n = len(ids)
+        if (ids.dtype != np.int64 or ids.ndim != 1 or vecs.dtype != np.float32
+                or vecs.shape != (n, params["dim"]) or meta.get("count") != n):
+            raise _damaged(d, f"arrays {ids.shape} {ids.dtype}, {vecs.shape} {vecs.dtype} unlike the sidecar")
+        if hnsw_threshold is not None:
+            params["hnsw_threshold"] = hnsw_threshold
+        vi = cls(model_id, **params)
+        vi._ids, vi._vecs, vi._n, vi.synced = ids, vecs, n, int(meta.get("synced", 0))
+        vi._pos = dict(zip(ids.tolist(), range(n)))
+        if len(vi._pos) != n:
+            raise _damaged(d, "repeated ids")
+        if meta.get("hnsw"):
+            vi._hnsw = vi._restore_hnsw(d, meta["files"].get("hnsw"))
+        if vi._hnsw is None and n >= vi.hnsw_threshold:
+            vi._build_hnsw()
         return vi
+
+    def _restore_hnsw(self, d: Path, name: str | None) -> Any:
+        """usearch's saved graph, or None (logged) if missing or not matching the arrays."""
+        from usearch.index import Index
+
+        try:
+            index = Index.restore(str(d / name)) if name else None  # None for a missing file
+            why = ("file missing" if index is None
+                   else f"{len(index)} x {index.ndim} vectors" if (len(index), index.ndim) != (self._n, self.dim)
+                   else "ids differ" if not np.all(index.contains(self._ids[:self._n])) else "")
+        except Exception as e:  # usearch raises plain exceptions (ValueError, RuntimeError) for a damaged file
+            index, why = None, f"unreadable: {e}"
+        if why:
+            log.warning("HNSW graph %s in %s not usable (%s): rebuilding it from the arrays", name, d, why)
+            return None
+        index.expansion_search = self.params["expansion_search"]  # a search-time knob: not always in the file
+        return index
