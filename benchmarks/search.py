@@ -168,7 +168,7 @@ def main() -> None:
     for r in rows:
         per = (r["lex_mb"] + r["vec_mb"]) * 2**20 / r["papers"]
         print(f"| {r['papers']:,} | {r['lex_mb']:.0f} | {r['vec_mb']:.0f} | {per:.0f} | {r['disk_mb']:.0f} | {r['hnsw']} |")
-    print("\nbm25 = tantivy top-10 (title x2, abstract, authors); dense = vector top-100 + constraint check;"
+    print("\nbm25 = tantivy top-10 (title + abstract, title again x0.25, authors); dense = vector top-100 + constraint check;"
           " hybrid = Engine search end to end incl. query encoding, fusion, cut-off and loading the page's papers;"
           " encode = the model on the query alone.", args.queries, "queries per row.")
 
