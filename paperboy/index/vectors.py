@@ -168,8 +168,8 @@ class VectorIndex:
         ids, scores = np.full((len(q), k), -1, np.int64), np.full((len(q), k), -np.inf, np.float32)
         kk = min(k, self._n)
         if kk and len(q):
-            if exact is None:
-                exact = self._n < self.hnsw_threshold
+            if exact is None:  # asking for (nearly) everything: a graph walk may miss some
+                exact = self._n < self.hnsw_threshold or kk * 2 >= self._n
             (self._exact if exact or self._hnsw is None else self._approx)(q, kk, ids, scores)
         return ids, scores
 
