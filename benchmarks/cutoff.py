@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from paperboy.engine import Engine
-from paperboy.eval.beir import load_qrels, load_queries, ndcg, plain_query
+from paperboy.eval.beir import doc_ids, load_qrels, load_queries, ndcg, plain_query
 
 OFF_TOPIC = [
     "football transfer window rumours", "best sourdough bread recipe", "medieval castle architecture",
@@ -37,10 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     with Engine.from_settings(home=args.home) as engine:
         s = engine.searcher()
-        doc_of, rev = {}, 0
-        while papers := engine.store.papers_since(rev, 50_000):
-            doc_of.update({p["id"]: p["canonical_id"].rsplit(":", 1)[-1] for p in papers})
-            rev = papers[-1]["rev"]
+        doc_of = doc_ids(engine.store)
         queries, qrels = load_queries(args.beir / "queries.jsonl"), load_qrels(args.beir / "qrels" / "test.tsv")
         on = {qid: s.rank(plain_query(queries[qid]), "hybrid", 100, cutoff=False)[0] for qid in qrels}
         off = [s.rank(plain_query(q), "hybrid", 100, cutoff=False)[0] for q in OFF_TOPIC]

@@ -55,6 +55,16 @@ def mrr(ranked: list[str], rel: dict[str, int], k: int = 10) -> float:
     return next((1.0 / (i + 1) for i, d in enumerate(ranked[:k]) if d in rel), 0.0)
 
 
+def doc_ids(store: Any) -> dict[int, str]:
+    """Paper row id -> BEIR document id (the tail of the canonical id ``beir:<name>:<doc id>``)."""
+    out: dict[int, str] = {}
+    rev = 0
+    while papers := store.papers_since(rev, 50_000):
+        out.update({p["id"]: p["canonical_id"].rsplit(":", 1)[-1] for p in papers})
+        rev = papers[-1]["rev"]
+    return out
+
+
 def plain_query(text: str) -> Query:
     """A benchmark query as plain words: quotes or a leading '-' in a claim are not operators."""
     return Query(clauses=[Clause(text=text, field=None, phrase=False, negate=False)], categories=[],
@@ -73,11 +83,7 @@ def evaluate(engine: Any, folder: Path, split: str = "test", modes: tuple[str, .
     if any(m != "bm25" for m in modes):
         engine.embed(progress=progress or (lambda n: None))
     searcher = engine.searcher()
-    doc_of = {}
-    rev = 0
-    while papers := engine.store.papers_since(rev, 50_000):
-        doc_of.update({p["id"]: p["canonical_id"].rsplit(":", 1)[-1] for p in papers})
-        rev = papers[-1]["rev"]
+    doc_of = doc_ids(engine.store)
     queries, qrels = load_queries(qfile), load_qrels(qrels_file)
     methods = [(m, None) for m in modes if m != "hybrid"] + [("hybrid", f) for f in fusions if "hybrid" in modes]
     results: dict[str, dict[str, float]] = {}
