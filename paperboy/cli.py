@@ -257,7 +257,7 @@ def index(obj: Context, as_json: bool) -> None:
 
 
 def _hits_text(res: Any) -> str:
-    lines = [f"{res.total} results ({res.mode}, sorted by {res.sort}, page {res.page}, {res.took_ms} ms"
+    lines = [f"{res.total}{'' if res.exact_total else '+'} results ({res.mode}, sorted by {res.sort}, page {res.page}, {res.took_ms} ms"
              + (f", {res.cut} cut as irrelevant" if res.cut else "") + ")"]
     for n, h in enumerate(res.hits, start=(res.page - 1) * res.per_page + 1):
         p = h.paper
@@ -279,7 +279,7 @@ def _hits_text(res: Any) -> str:
 def search(obj: Context, query: str, mode: str, sort: str | None, page: int, per_page: int, as_json: bool) -> None:
     """Search papers: words, "phrases", -exclusions, ti: au: abs: cat: id:, after: before: year: date:."""
     with errors_to_exit(), obj.engine() as engine:
-        res = engine.search(query, mode=mode, sort=sort, page=page, per_page=per_page)
+        res = engine.search(query, mode=mode, sort=sort, page=page, per_page=per_page, count=True)
     emit(asdict(res), as_json, lambda: _hits_text(res))
 
 

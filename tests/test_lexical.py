@@ -50,7 +50,7 @@ def corpus(store):
 @pytest.mark.parametrize("query", ["cat", "cat dog", "red blue green", "sun moon star sea", "leaf root rain snow wind"])
 def test_bm25_matches_reference_formula(corpus, query):
     idx, docs = corpus
-    hits, count = idx.search(idx.build(parse_query(query)), 300)
+    hits, count = idx.search(idx.build(parse_query(query)), 300, count=True)
     ref = reference_bm25(docs, query.split())
     assert count == len(ref) and {i for i, _ in hits} == set(ref)
     for pid, score in hits:

@@ -3,7 +3,7 @@
 Fields: ``text`` = title + abstract, ``title`` again (so a title match counts extra, weighted by
 ``title_boost``), ``authors``. On BEIR SciFact this layout scored nDCG@10 0.693 against 0.666 for
 separate title/abstract fields at equal weight and 0.621 with the title boosted x2 (benchmarks in
-the README); English stemming, no stop-word list (stop words cost 0.001).
+the README); English stemming; stop words are indexed but dropped from plain-word queries.
 
 Chosen by measurement (benchmarks/search.py): tantivy's block-max WAND keeps top-k queries with
 common words fast at 1M papers, where SQLite FTS5 scores every matching row. The index is derived
@@ -32,6 +32,11 @@ from ..store import Store
 TEXT_FIELDS = ("text", "title", "authors")
 FIELD_OF = {"title": "title", "abstract": "text", "authors": "authors"}  # abs: searches title + abstract
 _NOT_WORD = re.compile(r"[\W_]+")
+# Lucene's English stop words. They are indexed (phrases need them) but left out of plain-word
+# queries that have other words: their posting lists cover most papers, and skipping them took
+# BM25 p50 at 1M papers from 9.9 to 2.4 ms at no cost in SciFact nDCG@10 (benchmarks/search.py).
+STOP_WORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such that the "
+                       "their then there these they this to was will with".split())
 SIDE = "paperboy.json"
 LAYOUT = 2  # bump when the schema or analysis changes: an index of another layout is rebuilt
 
@@ -135,24 +140,35 @@ class LexicalIndex:
         return self.index.parse_query(text, fields, field_boosts=boosts)
 
     def _parts(self, q: Query, scoring: bool) -> list[tuple[Any, tantivy.Query]]:
-        """Clauses as (occur, query): plain words should match (they score); phrases and fielded
-        clauses must; exclusions must not; filters must. Without ``scoring`` plain words are left out."""
+        """Text clauses as (occur, query): plain words should match (they score); phrases and fielded
+        clauses must; exclusions must not. Without ``scoring`` plain words are left out."""
         Occur = tantivy.Occur
         parts: list[tuple[Any, tantivy.Query]] = []
+        plain = [c for c in q.clauses if not (c.phrase or c.field or c.negate)]
+        terms = words(" ".join(c.text for c in plain)).split()
+        if any(t not in STOP_WORDS for t in terms):
+            terms = [t for t in terms if t not in STOP_WORDS]
+        if scoring and terms:
+            text = " ".join(terms)
+            # One flat disjunction of term queries: tantivy prunes it with block-max WAND, which a
+            # disjunction nested per word does not get (2x slower at 1M papers).
+            boosts = {"title": self.title_boost}
+            parts.append((Occur.Should, self.index.parse_query(text, list(TEXT_FIELDS), field_boosts=boosts)))
         for c in q.clauses:
-            required = c.phrase or c.field
-            if (sub := self._clause(c)) is None or not (scoring or required or c.negate):
+            if c in plain or (sub := self._clause(c)) is None:
                 continue
-            parts.append((Occur.MustNot if c.negate else Occur.Must if required else Occur.Should, sub))
-        return parts + [(Occur.Must, f) for f in self.filters(q)]
+            parts.append((Occur.MustNot if c.negate else Occur.Must, sub))
+        return parts
 
     def build(self, q: Query) -> tantivy.Query | None:
         """The tantivy query for a parsed query; None when it has no positive text."""
         parts = self._parts(q, scoring=True)
-        if not any(o == tantivy.Occur.Should for o, _ in parts) and not any(
-                c.phrase or c.field for c in q.clauses if not c.negate and words(c.text)):
+        if all(o == tantivy.Occur.MustNot for o, _ in parts):
             return None
-        return tantivy.Query.boolean_query(parts)
+        filters = [(tantivy.Occur.Must, f) for f in self.filters(q)]
+        if len(parts) == 1 and not filters and parts[0][0] == tantivy.Occur.Should:
+            return parts[0][1]  # plain words only: the flat disjunction itself
+        return tantivy.Query.boolean_query(parts + filters)
 
     def filters(self, q: Query) -> list[tantivy.Query]:
         """Category, id and date constraints as filter queries."""
@@ -172,11 +188,12 @@ class LexicalIndex:
                 day_number(q.date_to) if q.date_to else None))
         return out
 
-    def search(self, query: tantivy.Query, k: int, offset: int = 0) -> tuple[list[tuple[int, float]], int]:
-        """(paper id, BM25 score) best first, and the number of matches."""
+    def search(self, query: tantivy.Query, k: int, count: bool = False) -> tuple[list[tuple[int, float]], int | None]:
+        """(paper id, BM25 score) best first, and the number of matches when ``count`` (counting
+        visits every match, which top-k pruning otherwise skips: ask only when it is shown)."""
         searcher = self.index.searcher()
-        res = searcher.search(query, k, count=True, offset=offset)
-        return [(int(searcher.doc(addr)["id"][0]), float(score)) for score, addr in res.hits], int(res.count or 0)
+        res = searcher.search(query, k, count=count)
+        return [(int(searcher.doc(addr)["id"][0]), float(score)) for score, addr in res.hits], res.count
 
     def filtered_ids(self, q: Query, limit: int, order_by_day: bool = True) -> tuple[list[int], int]:
         """Papers matching only the filters (no text), newest first, and how many match."""
@@ -190,7 +207,7 @@ class LexicalIndex:
     def constrain(self, q: Query, candidates: list[int]) -> set[int]:
         """Which ``candidates`` (e.g. dense hits) satisfy the query's phrases, fields, exclusions
         and filters; plain words do not constrain."""
-        parts = self._parts(q, scoring=False)
+        parts = self._parts(q, scoring=False) + [(tantivy.Occur.Must, f) for f in self.filters(q)]
         if not parts or not candidates:
             return set(candidates)
         ids = tantivy.Query.term_set_query(self.schema, "id", [int(i) for i in candidates])

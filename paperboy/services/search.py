@@ -50,10 +50,11 @@ class SearchResult:
     sort: str
     page: int
     per_page: int
-    total: int
+    total: int  # exact when the search counted matches, else how many ranked results there are
     hits: list[Hit] = field(default_factory=list)
     cut: int = 0  # candidates dropped by the relevance cut-off
     took_ms: float = 0.0
+    exact_total: bool = True  # False: ``total`` is a lower bound, more pages may follow
 
 
 class Searcher:
@@ -86,9 +87,9 @@ class Searcher:
         bg = self.background() @ qvec
         return (scores - float(bg.mean())) / max(float(bg.std()), 1e-6)
 
-    def bm25(self, q: Query, k: int) -> tuple[list[tuple[int, float]], int]:
+    def bm25(self, q: Query, k: int, count: bool = False) -> tuple[list[tuple[int, float]], int | None]:
         query = self.lexical.build(q)
-        return self.lexical.search(query, k) if query is not None else ([], 0)
+        return self.lexical.search(query, k, count) if query is not None else ([], 0)
 
     def has_vectors(self) -> bool:
         return self.vectors is not None and self.embedder is not None and len(self.vectors) > 0
@@ -110,12 +111,14 @@ class Searcher:
                 out[i] = float(v @ qvec)
         return out
 
-    def rank(self, q: Query, mode: str, k: int, cutoff: bool = True) -> tuple[list[dict[str, Any]], int, int]:
-        """Ranked candidates [{id, score, bm25, dense, z}], the match count and how many were cut."""
+    def rank(self, q: Query, mode: str, k: int, cutoff: bool = True,
+             count: bool = False) -> tuple[list[dict[str, Any]], int | None, int]:
+        """Ranked candidates [{id, score, bm25, dense, z}], the match count (None when not counted
+        or not countable) and how many were cut."""
         dense_ok = mode != "bm25" and self.has_vectors() and bool(q.free_text())
         if mode == "dense" and not dense_ok:
             return [], 0, 0
-        lex, total = self.bm25(q, k) if mode != "dense" else ([], 0)
+        lex, total = self.bm25(q, k, count) if mode != "dense" else ([], None)
         qvec = self.embedder.encode_query(q.free_text()) if dense_ok else None  # type: ignore[union-attr]
         den = self.dense(q, qvec, k) if qvec is not None else []
         rows = {i: {"id": i, "bm25": s, "dense": None, "z": None} for i, s in lex}
@@ -149,7 +152,9 @@ class Searcher:
             scores = {i: s for i, s in scores.items() if i in keep}
         ranked = sorted(scores, key=lambda i: -scores[i])
         out = [{**rows[i], "score": scores[i]} for i in ranked]
-        return out, (len(out) if mode == "dense" or cut else max(total, len(out))), cut
+        if len(lex) < k and (mode == "bm25" or qvec is None):
+            total = len(out)  # the lexical list is complete: every match is ranked
+        return out, (None if mode == "dense" or cut or total is None else max(total, len(out))), cut
 
     def _relevant(self, row: dict[str, Any]) -> bool:
         """Above the query's background by ``z_min`` and above the floor; the floor is
@@ -162,7 +167,9 @@ class Searcher:
     # -- the entry point ------------------------------------------------------------------------
 
     def search(self, text: str, *, mode: str = "hybrid", sort: str | None = None, page: int = 1,
-               per_page: int = 20) -> SearchResult:
+               per_page: int = 20, count: bool = False) -> SearchResult:
+        """One page of results. ``count`` asks for the exact number of keyword matches, which
+        costs a visit to each of them (several ms at 1M papers for common words)."""
         started = time.perf_counter()
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
@@ -174,9 +181,9 @@ class Searcher:
             raise QueryError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
         want = page * per_page
         if q.has_text:
-            rows, total, cut = self.rank(q, mode, max(self.candidates, want))
+            rows, counted, cut = self.rank(q, mode, max(self.candidates, want), count=count)
         else:  # only filters: newest first
-            ids, total = self.lexical.filtered_ids(q, want if sort == "date" else 1000)
+            ids, counted = self.lexical.filtered_ids(q, want if sort == "date" else 1000)
             rows = [{"id": i, "score": 0.0, "bm25": None, "dense": None, "z": None} for i in ids]
             cut = 0
         if sort != "relevance" and rows:
@@ -189,8 +196,9 @@ class Searcher:
         window = rows[(page - 1) * per_page: want]
         papers = self.store.get_papers([r["id"] for r in window])
         hits = [Hit(papers[r["id"]], r["score"], r["bm25"], r["dense"], r["z"]) for r in window if r["id"] in papers]
+        total = counted if counted is not None else len(rows)
         return SearchResult(text, mode, sort, page, per_page, total, hits, cut,
-                            round((time.perf_counter() - started) * 1000, 2))
+                            round((time.perf_counter() - started) * 1000, 2), counted is not None)
 
 
 def _minmax(scores: dict[int, float]) -> dict[int, float]:
