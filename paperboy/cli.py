@@ -6,6 +6,7 @@ Exit codes (for schedulers): 0 done; 1 failed (nothing or only part was done, me
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -320,12 +321,43 @@ def settings(obj: Context) -> None:
 
 
 @main.command()
+@click.option("--host", help="Address to listen on (setting web_host).")
+@click.option("--port", type=int, help="Port (setting web_port).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.pass_obj
+def serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the web app and API (daily papers, trending, search, paper pages, accounts)."""
+    _serve(obj, host, port, workers)
+
+
+def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -> None:
+    import uvicorn
+
+    from .web.app import create_app
+
+    with errors_to_exit():
+        engine = obj.engine()
+        host, port = host or engine.settings["web_host"], port or engine.settings["web_port"]
+        _ = engine.lexical  # bring the search index up to date before the first request
+        click.echo(f"paperboy serving {engine.settings['home']} on http://{host}:{port}/ (Ctrl-C stops)")
+        if workers > 1:  # each worker process builds its own engine from the same settings
+            os.environ["PAPERBOY_HOME"] = str(engine.settings["home"])
+            engine.close()
+            uvicorn.run("paperboy.web.app:app_from_env", factory=True, host=host, port=port,
+                        workers=workers, log_level="warning")
+            return
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
+@main.command()
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--no-embed", is_flag=True, help="Skip embedding (keyword search only).")
+@click.option("--no-serve", is_flag=True, help="Stop after ingesting and indexing; do not start the web server.")
 @click.pass_obj
-def run(obj: Context, quiet: bool, no_embed: bool) -> None:
+def run(obj: Context, quiet: bool, no_embed: bool, no_serve: bool) -> None:
     """The main job on the embedded default: init, ingest the bundled sample corpus, embed and index
-    it for search, print stats. Every step is incremental: a second run does nothing new."""
+    it for search, print stats, then serve the web app. Every step is incremental: a second run
+    does nothing new before serving."""
     sample = Path(str(files("paperboy") / "data" / SAMPLE))
     with errors_to_exit(), obj.engine() as engine:
         with progress_bar("sample corpus", quiet) as bar:
@@ -341,6 +373,8 @@ def run(obj: Context, quiet: bool, no_embed: bool) -> None:
             click.echo(f"semantic search off: {e}", err=True)
         click.echo(f"search index: {len(engine.lexical)} papers")
         click.echo(_stats_text(engine.stats()))
+    if not no_serve:
+        _serve(obj, None, None)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import ingest as pipeline, settings as settings_mod
+from .errors import ConfigError, NotFound
 from .models import IngestSummary, Paper
 from .store import Store, open_store
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from .embed import Embedder
     from .index.lexical import LexicalIndex
     from .index.vectors import VectorIndex
+    from .services.listing import Listings
     from .services.search import SearchResult, Searcher
 
 
@@ -28,6 +30,8 @@ class Engine:
         self._lexical: LexicalIndex | None = None
         self._vectors: VectorIndex | None = None
         self._searcher: Searcher | None = None
+        self._listings: Listings | None = None
+        self._similar: Any = None
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "Engine":
@@ -75,7 +79,7 @@ class Engine:
             shutil.rmtree(vector_dir(self.settings["home"], self.embedder.model_id), ignore_errors=True)
         counts = embed_pending(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
                                progress=progress)
-        self._vectors = None
+        self._vectors = self._searcher = None  # the searcher holds the old index
         self.vectors()
         return counts
 
@@ -121,6 +125,66 @@ class Engine:
 
     def paper(self, ref: str) -> Paper | None:
         return self.store.get_paper(ref)
+
+    def similar(self, paper_id: int, k: int | None = None, sort: str = "similarity",
+                hubness: bool = True) -> list[tuple[Paper, float]]:
+        """Similar papers by embedding with hubness reduction (``services/similar.py``), as
+        (paper, cosine); ``sort``: similarity, date or votes (re-orders the same k)."""
+        from .index.sync import vector_dir
+        from .services.similar import SimilarPapers
+
+        if sort not in ("similarity", "date", "votes"):
+            raise NotFound(f"unknown sort {sort!r}: use similarity, date or votes")
+        vectors = self.vectors()
+        if vectors is None or len(vectors) < 2:
+            return []
+        if self._similar is None or self._similar.vectors is not vectors:
+            s = self.settings
+            self._similar = SimilarPapers(vectors, vector_dir(s["home"], self.embedder.model_id) / "hubness",
+                                          bank_k=s["similar_bank_k"], beta=s["similar_beta"])
+        hits = self._similar.neighbours(paper_id, k or self.settings["similar_k"], hubness=hubness)
+        papers = self.store.get_papers([h[0] for h in hits])
+        out = [(papers[h[0]], h[1]) for h in hits if h[0] in papers]
+        if sort == "date":
+            out.sort(key=lambda x: x[0].submitted or "", reverse=True)
+        elif sort == "votes":
+            votes = self.store.votes([p.id for p, _ in out])
+            out.sort(key=lambda x: -votes.get(x[0].id, 0))
+        return out
+
+    @property
+    def listings(self) -> Listings:
+        from .services.listing import Listings
+
+        if self._listings is None:
+            self._listings = Listings(self.store, self.settings["trending_window_days"],
+                                      self.settings["trending_half_life_hours"])
+        return self._listings
+
+    def submit(self, ref: str, user_id: int | None, day: str | None = None) -> tuple[Paper, bool]:
+        """Put a paper (arXiv id or URL) on ``day``'s list (default today) with its submitter:
+        found in the store, or fetched from the arXiv API. Returns the paper and whether it is
+        newly listed (a paper submitted before keeps its first listing: merged, not doubled)."""
+        from datetime import date
+
+        from .sources.normalize import parse_arxiv_id
+
+        parsed = parse_arxiv_id(ref.strip())
+        if not parsed:
+            raise NotFound(f"not an arXiv id or URL: {ref[:100]!r}")
+        paper = self.store.get_paper(parsed[0])
+        if paper is None:
+            self.fetch_arxiv([parsed[0]])
+            paper = self.store.get_paper(parsed[0])
+            if paper is None:
+                raise NotFound(f"arXiv has no paper {parsed[0]}")
+            if self.settings["submit_embeds"]:
+                try:
+                    self.embed()
+                except ConfigError:  # no embed extra: keyword search still finds it
+                    pass
+        created = self.store.submit(paper.id, user_id, day or date.today().isoformat())
+        return paper, created
 
     def stats(self) -> dict[str, Any]:
         return self.store.stats()

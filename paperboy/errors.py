@@ -23,3 +23,15 @@ class NotFound(PaperboyError):
 
 class StoreError(PaperboyError):
     """The store cannot be opened or migrated."""
+
+
+class Conflict(PaperboyError):
+    """The change clashes with existing data (a taken user name)."""
+
+
+class Forbidden(PaperboyError):
+    """The caller may not do this (not signed in, not the owner, rate limited)."""
+
+
+class RateLimited(Forbidden):
+    """Too many attempts (failed logins): wait and try again."""

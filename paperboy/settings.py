@@ -53,6 +53,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("search_lexical_slack", 0.05, "How much lower the cosine floor is for hits that also match the words."),
     Setting("search_candidates", 100, "Candidates taken from each of BM25 and dense before fusion."),
     Setting("search_max_query", 1000, "Longest query accepted, in characters."),
+    Setting("trending_window_days", 7.0, "Trending counts votes of the last this many days."),
+    Setting("trending_half_life_hours", 24.0, "Trending: a vote counts half as much after this many hours."),
+    Setting("similar_k", 10, "Similar papers shown on a paper page."),
+    Setting("similar_bank_k", 50, "Hubness reduction: neighbours per paper in its hub score."),
+    Setting("similar_beta", 20.0, "Hubness reduction: inverse temperature of the inverted softmax."),
+    Setting("web_host", "127.0.0.1", "Address `paperboy serve` listens on."),
+    Setting("web_port", 8000, "Port `paperboy serve` listens on."),
+    Setting("base_url", "", "Public URL of the site for absolute links (feeds, email); default http://host:port."),
+    Setting("secret_key", "", "Key that signs CSRF tokens and links; default: generated once into home/secret_key."),
+    Setting("session_days", 30.0, "How long a login lasts."),
+    Setting("cookie_secure", False, "Send cookies only over HTTPS (set true behind TLS)."),
+    Setting("login_max_failures", 5, "Failed logins per user name or address before logins are refused."),
+    Setting("login_window_minutes", 15.0, "Window of the failed-login limit."),
+    Setting("submit_embeds", True, "Embed a submitted paper at once so it has similar papers."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -61,6 +75,10 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
     default = setting.default
     if default is None or isinstance(value, type(default)) and not isinstance(value, bool):
         return value
+    if isinstance(default, bool):
+        if isinstance(value, bool) or str(value).lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"setting {setting.name} from {origin}: {value!r} is not true or false")
     try:
         if isinstance(default, int):
             return int(value)

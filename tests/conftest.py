@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from paperboy.engine import Engine
 from paperboy.store.sqlite import SQLiteStore
 
 DATA = Path(__file__).parent / "data"
@@ -22,3 +23,15 @@ def shared(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared/data/{rel}")
     return path
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """A home with 56 real papers embedded by the real model, built once per session (copy it
+    before changing it)."""
+    home = tmp_path_factory.mktemp("search-home")
+    with Engine.from_settings(home=home) as e:
+        for name in ("quant_ph_excerpt.jsonl", "kaggle_excerpt.jsonl", "hf_daily.json"):
+            e.ingest(DATA / name)
+        counts = e.embed()
+    return home, counts

@@ -35,3 +35,11 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     assert len(blocks) == 2
     assert blocks[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_api_route_documented():
+    from paperboy.web.api import router
+
+    for route in router.routes:
+        for method in route.methods - {"HEAD"}:
+            assert f"`{method} {route.path.replace('{ref:path}', '{id}').split('?')[0]}" in README, (method, route.path)

@@ -11,16 +11,6 @@ from paperboy.engine import Engine
 from paperboy.services.query import QueryError
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    home = tmp_path_factory.mktemp("search-home")
-    with Engine.from_settings(home=home) as e:
-        for name in ("quant_ph_excerpt.jsonl", "kaggle_excerpt.jsonl", "hf_daily.json"):
-            e.ingest(DATA / name)
-        counts = e.embed()
-    return home, counts
-
-
 @pytest.fixture
 def engine(built, tmp_path):
     home = tmp_path / "home"

@@ -81,6 +81,63 @@ CREATE INDEX embeddings_seq ON embeddings (model, seq);
 CREATE INDEX embeddings_hash ON embeddings (model, content_hash);
 """,
     ),
+    (
+        3,
+        "community: users, sessions, API tokens, votes, comments, submissions, login failures",
+        """
+CREATE TABLE users (
+    id {pk},
+    name TEXT NOT NULL UNIQUE,
+    email TEXT,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+    id {pk},
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE votes (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, paper_id)
+);
+CREATE INDEX votes_paper ON votes (paper_id);
+CREATE INDEX votes_created ON votes (created_at);
+CREATE TABLE comments (
+    id {pk},
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX comments_paper ON comments (paper_id);
+CREATE TABLE submissions (
+    paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+    user_id INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    day TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX submissions_day ON submissions (day);
+CREATE INDEX paper_sources_daily ON paper_sources (json_extract(extra, '$.daily_date'));
+CREATE TABLE login_failures (
+    key TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures (key, at);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -16,6 +16,7 @@ from ..models import Paper, PaperRecord
 from ..sources.normalize import normalize_doi, parse_arxiv_id
 from . import merge as m
 from .base import Store, UpsertCounts
+from .community import CommunityMixin
 from .migrations import MIGRATIONS
 
 # synchronous=NORMAL is durable against a crashed process in WAL mode; a 32 MB page cache keeps
@@ -87,7 +88,7 @@ def _paper(row: sqlite3.Row) -> Paper:
         journal_ref=row["journal_ref"])
 
 
-class SQLiteStore(Store):
+class SQLiteStore(CommunityMixin, Store):
     """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
@@ -236,6 +237,13 @@ class SQLiteStore(Store):
         return {r["id"]: _paper(r) for r in self._lookup(SELECT_PAPERS_FULL, list(ids))}
 
     def votes(self, ids: Sequence[int]) -> dict[int, int]:
+        """Upvotes per paper: the most any source reported (Hugging Face) plus members' votes."""
+        out = self.source_upvotes(ids)
+        for pid, n in self.member_votes(ids).items():
+            out[pid] = out.get(pid, 0) + n
+        return out
+
+    def source_upvotes(self, ids: Sequence[int]) -> dict[int, int]:
         return {r[0]: r[1] or 0 for r in self._lookup(SELECT_VOTES, list(ids))}
 
     def max_rev(self) -> int:

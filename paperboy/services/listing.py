@@ -1,0 +1,158 @@
+"""Daily lists (day, week, month) and trending, shared by the web pages, the API and feeds.
+
+Trending score of a paper at time ``now``, over the window of the last ``window_days``::
+
+    score = sum over its member votes v in the window of 2 ** (-age(v) / half_life)
+          + source upvotes (e.g. Hugging Face's) * 2 ** (-age(listing day) / half_life)   (if in window)
+
+A vote counts fully when new and half as much ``half_life_hours`` later (exponential decay, as
+Hacker News-style rankings do with a power law; the exponential has one readable parameter).
+Source upvotes carry no timestamps, so they count as cast on the paper's listing day, and their
+clock is the end of the latest listed day when the corpus stops before today (an archive, the
+bundled sample): a site that is not harvesting still shows what was trending last. Member votes
+always age on the real clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from .query import QueryError
+from ..models import Paper
+
+
+@dataclass
+class Entry:
+    """A paper on a list, with what the list shows about it."""
+
+    paper: Paper
+    votes: int = 0
+    comments: int = 0
+    score: float = 0.0
+    submitted_by: str | None = None
+    voted: bool = False
+    day: str | None = None  # the day it is listed on
+
+
+@dataclass
+class Period:
+    """A day, ISO week or month, with its neighbours for navigation."""
+
+    kind: str  # day, week, month
+    label: str  # 2024-05-01, 2024-W18, 2024-05
+    first: str
+    last: str
+    prev: str | None = None
+    next: str | None = None
+
+
+def parse_period(day: str | None = None, week: str | None = None, month: str | None = None) -> Period | None:
+    """The period a request names (None: the latest day); a malformed one is a QueryError."""
+    try:
+        if week:
+            y, w = week.upper().split("-W")
+            first = date.fromisocalendar(int(y), int(w), 1)
+            last = first + timedelta(days=6)
+            return Period("week", f"{int(y):04d}-W{int(w):02d}", first.isoformat(), last.isoformat(),
+                          _week(first - timedelta(days=7)), _week(first + timedelta(days=7)))
+        if month:
+            y, m = (int(x) for x in month.split("-"))
+            first = date(y, m, 1)
+            nxt = date(y + m // 12, m % 12 + 1, 1)
+            prev = (first - timedelta(days=1)).replace(day=1)
+            return Period("month", f"{y:04d}-{m:02d}", first.isoformat(), (nxt - timedelta(days=1)).isoformat(),
+                          prev.strftime("%Y-%m"), nxt.strftime("%Y-%m"))
+        if day:
+            d = date.fromisoformat(day)
+            return Period("day", d.isoformat(), d.isoformat(), d.isoformat())
+    except ValueError as e:
+        raise QueryError(f"bad date: use date=YYYY-MM-DD, week=YYYY-Www or month=YYYY-MM ({e})") from e
+    return None
+
+
+def _week(d: date) -> str:
+    y, w, _ = d.isocalendar()
+    return f"{y:04d}-W{w:02d}"
+
+
+class Listings:
+    """Daily lists and trending over a store."""
+
+    def __init__(self, store: Any, window_days: float = 7.0, half_life_hours: float = 24.0) -> None:
+        self.store, self.window_days, self.half_life_hours = store, window_days, half_life_hours
+
+    def entries(self, ids: list[int], user_id: int | None = None) -> list[Entry]:
+        papers = self.store.get_papers(ids)
+        votes, comments = self.store.votes(ids), self.store.comment_counts(ids)
+        subs = self.store.submissions(ids)
+        mine = self.store.voted(user_id, ids) if user_id else set()
+        days = self.store.listing_days(ids)
+        return [Entry(papers[i], votes.get(i, 0), comments.get(i, 0), 0.0,
+                      (subs.get(i) or {}).get("user"), i in mine, days.get(i)) for i in ids if i in papers]
+
+    def period(self, period: Period | None) -> Period | None:
+        """Resolve None to the latest day with papers, and fill a day's neighbours."""
+        if period is None:
+            latest = self.store.latest_day(date.today().isoformat())
+            if latest is None:
+                return None
+            period = Period("day", latest, latest, latest)
+        if period.kind == "day":
+            period.prev = self.store.adjacent_day(period.first, forward=False)
+            period.next = self.store.adjacent_day(period.first, forward=True)
+        return period
+
+    def daily(self, period: Period, sort: str = "votes", submitter: str | None = None,
+              page: int = 0, limit: int = 50, user_id: int | None = None) -> list[Entry]:
+        """One page of a period's list, most upvoted first (or newest first with sort="date")."""
+        if sort not in ("votes", "date", "trending"):
+            raise QueryError("sort must be votes, date or trending")
+        ids = self.store.day_ids(period.first, period.last, submitter)
+        entries = self.entries(ids, user_id)
+        if sort == "trending":
+            scores = self.scores()
+            entries.sort(key=lambda e: (-scores.get(e.paper.id, 0.0), -e.votes))
+        elif sort == "date":
+            entries.sort(key=lambda e: (e.paper.submitted or "", e.votes), reverse=True)
+        else:
+            entries.sort(key=lambda e: (e.votes, e.comments, e.paper.submitted or ""), reverse=True)
+        return entries[page * limit:(page + 1) * limit]
+
+    def listing_clock(self, now: datetime) -> datetime:
+        """``now``, or the end of the latest listed day when the corpus stops earlier."""
+        latest = self.store.latest_day(now.date().isoformat())
+        if latest and latest < now.date().isoformat():
+            return datetime.fromisoformat(latest).replace(tzinfo=timezone.utc) + timedelta(days=1)
+        return now
+
+    def scores(self) -> dict[int, float]:
+        """Trending score of every paper with activity in the window (see the module docstring)."""
+        now = datetime.now(timezone.utc)
+        window = timedelta(days=self.window_days)
+        decay = math.log(2) / (self.half_life_hours * 3600)
+        out: dict[int, float] = {}
+        for pid, at in self.store.vote_events((now - window).isoformat(timespec="seconds"),
+                                              now.isoformat(timespec="seconds")):
+            age = (now - datetime.fromisoformat(at)).total_seconds()
+            out[pid] = out.get(pid, 0.0) + math.exp(-decay * max(age, 0.0))
+        t = self.listing_clock(now)
+        since = t - window
+        ids = self.store.day_ids(since.date().isoformat(), t.date().isoformat())
+        upvotes = self.store.source_upvotes(ids) if ids else {}
+        days = self.store.listing_days([i for i, n in upvotes.items() if n])
+        for pid, n in upvotes.items():
+            if n and (day := days.get(pid)):
+                age = (t - datetime.fromisoformat(day).replace(tzinfo=timezone.utc)).total_seconds()
+                out[pid] = out.get(pid, 0.0) + n * math.exp(-decay * max(age, 0.0))
+        return out
+
+    def trending(self, limit: int = 50, page: int = 0, user_id: int | None = None) -> list[Entry]:
+        scores = self.scores()
+        ranked = sorted(scores, key=lambda i: -scores[i])[page * limit:(page + 1) * limit]
+        entries = self.entries(ranked, user_id)
+        for e in entries:
+            e.score = round(scores[e.paper.id], 4)
+        return entries

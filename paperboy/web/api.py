@@ -1,0 +1,165 @@
+"""The JSON API. ``/api/daily_papers``, ``/api/papers/search`` and ``/api/papers/{id}`` answer with
+the Hugging Face Papers API's field names, so ``huggingface_hub.HfApi(endpoint=...)`` works against
+paperboy unchanged (``list_daily_papers``, ``list_papers``, ``paper_info``). Writes need an API token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from ..errors import Forbidden, NotFound
+from ..models import Paper
+from ..services.listing import Entry, parse_period
+from ..services.query import QueryError
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def _time(day: str | None) -> str | None:
+    return f"{day}T00:00:00.000Z" if day else None
+
+
+def hf_paper(paper: Paper, votes: int = 0, submitted_by: str | None = None, day: str | None = None) -> dict[str, Any]:
+    """A paper in the Hugging Face Papers API's shape."""
+    out: dict[str, Any] = {
+        "id": paper.arxiv_id or paper.canonical_id,
+        "authors": [{"_id": f"{paper.id}-{i}", "name": a, "hidden": False} for i, a in enumerate(paper.authors)],
+        "publishedAt": _time(paper.submitted), "title": paper.title, "summary": paper.abstract,
+        "upvotes": votes, "discussionId": str(paper.id),
+    }
+    if submitted_by:
+        out["submittedOnDailyBy"] = {"user": submitted_by, "fullname": submitted_by, "avatarUrl": "", "type": "user"}
+        out["submittedOnDailyAt"] = _time(day)
+    return out
+
+
+def hf_item(e: Entry, day: str | None = None) -> dict[str, Any]:
+    """A daily-papers list item: the paper plus its listing."""
+    day = day or e.day or e.paper.submitted
+    item = {"paper": hf_paper(e.paper, e.votes, e.submitted_by, day), "publishedAt": _time(day),
+            "title": e.paper.title, "summary": e.paper.abstract, "numComments": e.comments,
+            "isAuthorParticipating": False}
+    if e.submitted_by:
+        item["submittedBy"] = item["paper"]["submittedOnDailyBy"]
+    return item
+
+
+def _user(request: Request) -> dict[str, Any]:
+    user = request.app.state.auth.api_user(request)
+    if user is None:
+        raise Forbidden("this needs an API token: Authorization: Bearer <token> (create one in Settings > API tokens)")
+    return user
+
+
+def _paper(request: Request, ref: str) -> Paper:
+    paper = request.app.state.engine.paper(ref)
+    if paper is None:
+        raise NotFound(f"no paper {ref[:100]!r}")
+    return paper
+
+
+@router.get("/daily_papers", summary="Daily papers (Hugging Face compatible)")
+async def daily_papers(request: Request, date: str | None = None, week: str | None = None,
+                       month: str | None = None, submitter: str | None = None,
+                       sort: str = Query("publishedAt", description="publishedAt or trending"),
+                       p: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+    lst = request.app.state.engine.listings
+    period = lst.period(parse_period(date, week, month))
+    if period is None:
+        return []
+    order = {"publishedAt": "votes", "trending": "trending"}.get(sort)
+    if order is None:
+        raise QueryError("sort must be publishedAt or trending")
+    return [hf_item(e) for e in lst.daily(period, order, submitter, p, limit)]
+
+
+@router.get("/papers/search", summary="Search papers (Hugging Face compatible)")
+async def papers_search(request: Request, q: str = Query("", max_length=1000),
+                        limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+    engine = request.app.state.engine
+    if not q.strip():
+        return []
+    result = engine.search(q, per_page=limit)
+    entries = engine.listings.entries([h.paper.id for h in result.hits])
+    return [hf_item(e) for e in entries]
+
+
+@router.get("/search", summary="Search with the full query language, modes and paging")
+async def search(request: Request, q: str = Query(..., max_length=1000), mode: str = "hybrid",
+                 sort: str | None = None, page: int = Query(1, ge=1),
+                 per_page: int = Query(20, ge=1, le=100)) -> dict[str, Any]:
+    res = request.app.state.engine.search(q, mode=mode, sort=sort, page=page, per_page=per_page)
+    return {"query": res.query, "mode": res.mode, "sort": res.sort, "page": res.page, "per_page": res.per_page,
+            "total": res.total, "exact_total": res.exact_total, "took_ms": res.took_ms, "cut": res.cut,
+            "hits": [{"paper": hf_paper(h.paper), "score": h.score, "bm25": h.bm25, "dense": h.dense}
+                     for h in res.hits]}
+
+
+@router.get("/trending", summary="Trending papers: upvotes with time decay")
+async def trending(request: Request, p: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+    return [hf_item(e) | {"trendingScore": e.score}
+            for e in request.app.state.engine.listings.trending(limit, p)]
+
+
+@router.get("/papers/{ref:path}/similar", summary="Similar papers (embedding neighbours, hubness-reduced)")
+async def similar(request: Request, ref: str, k: int = Query(10, ge=1, le=50),
+                  sort: str = "similarity") -> list[dict[str, Any]]:
+    paper = _paper(request, ref)
+    pairs = request.app.state.engine.similar(paper.id, k, sort)
+    return [hf_paper(p) | {"similarity": round(cos, 4)} for p, cos in pairs]
+
+
+@router.get("/papers/{ref:path}/comments", summary="A paper's comments")
+async def comments(request: Request, ref: str) -> list[dict[str, Any]]:
+    return request.app.state.engine.store.comments(_paper(request, ref).id)
+
+
+class VoteIn(BaseModel):
+    up: bool = True
+
+
+class CommentIn(BaseModel):
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class SubmitIn(BaseModel):
+    ref: str = Field(min_length=1, max_length=300, description="arXiv id or URL")
+
+
+@router.post("/papers/{ref:path}/vote", summary="Upvote, or take the upvote back (token)")
+async def vote(request: Request, ref: str, body: VoteIn) -> dict[str, Any]:
+    user, paper = _user(request), _paper(request, ref)
+    store = request.app.state.engine.store
+    store.set_vote(user["id"], paper.id, body.up)
+    return {"id": paper.arxiv_id or paper.canonical_id, "upvotes": store.votes([paper.id]).get(paper.id, 0),
+            "voted": body.up}
+
+
+@router.post("/papers/{ref:path}/comments", status_code=201, summary="Comment on a paper (token)")
+async def add_comment(request: Request, ref: str, body: CommentIn) -> dict[str, Any]:
+    user, paper = _user(request), _paper(request, ref)
+    cid = request.app.state.engine.store.add_comment(paper.id, user["id"], body.body.strip())
+    return {"id": cid, "paper": paper.arxiv_id or paper.canonical_id, "user": user["name"], "body": body.body.strip()}
+
+
+@router.post("/submit", summary="Submit a paper to today's list (token)")
+async def submit(request: Request, body: SubmitIn) -> dict[str, Any]:
+    user = _user(request)
+    paper, created = request.app.state.engine.submit(body.ref, user["id"])
+    return {"paper": hf_paper(paper), "created": created}
+
+
+@router.get("/me", summary="The token's user")
+async def me(request: Request) -> dict[str, Any]:
+    user = _user(request)
+    return {"name": user["name"], "created_at": user["created_at"]}
+
+
+@router.get("/papers/{ref:path}", summary="One paper (Hugging Face compatible)")
+async def paper_info(request: Request, ref: str) -> dict[str, Any]:
+    engine = request.app.state.engine
+    paper = _paper(request, ref)
+    e = engine.listings.entries([paper.id])[0]
+    return hf_paper(paper, e.votes, e.submitted_by, e.day) | {"numComments": e.comments}

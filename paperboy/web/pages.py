@@ -1,0 +1,209 @@
+"""Server-rendered HTML pages. Reading works without JavaScript; every change is a POST form with a
+CSRF token (``static/app.js`` only turns the vote form into a request without a reload)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from ..errors import ConfigError, Forbidden, NotFound
+from ..services.listing import parse_period
+from ..services.search import MODES
+from .auth import SESSION_COOKIE
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
+    app = request.app
+    user = getattr(request.state, "user", None)
+    if user is None:
+        user = request.state.user = app.state.auth.user(request)
+    base = {"request": request, "user": user, "csrf": app.state.auth.csrf_token(request.state.csrf_seed)}
+    return app.state.templates.TemplateResponse(request, name, base | ctx, status_code=status)
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+def _signed_in(request: Request, csrf: str) -> dict[str, Any]:
+    """The user of a state-changing form; checks its CSRF token first."""
+    auth = request.app.state.auth
+    auth.check_csrf(request, csrf)
+    user = request.state.user = auth.user(request)
+    if user is None:
+        raise Forbidden("please log in first")
+    return user
+
+
+def _back(request: Request, fallback: str = "/") -> str:
+    """Where a form returns to: its own page (same-site referer path only)."""
+    ref = request.headers.get("referer", "")
+    host = f"{request.url.scheme}://{request.url.netloc}"
+    return ref[len(host):] if ref.startswith(host + "/") else fallback
+
+
+@router.get("/", response_class=HTMLResponse)
+async def daily(request: Request, date: str | None = None, week: str | None = None, month: str | None = None,
+                sort: str = "votes", p: int = 0) -> Response:
+    lst = _engine(request).listings
+    user = request.state.user = request.app.state.auth.user(request)
+    period = lst.period(parse_period(date, week, month))
+    entries = lst.daily(period, sort, page=max(p, 0), user_id=user and user["id"]) if period else []
+    return render(request, "daily.html", {"period": period, "entries": entries, "sort": sort, "p": max(p, 0)})
+
+
+@router.get("/trending", response_class=HTMLResponse)
+async def trending(request: Request, p: int = 0) -> Response:
+    lst = _engine(request).listings
+    user = request.state.user = request.app.state.auth.user(request)
+    entries = lst.trending(page=max(p, 0), user_id=user and user["id"])
+    return render(request, "trending.html", {"entries": entries, "p": max(p, 0),
+                                             "window": lst.window_days, "half_life": lst.half_life_hours})
+
+
+@router.get("/search", response_class=HTMLResponse)
+async def search(request: Request, q: str = "", mode: str = "hybrid", sort: str | None = None,
+                 page: int = 1) -> Response:
+    engine = _engine(request)
+    result, message = None, None
+    if q.strip():
+        try:
+            result = engine.search(q, mode=mode, sort=sort or None, page=max(page, 1), per_page=20)
+        except ConfigError as e:  # no embed extra: say so, keyword search still works
+            message = str(e)
+    user = request.state.user = request.app.state.auth.user(request)
+    entries = request.app.state.engine.listings.entries(
+        [h.paper.id for h in result.hits], user and user["id"]) if result else []
+    return render(request, "search.html", {"q": q, "mode": mode, "sort": sort or "", "modes": MODES,
+                                           "result": result, "entries": entries, "message": message})
+
+
+@router.get("/papers/{ref:path}", response_class=HTMLResponse)
+async def paper(request: Request, ref: str, similar: str = "similarity") -> Response:
+    engine = _engine(request)
+    found = engine.paper(ref)
+    if found is None:
+        raise NotFound(f"no paper {ref[:100]!r} here: submit it by its arXiv id")
+    user = request.state.user = request.app.state.auth.user(request)
+    entry = engine.listings.entries([found.id], user and user["id"])[0]
+    try:
+        similar_papers = engine.similar(found.id, sort=similar)
+    except ConfigError:  # keyword-only install
+        similar_papers = []
+    votes = engine.store.votes([p.id for p, _ in similar_papers])
+    return render(request, "paper.html", {
+        "entry": entry, "paper": found, "comments": engine.store.comments(found.id),
+        "similar": [(p, cos, votes.get(p.id, 0)) for p, cos in similar_papers], "similar_sort": similar})
+
+
+@router.post("/vote")
+async def vote(request: Request, paper_id: int = Form(...), up: int = Form(1), csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    store = _engine(request).store
+    if not store.get_papers([paper_id]):
+        raise NotFound("no such paper")
+    store.set_vote(user["id"], paper_id, bool(up))
+    if request.headers.get("x-requested-with") == "fetch":  # app.js: answer with the new state
+        return JSONResponse({"votes": store.votes([paper_id]).get(paper_id, 0), "voted": bool(up)})
+    return RedirectResponse(_back(request), status_code=303)
+
+
+@router.post("/comment")
+async def comment(request: Request, paper_id: int = Form(...), body: str = Form(""),
+                  csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    body = body.strip()
+    if not body or len(body) > 10_000:
+        raise Forbidden("a comment is 1 to 10,000 characters of plain text")
+    store = _engine(request).store
+    papers = store.get_papers([paper_id])
+    if not papers:
+        raise NotFound("no such paper")
+    store.add_comment(paper_id, user["id"], body)
+    return RedirectResponse(f"/papers/{papers[paper_id].arxiv_id or paper_id}#comments", status_code=303)
+
+
+@router.get("/submit", response_class=HTMLResponse)
+async def submit_form(request: Request) -> Response:
+    return render(request, "submit.html", {})
+
+
+@router.post("/submit")
+async def submit(request: Request, ref: str = Form(""), csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    paper, created = _engine(request).submit(ref, user["id"])
+    return RedirectResponse(f"/papers/{paper.arxiv_id or paper.id}?submitted={'new' if created else 'known'}",
+                            status_code=303)
+
+
+@router.get("/signup", response_class=HTMLResponse)
+async def signup_form(request: Request) -> Response:
+    return render(request, "account.html", {"action": "signup"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    return render(request, "account.html", {"action": "login"})
+
+
+def _start_session(request: Request, user_id: int) -> Response:
+    auth = request.app.state.auth
+    auth.end_session(request.cookies.get(SESSION_COOKIE))  # no session fixation
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(SESSION_COOKIE, auth.new_session(user_id), httponly=True, samesite="lax",
+                        secure=auth.settings["cookie_secure"], max_age=int(auth.settings["session_days"] * 86400))
+    return response
+
+
+@router.post("/signup")
+async def signup(request: Request, name: str = Form(""), password: str = Form(""), email: str = Form(""),
+                 csrf: str = Form("")) -> Response:
+    auth = request.app.state.auth
+    auth.check_csrf(request, csrf)
+    return _start_session(request, auth.sign_up(name, password, email))
+
+
+@router.post("/login")
+async def login(request: Request, name: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
+    auth = request.app.state.auth
+    auth.check_csrf(request, csrf)
+    user = auth.log_in(name, password, request.client.host if request.client else "?")
+    return _start_session(request, user["id"])
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: str = Form("")) -> Response:
+    auth = request.app.state.auth
+    auth.check_csrf(request, csrf)
+    auth.end_session(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/settings/tokens", response_class=HTMLResponse)
+async def tokens(request: Request) -> Response:
+    user = request.state.user = request.app.state.auth.user(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "tokens.html", {"tokens": _engine(request).store.api_tokens(user["id"]), "new": None})
+
+
+@router.post("/settings/tokens", response_class=HTMLResponse)
+async def create_token(request: Request, name: str = Form(""), csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    token = request.app.state.auth.new_api_token(user["id"], name)
+    return render(request, "tokens.html", {"tokens": _engine(request).store.api_tokens(user["id"]), "new": token})
+
+
+@router.post("/settings/tokens/revoke")
+async def revoke_token(request: Request, token_id: int = Form(...), csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    if not _engine(request).store.revoke_api_token(user["id"], token_id):
+        raise NotFound("no such token of yours")
+    return RedirectResponse("/settings/tokens", status_code=303)
+

@@ -1,0 +1,60 @@
+"""Daily lists and the trending formula on a real SQLite store."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import DATA
+from paperboy.ingest import ingest_file
+from paperboy.services.listing import Listings, parse_period
+from paperboy.services.query import QueryError
+
+
+def test_periods():
+    assert vars(parse_period(week="2020-W53")) | {} == {
+        "kind": "week", "label": "2020-W53", "first": "2020-12-28", "last": "2021-01-03",
+        "prev": "2020-W52", "next": "2021-W01"}
+    m = parse_period(month="2023-12")
+    assert (m.first, m.last, m.prev, m.next) == ("2023-12-01", "2023-12-31", "2023-11", "2024-01")
+    assert parse_period(day="2024-02-29").first == "2024-02-29" and parse_period() is None
+    for bad in ({"day": "2023-02-29"}, {"week": "2024-W60"}, {"month": "2024-13"}, {"week": "soon"}):
+        with pytest.raises(QueryError):
+            parse_period(**bad)
+
+
+def test_listing_day_prefers_submission_then_hf_daily_then_arxiv_date(store):
+    ingest_file(store, DATA / "hf_daily.json")
+    larp = store.get_paper("2312.17653")
+    assert larp.submitted == "2023-12-29"
+    assert larp.id in store.day_ids("2024-01-01", "2024-01-01")  # its Hugging Face daily date
+    assert larp.id not in store.day_ids("2023-12-29", "2023-12-29")
+    uid = store.create_user("ann", None, "x")
+    assert store.submit(larp.id, uid, "2024-02-01") and not store.submit(larp.id, uid, "2024-02-02")
+    assert store.day_ids("2024-02-01", "2024-02-01") == [larp.id]
+    assert larp.id not in store.day_ids("2024-01-01", "2024-01-01")
+    assert store.day_ids("2024-02-01", "2024-02-01", submitter="ann") == [larp.id]
+    assert store.listing_days([larp.id]) == {larp.id: "2024-02-01"}
+    assert store.latest_day("2099-01-01") == "2024-02-01"
+    assert store.adjacent_day("2024-02-01", forward=False) == "2024-01-01"
+
+
+def test_trending_score_is_decayed_member_votes_plus_source_upvotes(store):
+    ingest_file(store, DATA / "hf_daily.json")
+    lst = Listings(store, window_days=7, half_life_hours=24)
+    a, b = store.get_paper("2312.17653").id, store.get_paper("2312.17276").id
+    before = lst.scores()
+    # Source upvotes count on the listing day, on the clock of the corpus's last day (an archive).
+    assert before[a] > 0 and set(before) <= set(store.day_ids("2023-12-26", "2024-01-02"))
+    now = datetime.now(timezone.utc)
+    users = [store.create_user(f"u{i}", None, "x") for i in range(3)]
+    with store._write() as c:
+        c.executemany("INSERT INTO votes (user_id, paper_id, created_at) VALUES (?, ?, ?)", [
+            (users[0], b, (now - timedelta(hours=1)).isoformat(timespec="seconds")),
+            (users[1], b, (now - timedelta(hours=25)).isoformat(timespec="seconds")),
+            (users[2], b, (now - timedelta(days=8)).isoformat(timespec="seconds"))])  # outside the window
+    after = lst.scores()
+    expected = 2 ** (-1 / 24) + 2 ** (-25 / 24)
+    assert after[b] - before.get(b, 0.0) == pytest.approx(expected, rel=1e-3)
+    entries = lst.trending(limit=50)
+    assert [e.score for e in entries] == sorted((e.score for e in entries), reverse=True)
+    assert {e.paper.id: e.score for e in entries}[b] == pytest.approx(after[b], abs=1e-4)
