@@ -284,6 +284,55 @@ def search(obj: Context, query: str, mode: str, sort: str | None, page: int, per
     emit(asdict(res), as_json, lambda: _hits_text(res))
 
 
+@main.group("digest")
+def digest_group() -> None:
+    """Email digests."""
+
+
+@digest_group.command("send")
+@click.option("--dry-run", is_flag=True, help="Show who would get which papers; send and record nothing.")
+@click.option("--user", help="Only this reader (by user name).")
+@click.option("--force", is_flag=True, help="Treat digests as due now, whatever the readers' hours.")
+@json_option
+@click.pass_obj
+def digest_send(obj: Context, dry_run: bool, user: str | None, force: bool, as_json: bool) -> None:
+    """Mail every due digest (for cron: run it hourly). Exit code 1 if some mail failed."""
+    with errors_to_exit(), obj.engine() as engine:
+        run = engine.digests().run(user=user, dry_run=dry_run, force=force)
+    out = asdict(run)
+    text = (f"digests: {run.sent} sent ({run.resumed} resumed after a crash), {run.skipped_quiet} quiet, "
+            f"{run.not_due} not due, {len(run.failed)} failed")
+    if dry_run:
+        text += "".join(f"\n  {p['user']} {p['period']}: papers {p['papers']} trending {p['trending']}"
+                        for p in run.previews)
+    emit(out, as_json, text + "".join(f"\nfailed: {f}" for f in run.failed))
+    sys.exit(EXIT_FAILED if run.failed else EXIT_OK)
+
+
+@main.group("library")
+def library_group() -> None:
+    """Readers' libraries."""
+
+
+@library_group.command("import")
+@click.argument("user")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--folder", default="imported", show_default=True)
+@json_option
+@click.pass_obj
+def library_import(obj: Context, user: str, path: Path, folder: str, as_json: bool) -> None:
+    """Import a Zotero export (BibTeX or CSL-JSON) into USER's library."""
+    from .services.library import import_library
+
+    with errors_to_exit(), obj.engine() as engine:
+        found = engine.store.user_by_name(user)
+        if found is None:
+            raise PaperboyError(f"no user {user!r}")
+        res = import_library(engine, found["id"], path, folder)
+    emit(res, as_json, f"{path.name}: {res['read']} read, {res['papers']} papers, {res['saved']} newly saved"
+         + "".join(f"\nskipped {x}" for x in res["skipped"]))
+
+
 @main.group("eval")
 def eval_group() -> None:
     """Built-in evaluation."""

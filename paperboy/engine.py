@@ -32,6 +32,7 @@ class Engine:
         self._searcher: Searcher | None = None
         self._listings: Listings | None = None
         self._similar: Any = None
+        self._recommender: Any = None
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "Engine":
@@ -151,6 +152,25 @@ class Engine:
             votes = self.store.votes([p.id for p, _ in out])
             out.sort(key=lambda x: -votes.get(x[0].id, 0))
         return out
+
+    def digests(self) -> Any:
+        """The digest mailer (``services/digest.py``)."""
+        from .services.digest import Digests
+
+        return Digests(self, settings_mod.secret_key(self.settings))
+
+    def recommender(self) -> Any:
+        """The recommender over the current vector index (None without vectors)."""
+        from .services.recommend import Recommender
+
+        vectors = self.vectors()
+        if vectors is None or len(vectors) == 0:
+            return None
+        if self._recommender is None or self._recommender.vectors is not vectors:
+            def titles(ids: list[int]) -> dict[int, str]:
+                return {i: p.title for i, p in self.store.get_papers(ids).items()}
+            self._recommender = Recommender(vectors, titles)
+        return self._recommender
 
     @property
     def listings(self) -> Listings:

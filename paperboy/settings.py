@@ -67,6 +67,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_max_failures", 5, "Failed logins per user name or address before logins are refused."),
     Setting("login_window_minutes", 15.0, "Window of the failed-login limit."),
     Setting("submit_embeds", True, "Embed a submitted paper at once so it has similar papers."),
+    Setting("smtp_host", "localhost", "SMTP server for digests."),
+    Setting("smtp_port", 25, "SMTP port (587 for starttls, 465 for ssl)."),
+    Setting("smtp_tls", "none", "SMTP encryption: 'none', 'starttls' or 'ssl'."),
+    Setting("smtp_user", "", "SMTP user name (empty: no login)."),
+    Setting("smtp_password", "", "SMTP password."),
+    Setting("mail_from", "paperboy <paperboy@localhost>", "From address of digests."),
+    Setting("digest_size", 10, "Recommended papers per digest."),
+    Setting("digest_trending", 5, "Trending papers per digest."),
+    Setting("digest_scheduler", False, "Let `paperboy serve` send due digests itself (every 10 minutes) "
+            "instead of cron running `paperboy digest send`."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -113,3 +123,21 @@ def load(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = N
             values[key] = _coerce(_BY_NAME[key], value, "the command line")
     values["home"] = Path(values["home"] or home).expanduser()
     return values
+
+
+def secret_key(settings: dict[str, Any]) -> bytes:
+    """The configured ``secret_key``, or one generated once into ``home/secret_key`` (mode 0600)."""
+    import secrets
+
+    if settings.get("secret_key"):
+        return str(settings["secret_key"]).encode()
+    path = Path(settings["home"]) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker wrote it first
+            return path.read_text().strip().encode()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()

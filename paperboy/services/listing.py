@@ -2,7 +2,7 @@
 
 Trending score of a paper at time ``now``, over the window of the last ``window_days``::
 
-    score = sum over its member votes v in the window of 2 ** (-age(v) / half_life)
+    score = sum over its member votes and saves v in the window of 2 ** (-age(v) / half_life)
           + source upvotes (e.g. Hugging Face's) * 2 ** (-age(listing day) / half_life)   (if in window)
 
 A vote counts fully when new and half as much ``half_life_hours`` later (exponential decay, as
@@ -134,8 +134,8 @@ class Listings:
         window = timedelta(days=self.window_days)
         decay = math.log(2) / (self.half_life_hours * 3600)
         out: dict[int, float] = {}
-        for pid, at in self.store.vote_events((now - window).isoformat(timespec="seconds"),
-                                              now.isoformat(timespec="seconds")):
+        span = ((now - window).isoformat(timespec="seconds"), now.isoformat(timespec="seconds"))
+        for pid, at in self.store.vote_events(*span) + self.store.save_events(*span):
             age = (now - datetime.fromisoformat(at)).total_seconds()
             out[pid] = out.get(pid, 0.0) + math.exp(-decay * max(age, 0.0))
         t = self.listing_clock(now)

@@ -138,6 +138,66 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_key ON login_failures (key, at);
 """,
     ),
+    (
+        4,
+        "libraries: saves, feedback, profiles, interest preferences, digests and the sent ledger",
+        """
+CREATE TABLE saves (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    folder TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, paper_id, folder)
+);
+CREATE INDEX saves_created ON saves (created_at);
+CREATE TABLE feedback (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, paper_id)
+);
+CREATE TABLE profiles (
+    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    statement TEXT NOT NULL DEFAULT '',
+    include_terms TEXT NOT NULL DEFAULT '[]',
+    exclude_terms TEXT NOT NULL DEFAULT '[]',
+    categories TEXT NOT NULL DEFAULT '[]',
+    digest TEXT NOT NULL DEFAULT 'off',
+    digest_hour INTEGER NOT NULL DEFAULT 7,
+    timezone TEXT NOT NULL DEFAULT 'UTC',
+    quiet_days TEXT NOT NULL DEFAULT 'skip',
+    feed_token_hash TEXT UNIQUE,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE interest_prefs (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    name TEXT,
+    muted INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    members TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (user_id, key)
+);
+CREATE TABLE digests (
+    id {pk},
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    period TEXT NOT NULL,
+    status TEXT NOT NULL,
+    paper_ids TEXT NOT NULL,
+    trending_ids TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    UNIQUE (user_id, period)
+);
+CREATE TABLE sent (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    digest_id INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, paper_id)
+);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -17,6 +17,7 @@ from ..sources.normalize import normalize_doi, parse_arxiv_id
 from . import merge as m
 from .base import Store, UpsertCounts
 from .community import CommunityMixin
+from .library import LibraryMixin
 from .migrations import MIGRATIONS
 
 # synchronous=NORMAL is durable against a crashed process in WAL mode; a 32 MB page cache keeps
@@ -88,7 +89,7 @@ def _paper(row: sqlite3.Row) -> Paper:
         journal_ref=row["journal_ref"])
 
 
-class SQLiteStore(CommunityMixin, Store):
+class SQLiteStore(CommunityMixin, LibraryMixin, Store):
     """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
@@ -242,6 +243,9 @@ class SQLiteStore(CommunityMixin, Store):
         for pid, n in self.member_votes(ids).items():
             out[pid] = out.get(pid, 0) + n
         return out
+
+    def paper_ids_by_source(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._lookup(SELECT_BY_SOURCE, list(source_ids), source)}
 
     def source_upvotes(self, ids: Sequence[int]) -> dict[int, int]:
         return {r[0]: r[1] or 0 for r in self._lookup(SELECT_VOTES, list(ids))}

@@ -151,6 +151,94 @@ async def submit(request: Request, body: SubmitIn) -> dict[str, Any]:
     return {"paper": hf_paper(paper), "created": created}
 
 
+class SaveIn(BaseModel):
+    ref: str = Field(min_length=1, max_length=300, description="arXiv id, DOI or paperboy id")
+    folder: str = Field("saved", min_length=1, max_length=80)
+    remove: bool = False
+
+
+class FeedbackIn(BaseModel):
+    ref: str = Field(min_length=1, max_length=300)
+    kind: str | None = Field(description="up, down, dismiss, or null to take it back")
+
+
+class InterestIn(BaseModel):
+    name: str | None = Field(None, max_length=80)
+    muted: bool | None = None
+    deleted: bool | None = None
+
+
+@router.get("/recommendations", summary="Your recommendations, each with why (token)")
+async def recommendations(request: Request, k: int = Query(20, ge=1, le=100)) -> dict[str, Any]:
+    from ..services.library import recommend
+
+    user = _user(request)
+    recs, interests = recommend(request.app.state.engine, user["id"], k)
+    return {"recommendations": [{"paper": hf_paper(r.paper), "score": round(r.rec.score, 4), "why": r.why,
+                                 "interest": r.interest.key, "matched_terms": r.rec.matched_terms,
+                                 "because": [p.arxiv_id or p.canonical_id for p, _ in r.because]} for r in recs],
+            "interests": [_interest(i) for i in interests]}
+
+
+def _interest(i: Any) -> dict[str, Any]:
+    return {"key": i.key, "name": i.name, "weight": round(i.weight, 4), "muted": i.muted, "papers": len(i.members)}
+
+
+@router.get("/library", summary="Your saved papers (token)")
+async def library_list(request: Request) -> list[dict[str, Any]]:
+    user = _user(request)
+    store = request.app.state.engine.store
+    saves = store.saves(user["id"])
+    papers = store.get_papers([x["paper_id"] for x in saves])
+    return [{"paper": hf_paper(papers[x["paper_id"]]), "folder": x["folder"], "saved_at": x["created_at"]}
+            for x in saves if x["paper_id"] in papers]
+
+
+@router.post("/library", summary="Save a paper to a folder, or remove it (token)")
+async def library_save(request: Request, body: SaveIn) -> dict[str, Any]:
+    user, paper = _user(request), _paper(request, body.ref)
+    store = request.app.state.engine.store
+    changed = (store.unsave if body.remove else store.save)(user["id"], paper.id, body.folder.strip())
+    return {"id": paper.arxiv_id or paper.canonical_id, "folder": body.folder, "changed": changed}
+
+
+@router.post("/feedback", summary="Rate up or down, dismiss, or take it back (token)")
+async def feedback(request: Request, body: FeedbackIn) -> dict[str, Any]:
+    from ..services.library import FEEDBACK_KINDS
+
+    if body.kind is not None and body.kind not in FEEDBACK_KINDS:
+        raise QueryError(f"kind must be one of {', '.join(FEEDBACK_KINDS)} or null")
+    user, paper = _user(request), _paper(request, body.ref)
+    request.app.state.engine.store.set_feedback(user["id"], paper.id, body.kind)
+    return {"id": paper.arxiv_id or paper.canonical_id, "kind": body.kind}
+
+
+@router.get("/interests", summary="Your interests as paperboy sees them (token)")
+async def interests(request: Request) -> list[dict[str, Any]]:
+    from ..services.library import reader_for
+
+    user = _user(request)
+    engine = request.app.state.engine
+    rec = engine.recommender()
+    return [_interest(i) for i in (rec.interests(reader_for(engine, user["id"])[0]) if rec else [])]
+
+
+@router.post("/interests/{key}", summary="Rename, mute or delete one interest (token)")
+async def edit_interest(request: Request, key: str, body: InterestIn) -> dict[str, Any]:
+    from ..services.library import reader_for
+
+    user = _user(request)
+    engine = request.app.state.engine
+    members = None
+    if body.deleted:
+        rec = engine.recommender()
+        members = next((i.members for i in (rec.interests(reader_for(engine, user["id"])[0]) if rec else [])
+                        if i.key == key), [])
+    engine.store.set_interest_pref(user["id"], key, name=body.name, muted=body.muted, deleted=body.deleted,
+                                   members=members)
+    return {"key": key, **engine.store.interest_prefs(user["id"])[key]}
+
+
 @router.get("/me", summary="The token's user")
 async def me(request: Request) -> dict[str, Any]:
     user = _user(request)

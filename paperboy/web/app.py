@@ -7,8 +7,12 @@ threads sharing it, and each call is milliseconds. Scale out with more worker pr
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -60,11 +64,39 @@ def status_of(e: Exception) -> int:
     return 400
 
 
+DIGEST_EVERY = 600.0
+log = logging.getLogger("paperboy.web")
+
+
+def send_due_digests(settings: dict[str, Any]) -> None:
+    """One scheduler pass, on its own engine (and SQLite connection) in a worker thread."""
+    with Engine(dict(settings)) as engine:
+        run = engine.digests().run()
+    if run.sent or run.failed:
+        log.warning("digests: %d sent, %d failed %s", run.sent, len(run.failed), run.failed[:3])
+
+
+async def digest_loop(settings: dict[str, Any]) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(send_due_digests, settings)
+        except Exception:  # noqa: BLE001 - the scheduler must outlive one bad pass
+            log.exception("digest scheduler pass failed")
+        await asyncio.sleep(DIGEST_EVERY)
+
+
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
-    from . import api, pages
+    from . import api, feeds, pages, reader_pages
 
-    app = FastAPI(title="paperboy", version="0.1", docs_url="/api/docs", redoc_url=None,
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(digest_loop(engine.settings)) if engine.settings["digest_scheduler"] else None
+        yield
+        if task:
+            task.cancel()
+
+    app = FastAPI(lifespan=lifespan, title="paperboy", version="0.1", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json",
                   description="Daily papers, search, similar papers and votes. `/api/daily_papers`, "
                               "`/api/papers/search` and `/api/papers/{id}` answer like the Hugging Face "
@@ -117,6 +149,8 @@ def create_app(engine: Engine) -> FastAPI:
         return error(request, 422, f"invalid request: {where}")
 
     app.include_router(api.router)
+    app.include_router(feeds.router)
+    app.include_router(reader_pages.router)
     app.include_router(pages.router)
     return app
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -26,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import Request
 
 from ..errors import Conflict, Forbidden, RateLimited
+from ..settings import secret_key
 
 SESSION_COOKIE, CSRF_COOKIE = "pb_session", "pb_csrf"
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
@@ -35,19 +34,6 @@ _hasher = PasswordHasher()
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def secret_key(settings: dict[str, Any]) -> bytes:
-    """The configured key, or one generated once into ``home/secret_key`` (mode 0600)."""
-    if settings.get("secret_key"):
-        return str(settings["secret_key"]).encode()
-    path = Path(settings["home"]) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
 
 
 class Auth:

@@ -1,0 +1,151 @@
+"""A reader's library and recommendations over the engine: import, the reader model, rules,
+library search. Pages, API, feeds and digests all call ``recommend`` here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import sources
+from ..errors import FormatError
+from ..models import BadRecord, Paper, PaperRecord
+from ..store.merge import source_id_of
+from .recommend import Interest, Reader, Recommendation
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+IMPORT_FORMATS = ("bibtex", "csl-json")
+FEEDBACK_KINDS = ("up", "down", "dismiss")
+
+
+@dataclass
+class Rec:
+    """A recommendation with its paper and the words of its explanation."""
+
+    paper: Paper
+    rec: Recommendation
+    interest: Interest
+    because: list[tuple[Paper, float]]
+
+    @property
+    def why(self) -> str:
+        parts = [f"matches your interest \u201c{self.interest.name}\u201d"]
+        if self.because:
+            parts.append("close to " + " and ".join(f"\u201c{p.title}\u201d" for p, _ in self.because))
+        if self.rec.matched_terms:
+            parts.append("mentions " + ", ".join(self.rec.matched_terms))
+        return "; ".join(parts)
+
+
+def import_library(engine: Engine, user_id: int, path: Path, folder: str = "imported") -> dict[str, Any]:
+    """Import a Zotero export (BibTeX or CSL-JSON) into the store and save every paper in it to the
+    reader's ``folder``; new papers are embedded so they count at once."""
+    fmt = sources.detect(Path(path))
+    if fmt not in IMPORT_FORMATS:
+        raise FormatError(f"{path}: a library import takes BibTeX or CSL-JSON (Zotero's exports), not {fmt}")
+    items = list(sources.module(fmt).read(Path(path)))
+    records = [r for r in items if isinstance(r, PaperRecord)]
+    skipped = [str(r) for r in items if isinstance(r, BadRecord)]
+    store = engine.store
+    store.upsert_papers(records)
+    ids = store.paper_ids_by_source(fmt, [source_id_of(r) for r in records])
+    saved = sum(store.save(user_id, pid, folder) for pid in dict.fromkeys(ids.values()))
+    try:
+        engine.embed()
+    except Exception as e:  # noqa: BLE001 - no embed extra: the library is saved, recommendations wait
+        skipped.append(f"not embedded: {e}")
+    return {"read": len(items), "papers": len(set(ids.values())), "saved": saved, "skipped": skipped}
+
+
+def reader_for(engine: Engine, user_id: int, for_digest: bool = False) -> tuple[Reader, dict[str, Any]]:
+    """The reader model from the store: positives = saved, upvoted or rated up; negatives = rated
+    down or dismissed; never recommended: all of those (and, for digests, what was sent)."""
+    store = engine.store
+    profile = store.profile(user_id)
+    prefs = store.interest_prefs(user_id)
+    feedback = store.feedback(user_id)
+    saved = [s["paper_id"] for s in store.saves(user_id)]
+    dropped = {pid for p in prefs.values() if p["deleted"] for pid in p["members"]}
+    positives = [i for i in dict.fromkeys(saved + store.my_votes(user_id) +
+                                          [i for i, k in feedback.items() if k == "up"]) if i not in dropped]
+    negatives = [i for i, k in feedback.items() if k in ("down", "dismiss")]
+    statement = None
+    if profile["statement"].strip():
+        statement = engine.embedder.encode_query(profile["statement"])
+    exclude = set(saved) | set(feedback) | set(store.my_votes(user_id))
+    if for_digest:
+        exclude |= store.sent_ids(user_id)
+    reader = Reader(positives, negatives, statement, exclude,
+                    muted={k for k, p in prefs.items() if p["muted"]},
+                    deleted={k for k, p in prefs.items() if p["deleted"]},
+                    names={k: p["name"] for k, p in prefs.items() if p["name"]})
+    return reader, profile
+
+
+def _terms_re(terms: list[str]) -> re.Pattern[str] | None:
+    terms = [t.strip().lower() for t in terms if t.strip()]
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b") if terms else None
+
+
+def rules(engine: Engine, profile: dict[str, Any]):  # noqa: ANN201 - a closure for Recommender.recommend
+    """The reader's keyword include/exclude rules and category filter, as a candidate filter."""
+    include, exclude = _terms_re(profile["include_terms"]), _terms_re(profile["exclude_terms"])
+    cats = [c.lower() for c in profile["categories"] if c.strip()]
+
+    def keep(ids: list[int]) -> dict[int, list[str]]:
+        papers = engine.store.get_papers(ids)
+        out: dict[int, list[str]] = {}
+        for i in ids:
+            p = papers.get(i)
+            if p is None:
+                continue
+            text = f"{p.title}\n{p.abstract}".lower()
+            if exclude and exclude.search(text):
+                continue
+            if cats and not any(c.lower() == want or c.lower().startswith(want + ".")
+                                for c in p.categories for want in cats):
+                continue
+            out[i] = sorted(set(include.findall(text))) if include else []
+        return out
+    return keep
+
+
+def recommend(engine: Engine, user_id: int, k: int = 20, for_digest: bool = False,
+              candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
+    """Explained recommendations for a reader (from ``candidates`` when given), and their interests."""
+    reader, profile = reader_for(engine, user_id, for_digest)
+    recommender = engine.recommender()
+    if recommender is None:
+        return [], []
+    recs, interests = recommender.recommend(reader, k, keep=rules(engine, profile), candidates=candidates)
+    by_key = {i.key: i for i in interests}
+    papers = engine.store.get_papers([r.paper_id for r in recs] + [i for r in recs for i, _ in r.because])
+    return [Rec(papers[r.paper_id], r, by_key[r.interest], [(papers[i], s) for i, s in r.because if i in papers])
+            for r in recs if r.paper_id in papers], interests
+
+
+def search_library(engine: Engine, user_id: int, query: str, k: int = 20) -> list[tuple[Paper, float]]:
+    """Natural-language search inside one's own library: cosine to the query's embedding, plus a
+    small bonus per query word found in the title or abstract."""
+    ids = list(dict.fromkeys(s["paper_id"] for s in engine.store.saves(user_id)))
+    papers = engine.store.get_papers(ids)
+    words = [w for w in re.findall(r"\w+", query.lower()) if len(w) > 2]
+    vectors = engine.vectors() if ids else None
+    qvec = engine.embedder.encode_query(query) if vectors is not None and query.strip() else None
+    scored = []
+    for i in ids:
+        p = papers.get(i)
+        if p is None:
+            continue
+        text = f"{p.title} {p.abstract}".lower()
+        s = 0.05 * sum(w in text for w in words)
+        v = vectors.vector(i) if vectors is not None else None
+        if qvec is not None and v is not None:
+            s += float(np.dot(v, qvec))
+        scored.append((p, s))
+    return sorted(scored, key=lambda x: -x[1])[:k]

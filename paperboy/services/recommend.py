@@ -1,0 +1,258 @@
+"""Recommendations that explain themselves: the one implementation behind pages, API, feeds and email.
+
+A reader is a mixture of interests ("kNN-Embed: Locally Smoothed Embedding Mixtures For
+Multi-interest Candidate Retrieval"): their positives (saved or upvoted papers, plus an optional
+interest statement) are clustered with spherical k-means, and candidates are retrieved around each
+interest's centroid in proportion to its share of the library, so a reader with one big and one
+small interest is not served only the big one. A per-reader logistic regression on embeddings
+(positives against their negatives and a background sample, as arxiv-sanity-lite trains one SVM per
+tag) re-scores the candidates, so "not interested" and thumbs-down steer what comes back. The final
+list keeps each interest's proportional quota (diversity, measured with the Vendi score), and each
+recommendation names the interest and the library papers it is closest to.
+
+Everything is computed per request from the reader's current library: a vote, save or dismissal
+changes the next list at once (milliseconds for a reader with hundreds of papers).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..index.lexical import STOP_WORDS
+
+MAX_INTERESTS = 6
+NEGATIVE_WEIGHT = 3.0  # a dismissal says more than one random paper does
+BACKGROUND = 500  # random corpus papers as weak negatives for the linear model
+WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
+GENERIC = STOP_WORDS | {"using", "via", "based", "new", "study", "towards", "approach", "method", "methods",
+                        "model", "models", "analysis", "results", "paper", "from", "with", "its", "our", "all", "need",
+                        "report", "technical", "toward", "can", "how", "what", "when", "we", "you", "your"}
+
+
+@dataclass
+class Reader:
+    """What the recommender knows about one reader."""
+
+    positives: list[int]  # saved or upvoted papers
+    negatives: list[int] = field(default_factory=list)  # thumbs-down and "not interested"
+    statement: np.ndarray | None = None  # embedding of the reader's interest statement (cold start)
+    exclude: set[int] = field(default_factory=set)  # never recommend (library, feedback, already sent)
+    muted: set[str] = field(default_factory=set)  # interest keys not to retrieve for
+    deleted: set[str] = field(default_factory=set)  # interest keys whose papers no longer count
+    names: dict[str, str] = field(default_factory=dict)  # interest key -> the reader's name for it
+
+
+@dataclass
+class Interest:
+    key: str  # stable across recomputation: "p<id of the member nearest the centroid>" or "statement"
+    name: str
+    members: list[int]
+    weight: float
+    centroid: np.ndarray
+    muted: bool = False
+
+
+@dataclass
+class Recommendation:
+    paper_id: int
+    score: float
+    similarity: float  # cosine to its interest's centroid
+    probability: float  # the reader's linear model
+    interest: str  # key
+    because: list[tuple[int, float]] = field(default_factory=list)  # (library paper, cosine)
+    matched_terms: list[str] = field(default_factory=list)
+
+
+def spherical_kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 25) -> np.ndarray:
+    """Cluster labels of unit vectors (k-means++ seeding, cosine assignment)."""
+    rng = np.random.default_rng(seed)
+    centers = [x[rng.integers(len(x))]]
+    for _ in range(1, k):
+        d = np.clip(1 - np.max(x @ np.array(centers).T, axis=1), 0, None)
+        if d.sum() <= 0:
+            break
+        centers.append(x[rng.choice(len(x), p=d / d.sum())])
+    c = np.array(centers)
+    labels = np.zeros(len(x), np.int64)
+    for _ in range(iters):
+        new = np.argmax(x @ c.T, axis=1)
+        if _ and np.array_equal(new, labels):
+            break
+        labels = new
+        for j in range(len(c)):
+            if (m := labels == j).any():
+                v = x[m].sum(0)
+                c[j] = v / (np.linalg.norm(v) or 1)
+    return labels
+
+
+def n_interests(n: int) -> int:
+    return max(1, min(MAX_INTERESTS, round(math.sqrt(n / 2))))
+
+
+def logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-2, iters: int = 200) -> np.ndarray:
+    """Weighted L2 logistic regression by gradient descent (bias last); small, dense, deterministic."""
+    xb = np.hstack([x, np.ones((len(x), 1), x.dtype)])
+    theta = np.zeros(xb.shape[1], np.float64)
+    wn = w / w.sum()
+    lr = 4.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(xb @ theta)))
+        grad = xb.T @ (wn * (p - y)) + l2 * np.r_[theta[:-1], 0.0]
+        theta -= lr * grad
+    return theta
+
+
+def vendi(vectors: np.ndarray) -> float:
+    """The Vendi score of a list: exp of the entropy of the eigenvalues of its similarity matrix / n
+    (Friedman & Dieng); 1 = all the same, n = all orthogonal."""
+    if len(vectors) == 0:
+        return 0.0
+    k = np.clip(vectors @ vectors.T, 0, None) / len(vectors)
+    lam = np.linalg.eigvalsh(k)
+    lam = lam[lam > 1e-12]
+    return float(np.exp(-(lam * np.log(lam)).sum()))
+
+
+def describe(titles: Sequence[str], background: Counter[str], n_background: int, n: int = 3) -> str:
+    """A name for a group of papers: its most distinctive title words (frequent in the group,
+    rare in a background sample of titles)."""
+    counts = Counter(w for t in titles for w in set(WORD.findall(t.lower())) if w not in GENERIC)
+    scored = {w: c * math.log((n_background + 1) / (background.get(w, 0) + 1)) for w, c in counts.items()}
+    return ", ".join(sorted(scored, key=lambda w: (-scored[w], w))[:n]) or "papers"
+
+
+class Recommender:
+    """Per-reader recommendations over a vector index (anything with ``vector``, ``search`` and
+    ``matrix``, like ``index.vectors.VectorIndex``)."""
+
+    def __init__(self, vectors, titles: Callable[[list[int]], dict[int, str]], *, pool: int = 200,
+                 model_weight: float = 0.3, seed: int = 0) -> None:
+        self.vectors, self.titles, self.pool, self.model_weight = vectors, titles, pool, model_weight
+        ids, mat = vectors.matrix()
+        rng = np.random.default_rng(seed)
+        pick = rng.choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False) if len(ids) else []
+        self._background = (np.asarray(ids)[pick], np.asarray(mat)[pick])
+        sample = self.titles([int(i) for i in self._background[0]])
+        self._bg_words = Counter(w for t in sample.values() for w in set(WORD.findall(t.lower())))
+        self._bg_n = max(len(sample), 1)
+
+    def _vecs(self, ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        got = [(i, v) for i in ids if (v := self.vectors.vector(i)) is not None]
+        return [i for i, _ in got], (np.array([v for _, v in got], np.float32) if got else
+                                      np.zeros((0, self._background[1].shape[1] if len(self._background[1]) else 0)))
+
+    def interests(self, reader: Reader) -> list[Interest]:
+        """The reader's interests, largest first (muted ones included and marked)."""
+        ids, x = self._vecs(reader.positives)
+        out: list[Interest] = []
+        if len(ids):
+            labels = spherical_kmeans(x, n_interests(len(ids)))
+            titles = self.titles(ids)
+            for j in np.unique(labels):
+                m = np.flatnonzero(labels == j)
+                c = x[m].sum(0)
+                c /= np.linalg.norm(c) or 1
+                medoid = ids[m[int(np.argmax(x[m] @ c))]]
+                out.append(Interest(f"p{medoid}", describe([titles.get(ids[i], "") for i in m], self._bg_words,
+                                                            self._bg_n), [ids[i] for i in m], len(m), c))
+        if reader.statement is not None:
+            out.append(Interest("statement", "your interest statement", [], 1.0,
+                                reader.statement / (np.linalg.norm(reader.statement) or 1)))
+        out = [i for i in out if i.key not in reader.deleted]
+        total = sum(i.weight for i in out) or 1.0
+        for i in out:
+            i.weight /= total
+            i.name = reader.names.get(i.key, i.name)
+            i.muted = i.key in reader.muted
+        return sorted(out, key=lambda i: -i.weight)
+
+    def recommend(self, reader: Reader, k: int = 20, keep: Callable[[list[int]], dict[int, list[str]]] | None = None,
+                  candidates: Sequence[int] | None = None) -> tuple[list[Recommendation], list[Interest]]:
+        """The top ``k`` for a reader and the interests they came from. ``keep`` filters candidates
+        by the reader's rules: it returns the kept ids with the include terms each matched.
+        ``candidates`` ranks a given set (e.g. a digest's new papers) instead of retrieving."""
+        interests = self.interests(reader)
+        active = [i for i in interests if not i.muted]
+        if not active:
+            return [], interests
+        total = sum(i.weight for i in active)
+        blocked = set(reader.exclude) | set(reader.positives) | set(reader.negatives)
+        cand: set[int] = set()
+        if candidates is not None:
+            cand = {int(i) for i in candidates} - blocked
+        else:
+            for it in active:  # kNN-Embed: retrieve for each interest in proportion to its weight
+                n = max(10, math.ceil(self.pool * it.weight / total))
+                ids, _ = self.vectors.search(it.centroid, n, exclude=blocked)
+                cand.update(int(i) for i in ids)
+        cids, cx = self._vecs(sorted(cand))
+        if not cids:
+            return [], interests
+        matched = keep(cids) if keep else {i: [] for i in cids}
+        sel = [n for n, i in enumerate(cids) if i in matched]
+        cids, cx = [cids[n] for n in sel], cx[sel]
+        if not cids:
+            return [], interests
+        centroids = np.array([i.centroid for i in active])
+        sims = cx @ centroids.T
+        assigned, best = np.argmax(sims, axis=1), np.max(sims, axis=1)
+        prob = self._model(reader, cx)
+        score = best + self.model_weight * (prob - 0.5)
+        recs = [Recommendation(i, float(score[n]), float(best[n]), float(prob[n]), active[assigned[n]].key,
+                               matched_terms=matched.get(i, [])) for n, i in enumerate(cids)]
+        for r in recs:
+            r.score += 0.05 * len(r.matched_terms)
+        chosen = self._quotas(recs, active, k)
+        self._explain(chosen, active)
+        return chosen, interests
+
+    def _model(self, reader: Reader, cx: np.ndarray) -> np.ndarray:
+        """The reader's linear model: P(positive) for each candidate."""
+        _, pos = self._vecs(reader.positives)
+        _, neg = self._vecs(reader.negatives)
+        if reader.statement is not None:
+            pos = np.vstack([pos, reader.statement[None, :]]) if len(pos) else reader.statement[None, :]
+        bg = self._background[1]
+        x = np.vstack([a for a in (pos, neg, bg) if len(a)]).astype(np.float64)
+        y = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(bg))]
+        w = np.r_[np.full(len(pos), 1.0 / max(len(pos), 1)), np.full(len(neg), NEGATIVE_WEIGHT / max(len(pos), 1)),
+                  np.full(len(bg), 1.0 / len(bg) if len(bg) else 0)]
+        theta = logistic(x, y, w)
+        return 1 / (1 + np.exp(-(np.hstack([cx, np.ones((len(cx), 1))]) @ theta)))
+
+    @staticmethod
+    def _quotas(recs: list[Recommendation], active: list[Interest], k: int) -> list[Recommendation]:
+        """Each interest gets its proportional share of the k slots (largest remainder), filled
+        with its best candidates; unfilled slots go to the best of the rest."""
+        total = sum(i.weight for i in active)
+        raw = {i.key: k * i.weight / total for i in active}
+        slots = {key: int(v) for key, v in raw.items()}
+        for key in sorted(raw, key=lambda key: -(raw[key] - slots[key]))[:k - sum(slots.values())]:
+            slots[key] += 1
+        ranked = sorted(recs, key=lambda r: -r.score)
+        chosen, rest = [], []
+        for r in ranked:
+            if slots.get(r.interest, 0) > 0:
+                slots[r.interest] -= 1
+                chosen.append(r)
+            else:
+                rest.append(r)
+        chosen += rest[:k - len(chosen)]
+        return sorted(chosen, key=lambda r: -r.score)
+
+    def _explain(self, recs: list[Recommendation], active: list[Interest]) -> None:
+        members = {i.key: self._vecs(i.members) for i in active}
+        for r in recs:
+            ids, x = members[r.interest]
+            v = self.vectors.vector(r.paper_id)
+            if len(ids) and v is not None:
+                s = x @ v
+                top = np.argsort(-s)[:2]
+                r.because = [(ids[t], float(s[t])) for t in top]

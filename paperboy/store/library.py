@@ -1,0 +1,174 @@
+"""Readers' libraries: saved papers in folders, feedback (up, down, dismiss), profiles (interest
+statement, rules, digest schedule, feed token), interest preferences, digests and the sent ledger.
+
+A mixin of the SQL store, like ``community.py``. Every method is scoped to one ``user_id``: no
+query here reads or changes another reader's rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from .community import iso, utcnow
+
+PROFILE_FIELDS = ("statement", "include_terms", "exclude_terms", "categories", "digest", "digest_hour",
+                  "timezone", "quiet_days")
+JSON_FIELDS = ("include_terms", "exclude_terms", "categories")
+
+INSERT_SAVE = "INSERT INTO saves (user_id, paper_id, folder, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+DELETE_SAVE = "DELETE FROM saves WHERE user_id = ? AND paper_id = ? AND folder = ?"
+SELECT_SAVES = "SELECT paper_id, folder, created_at FROM saves WHERE user_id = ? ORDER BY created_at DESC, paper_id"
+SELECT_SAVE_EVENTS = "SELECT paper_id, MIN(created_at) FROM saves WHERE created_at > ? AND created_at <= ? GROUP BY user_id, paper_id"
+UPSERT_FEEDBACK = """INSERT INTO feedback (user_id, paper_id, kind, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (user_id, paper_id) DO UPDATE SET kind = excluded.kind, created_at = excluded.created_at"""
+DELETE_FEEDBACK = "DELETE FROM feedback WHERE user_id = ? AND paper_id = ?"
+SELECT_FEEDBACK = "SELECT paper_id, kind FROM feedback WHERE user_id = ?"
+SELECT_MY_VOTES = "SELECT paper_id FROM votes WHERE user_id = ?"
+SELECT_PROFILE = "SELECT * FROM profiles WHERE user_id = ?"
+ENSURE_PROFILE = "INSERT INTO profiles (user_id, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+UPDATE_PROFILE = "UPDATE profiles SET {}, updated_at = ? WHERE user_id = ?"
+SELECT_BY_FEED = "SELECT user_id FROM profiles WHERE feed_token_hash = ?"
+SELECT_PREFS = "SELECT key, name, muted, deleted, members FROM interest_prefs WHERE user_id = ?"
+UPSERT_PREF = """INSERT INTO interest_prefs (user_id, key, name, muted, deleted, members) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, key) DO UPDATE SET name = excluded.name, muted = excluded.muted, deleted = excluded.deleted,
+members = excluded.members"""
+RESET = ("DELETE FROM interest_prefs WHERE user_id = ?", "DELETE FROM feedback WHERE user_id = ?",
+         "UPDATE profiles SET statement = '', include_terms = '[]', exclude_terms = '[]', categories = '[]' "
+         "WHERE user_id = ?")
+SELECT_SENT = "SELECT paper_id FROM sent WHERE user_id = ?"
+SELECT_DIGEST = "SELECT * FROM digests WHERE user_id = ? AND period = ?"
+SELECT_PENDING = "SELECT * FROM digests WHERE status = 'pending' ORDER BY id"
+SELECT_LAST_DIGEST = "SELECT MAX(created_at) FROM digests WHERE user_id = ?"
+INSERT_DIGEST = """INSERT INTO digests (user_id, period, status, paper_ids, trending_ids, created_at)
+VALUES (?, ?, 'pending', ?, ?, ?)"""
+INSERT_SENT = "INSERT INTO sent (user_id, paper_id, digest_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+MARK_SENT = "UPDATE digests SET status = ?, sent_at = ? WHERE id = ?"
+SELECT_DIGEST_USERS = """SELECT u.id, u.name, u.email, p.digest, p.digest_hour, p.timezone, p.quiet_days
+FROM users u JOIN profiles p ON p.user_id = u.id WHERE p.digest != 'off' AND u.email IS NOT NULL"""
+SELECT_USER = "SELECT id, name, email, created_at FROM users WHERE id = ?"
+UPDATE_EMAIL = "UPDATE users SET email = ? WHERE id = ?"
+
+
+class LibraryMixin:
+    conn: sqlite3.Connection
+
+    # -- library --------------------------------------------------------------------------------
+
+    def save(self, user_id: int, paper_id: int, folder: str = "saved") -> bool:
+        with self._write() as c:  # type: ignore[attr-defined]
+            return c.execute(INSERT_SAVE, (user_id, paper_id, folder, iso(utcnow()))).rowcount > 0
+
+    def unsave(self, user_id: int, paper_id: int, folder: str = "saved") -> bool:
+        with self._write() as c:  # type: ignore[attr-defined]
+            return c.execute(DELETE_SAVE, (user_id, paper_id, folder)).rowcount > 0
+
+    def saves(self, user_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(SELECT_SAVES, (user_id,))]
+
+    def save_events(self, since: str, until: str) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute(SELECT_SAVE_EVENTS, (since, until))]
+
+    def set_feedback(self, user_id: int, paper_id: int, kind: str | None) -> None:
+        """Rate up or down, dismiss, or (None) take the feedback back; the latest one counts."""
+        with self._write() as c:  # type: ignore[attr-defined]
+            if kind is None:
+                c.execute(DELETE_FEEDBACK, (user_id, paper_id))
+            else:
+                c.execute(UPSERT_FEEDBACK, (user_id, paper_id, kind, iso(utcnow())))
+
+    def feedback(self, user_id: int) -> dict[int, str]:
+        return {r[0]: r[1] for r in self.conn.execute(SELECT_FEEDBACK, (user_id,))}
+
+    def my_votes(self, user_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute(SELECT_MY_VOTES, (user_id,))]
+
+    # -- profile and interests ------------------------------------------------------------------
+
+    def profile(self, user_id: int) -> dict[str, Any]:
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(ENSURE_PROFILE, (user_id, iso(utcnow())))
+        row = dict(self.conn.execute(SELECT_PROFILE, (user_id,)).fetchone())
+        for f in JSON_FIELDS:
+            row[f] = orjson.loads(row[f])
+        return row
+
+    def update_profile(self, user_id: int, **values: Any) -> None:
+        bad = set(values) - set(PROFILE_FIELDS) - {"feed_token_hash"}
+        if bad:
+            raise ValueError(f"unknown profile fields {sorted(bad)}")
+        self.profile(user_id)
+        vals = [orjson.dumps(v).decode() if k in JSON_FIELDS else v for k, v in values.items()]
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(UPDATE_PROFILE.format(", ".join(f"{k} = ?" for k in values)), (*vals, iso(utcnow()), user_id))
+
+    def user_by_feed_token(self, token_hash: str) -> int | None:
+        row = self.conn.execute(SELECT_BY_FEED, (token_hash,)).fetchone()
+        return row[0] if row else None
+
+    def user(self, user_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(SELECT_USER, (user_id,)).fetchone()
+        return dict(row) if row else None
+
+    def set_email(self, user_id: int, email: str | None) -> None:
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(UPDATE_EMAIL, (email, user_id))
+
+    def interest_prefs(self, user_id: int) -> dict[str, dict[str, Any]]:
+        return {r["key"]: dict(r) | {"members": orjson.loads(r["members"])}
+                for r in self.conn.execute(SELECT_PREFS, (user_id,))}
+
+    def set_interest_pref(self, user_id: int, key: str, *, name: str | None = None, muted: bool | None = None,
+                          deleted: bool | None = None, members: list[int] | None = None) -> None:
+        """Rename, mute or delete one interest; a deleted one's ``members`` stop counting as positives."""
+        cur = self.interest_prefs(user_id).get(key, {"name": None, "muted": 0, "deleted": 0, "members": []})
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(UPSERT_PREF, (user_id, key, cur["name"] if name is None else name,
+                                    int(cur["muted"] if muted is None else muted),
+                                    int(cur["deleted"] if deleted is None else deleted),
+                                    orjson.dumps(cur["members"] if members is None else members).decode()))
+
+    def reset_recommendations(self, user_id: int) -> None:
+        """Forget interest names, mutes, deletions, ratings, dismissals, statement and rules."""
+        with self._write() as c:  # type: ignore[attr-defined]
+            for sql in RESET:
+                c.execute(sql, (user_id,))
+
+    # -- digests --------------------------------------------------------------------------------
+
+    def sent_ids(self, user_id: int) -> set[int]:
+        return {r[0] for r in self.conn.execute(SELECT_SENT, (user_id,))}
+
+    def digest(self, user_id: int, period: str) -> dict[str, Any] | None:
+        row = self.conn.execute(SELECT_DIGEST, (user_id, period)).fetchone()
+        return _digest(row) if row else None
+
+    def pending_digests(self) -> list[dict[str, Any]]:
+        return [_digest(r) for r in self.conn.execute(SELECT_PENDING)]
+
+    def last_digest_at(self, user_id: int) -> str | None:
+        return self.conn.execute(SELECT_LAST_DIGEST, (user_id,)).fetchone()[0]
+
+    def record_digest(self, user_id: int, period: str, paper_ids: list[int], trending_ids: list[int]) -> dict[str, Any]:
+        """Write a digest as pending and its papers into the ledger, in one transaction: from here
+        on no other digest can pick these papers, and a crash before sending leaves it pending."""
+        with self._write() as c:  # type: ignore[attr-defined]
+            did = c.execute(INSERT_DIGEST, (user_id, period, orjson.dumps(paper_ids).decode(),
+                                            orjson.dumps(trending_ids).decode(), iso(utcnow()))).lastrowid
+            c.executemany(INSERT_SENT, [(user_id, pid, did) for pid in paper_ids + trending_ids])
+        return self.digest(user_id, period)  # type: ignore[return-value]
+
+    def mark_digest(self, digest_id: int, status: str) -> None:
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(MARK_SENT, (status, iso(utcnow()), digest_id))
+
+    def digest_readers(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(SELECT_DIGEST_USERS)]
+
+
+def _digest(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["paper_ids"], d["trending_ids"] = orjson.loads(d["paper_ids"]), orjson.loads(d["trending_ids"])
+    return d

@@ -1,0 +1,92 @@
+"""Atom 1.0 feeds (feedgen): the daily list, trending, any search, and each reader's
+recommendations behind a secret, revocable token in the URL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from feedgen.feed import FeedGenerator
+
+from ..errors import NotFound
+from ..models import Paper
+from ..services import library
+from .auth import sha256
+
+router = APIRouter(prefix="/feeds", tags=["feeds"])
+ATOM = "application/atom+xml; charset=utf-8"
+
+
+def base_url(request: Request) -> str:
+    return (request.app.state.engine.settings["base_url"] or str(request.base_url)).rstrip("/")
+
+
+def _date(day: str | None) -> datetime:
+    if day:
+        try:
+            return datetime.fromisoformat(day[:10]).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def atom(request: Request, path: str, title: str, items: list[tuple[Paper, str | None]]) -> Response:
+    """One feed: entries carry title, authors, abstract (plus a note), links and dates."""
+    base = base_url(request)
+    fg = FeedGenerator()
+    fg.id(base + path)
+    fg.title(title)
+    fg.link(href=base + path, rel="self")
+    fg.link(href=base + "/", rel="alternate")
+    fg.generator("paperboy")
+    newest = max((_date(p.updated or p.submitted) for p, _ in items), default=datetime.now(timezone.utc))
+    fg.updated(newest)
+    for paper, note in reversed(items):  # feedgen prepends: reversed keeps the list's order
+        url = f"{base}/papers/{paper.arxiv_id or paper.id}"
+        e = fg.add_entry()
+        e.id(url)
+        e.title(paper.title)
+        e.link(href=url, rel="alternate")  # one link: feedgen 1.0 drops the rel of further ones
+        for name in paper.authors[:50] or ["unknown"]:
+            e.author({"name": name})
+        pdf = f"\n\nPDF: https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
+        e.summary((note + "\n\n" if note else "") + paper.abstract + pdf)
+        e.published(_date(paper.submitted))
+        e.updated(_date(paper.updated or paper.submitted))
+    return Response(fg.atom_str(pretty=True), media_type=ATOM)
+
+
+@router.get("/daily.atom", summary="The latest daily list")
+async def daily(request: Request) -> Response:
+    lst = request.app.state.engine.listings
+    period = lst.period(None)
+    entries = lst.daily(period) if period else []
+    label = period.label if period else "no papers yet"
+    return atom(request, "/feeds/daily.atom", f"paperboy daily papers {label}",
+                [(e.paper, f"{e.votes} upvotes") for e in entries])
+
+
+@router.get("/trending.atom", summary="Trending papers")
+async def trending(request: Request) -> Response:
+    entries = request.app.state.engine.listings.trending()
+    return atom(request, "/feeds/trending.atom", "paperboy trending",
+                [(e.paper, f"{e.votes} upvotes") for e in entries])
+
+
+@router.get("/search.atom", summary="A saved search as a feed (newest first)")
+async def search(request: Request, q: str = Query(..., min_length=1, max_length=1000)) -> Response:
+    res = request.app.state.engine.search(q, sort="date", per_page=50)
+    path = "/feeds/search.atom?" + str(request.url.query)
+    return atom(request, path, f"paperboy search: {q}", [(h.paper, None) for h in res.hits])
+
+
+@router.get("/recommendations/{token}.atom", summary="A reader's recommendations (secret token)")
+async def recommendations(request: Request, token: str) -> Response:
+    engine = request.app.state.engine
+    user_id = engine.store.user_by_feed_token(sha256(token))
+    if user_id is None:
+        raise NotFound("no such feed (the link may have been replaced)")
+    recs, _ = library.recommend(engine, user_id, 30)
+    return atom(request, f"/feeds/recommendations/{token}.atom", "paperboy: recommended for you",
+                [(r.paper, "Why: " + r.why) for r in recs])

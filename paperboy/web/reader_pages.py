@@ -1,0 +1,204 @@
+"""A reader's own pages: library (folders, import, search inside), recommendations with their
+explanations and feedback buttons, and the interests page (rename, mute, delete, reset, statement,
+rules, digest schedule, feed link). Only the signed-in reader's rows are ever read or changed."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ..errors import Forbidden, NotFound
+from ..services import library
+from ..services.library import FEEDBACK_KINDS
+from .auth import sha256
+from .pages import _back, _engine, _signed_in, render
+
+router = APIRouter(include_in_schema=False)
+MAX_IMPORT = 20 * 2**20
+
+
+def _reader(request: Request) -> dict[str, Any] | None:
+    user = request.state.user = request.app.state.auth.user(request)
+    return user
+
+
+def _terms(text: str) -> list[str]:
+    return [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()][:50]
+
+
+@router.get("/library", response_class=HTMLResponse)
+async def library_page(request: Request, q: str = "", folder: str = "") -> Response:
+    user = _reader(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    engine = _engine(request)
+    saves = engine.store.saves(user["id"])
+    folders = sorted({s["folder"] for s in saves})
+    if q.strip():
+        hits = library.search_library(engine, user["id"], q)
+    else:
+        ids = list(dict.fromkeys(s["paper_id"] for s in saves if not folder or s["folder"] == folder))
+        papers = engine.store.get_papers(ids)
+        hits = [(papers[i], None) for i in ids if i in papers]
+    by_paper: dict[int, list[str]] = {}
+    for s in saves:
+        by_paper.setdefault(s["paper_id"], []).append(s["folder"])
+    return render(request, "library.html", {"hits": hits, "folders": folders, "folder": folder, "q": q,
+                                            "by_paper": by_paper})
+
+
+@router.post("/library/save")
+async def save(request: Request, paper_id: int = Form(...), folder: str = Form("saved"), remove: int = Form(0),
+               csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    store = _engine(request).store
+    if not store.get_papers([paper_id]):
+        raise NotFound("no such paper")
+    folder = folder.strip()[:80] or "saved"
+    (store.unsave if remove else store.save)(user["id"], paper_id, folder)
+    return RedirectResponse(_back(request, "/library"), status_code=303)
+
+
+@router.post("/library/import")
+async def import_file(request: Request, file: UploadFile = File(...), folder: str = Form("imported"),
+                      csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    data = await file.read(MAX_IMPORT + 1)
+    if len(data) > MAX_IMPORT:
+        raise Forbidden("a library file may be at most 20 MB")
+    suffix = Path(file.filename or "library.bib").suffix[:10] or ".bib"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"library{suffix}"
+        path.write_bytes(data)
+        result = library.import_library(_engine(request), user["id"], path, folder.strip()[:80] or "imported")
+    return render(request, "imported.html", {"result": result, "folder": folder})
+
+
+@router.post("/feedback")
+async def feedback(request: Request, paper_id: int = Form(...), kind: str = Form(...), csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    if kind not in (*FEEDBACK_KINDS, "clear"):
+        raise NotFound(f"unknown feedback {kind!r}")
+    store = _engine(request).store
+    if not store.get_papers([paper_id]):
+        raise NotFound("no such paper")
+    store.set_feedback(user["id"], paper_id, None if kind == "clear" else kind)
+    return RedirectResponse(_back(request, "/recommendations"), status_code=303)
+
+
+@router.get("/recommendations", response_class=HTMLResponse)
+async def recommendations(request: Request) -> Response:
+    user = _reader(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    recs, interests = library.recommend(_engine(request), user["id"], 20)
+    return render(request, "recommendations.html", {"recs": recs, "interests": interests})
+
+
+@router.get("/interests", response_class=HTMLResponse)
+async def interests_page(request: Request) -> Response:
+    user = _reader(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    engine = _engine(request)
+    reader, profile = library.reader_for(engine, user["id"])
+    rec = engine.recommender()
+    interests = rec.interests(reader) if rec else []
+    titles = engine.store.get_papers([i for it in interests for i in it.members[:5]])
+    deleted = [(k, p) for k, p in engine.store.interest_prefs(user["id"]).items() if p["deleted"]]
+    return render(request, "interests.html", {"interests": interests, "titles": titles, "profile": profile,
+                                              "deleted": deleted, "feed_token": None})
+
+
+@router.post("/interests/edit")
+async def edit_interest(request: Request, key: str = Form(...), action: str = Form(...), name: str = Form(""),
+                        csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    engine = _engine(request)
+    store = engine.store
+    if action == "rename":
+        store.set_interest_pref(user["id"], key, name=name.strip()[:80] or None)
+    elif action in ("mute", "unmute"):
+        store.set_interest_pref(user["id"], key, muted=action == "mute")
+    elif action == "delete":
+        reader, _ = library.reader_for(engine, user["id"])
+        rec = engine.recommender()
+        members = next((i.members for i in (rec.interests(reader) if rec else []) if i.key == key), [])
+        store.set_interest_pref(user["id"], key, deleted=True, members=members)
+    elif action == "restore":
+        store.set_interest_pref(user["id"], key, deleted=False, members=[])
+    else:
+        raise NotFound(f"unknown action {action!r}")
+    return RedirectResponse("/interests", status_code=303)
+
+
+@router.post("/interests/reset")
+async def reset(request: Request, csrf: str = Form("")) -> Response:
+    user = _signed_in(request, csrf)
+    _engine(request).store.reset_recommendations(user["id"])
+    return RedirectResponse("/interests", status_code=303)
+
+
+@router.post("/interests/profile")
+async def profile(request: Request, statement: str = Form(""), include_terms: str = Form(""),
+                  exclude_terms: str = Form(""), categories: str = Form(""), digest: str = Form("off"),
+                  digest_hour: int = Form(7), timezone: str = Form("UTC"), quiet_days: str = Form("skip"),
+                  email: str = Form(""), csrf: str = Form("")) -> Response:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    user = _signed_in(request, csrf)
+    if digest not in ("off", "daily", "weekly") or quiet_days not in ("skip", "note") or not 0 <= digest_hour <= 23:
+        raise Forbidden("digest is off, daily or weekly, at an hour 0-23; quiet days skip or note")
+    try:
+        ZoneInfo(timezone.strip() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise Forbidden(f"unknown time zone {timezone[:60]!r}") from e
+    store = _engine(request).store
+    store.update_profile(user["id"], statement=statement.strip()[:2000], include_terms=_terms(include_terms),
+                         exclude_terms=_terms(exclude_terms), categories=_terms(categories), digest=digest,
+                         digest_hour=digest_hour, timezone=timezone.strip() or "UTC", quiet_days=quiet_days)
+    if email.strip():
+        store.set_email(user["id"], email.strip()[:200])
+    return RedirectResponse("/interests", status_code=303)
+
+
+@router.post("/interests/feed")
+async def new_feed_token(request: Request, csrf: str = Form("")) -> Response:
+    """A new secret feed link (the old one stops working)."""
+    user = _signed_in(request, csrf)
+    token = secrets.token_urlsafe(24)
+    _engine(request).store.update_profile(user["id"], feed_token_hash=sha256(token))
+    reader, profile = library.reader_for(_engine(request), user["id"])
+    rec = _engine(request).recommender()
+    interests = rec.interests(reader) if rec else []
+    titles = _engine(request).store.get_papers([i for it in interests for i in it.members[:5]])
+    return render(request, "interests.html", {"interests": interests, "titles": titles, "profile": profile,
+                                              "deleted": [], "feed_token": token})
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(request: Request, token: str) -> Response:
+    """The link in every digest: a confirmation page (a GET never changes anything)."""
+    from ..services.digest import check_unsubscribe_token
+
+    if check_unsubscribe_token(request.app.state.auth.key, token) is None:
+        raise NotFound("this unsubscribe link is not valid")
+    return render(request, "unsubscribe.html", {"token": token, "done": False})
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe(request: Request, token: str) -> Response:
+    """One-click unsubscribe (RFC 8058): the signed token is the authorization, no CSRF token or
+    login needed, as mail clients POST ``List-Unsubscribe=One-Click`` directly."""
+    from ..services.digest import check_unsubscribe_token
+
+    user_id = check_unsubscribe_token(request.app.state.auth.key, token)
+    if user_id is None:
+        raise NotFound("this unsubscribe link is not valid")
+    _engine(request).store.update_profile(user_id, digest="off")
+    return render(request, "unsubscribe.html", {"token": token, "done": True})

@@ -1,0 +1,169 @@
+"""Libraries, explained recommendations, interests, feeds and the reader API, in-process over the
+real app, store and model."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import feedparser
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import DATA
+from paperboy.engine import Engine
+from paperboy.services import library
+from paperboy.services.recommend import spherical_kmeans, vendi
+from paperboy.web.app import create_app
+from test_web import csrf, sign_up
+
+import numpy as np
+
+
+@pytest.fixture
+def engine(built, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(built[0], home)
+    with Engine.from_settings(home=home, secret_key="test-key") as e:
+        yield e
+
+
+@pytest.fixture
+def client(engine):
+    with TestClient(create_app(engine)) as c:
+        yield c
+
+
+def import_zotero(client) -> str:
+    token = sign_up(client, "reader")
+    bib = (DATA / "library" / "zotero.bib").read_bytes()
+    r = client.post("/library/import", data={"csrf": token, "folder": "zotero"},
+                    files={"file": ("zotero.bib", bib, "application/x-bibtex")})
+    assert r.status_code == 200 and "6 papers" in r.text and "missing title" in r.text
+    return token
+
+
+def rec_titles(client) -> list[str]:
+    return re.findall(r'<article class="entry rec">.*?<h2><a href="[^"]+">(.*?)</a>', client.get("/recommendations").text, re.S)
+
+
+def test_import_then_explained_recommendations_and_dismiss_changes_the_feed(client, engine):
+    token = import_zotero(client)
+    lib = client.get("/library").text
+    assert "Attention Is All You Need" in lib and "zotero" in lib
+    page = client.get("/recommendations").text
+    titles = rec_titles(client)
+    assert titles and "Attention Is All You Need" not in titles  # never what the reader saved
+    assert page.count("Why:</strong> matches your interest") == len(titles)
+    assert "close to \u201c" in page  # names the library papers it is near
+    # The language-model papers of the corpus come first for a deep-learning library.
+    assert any(w in " ".join(titles[:3]) for w in ("Language", "Text", "Vision"))
+
+    r = client.post("/interests/feed", data={"csrf": token})
+    feed_url = re.search(r'id="feed-url">(/feeds/recommendations/[\w-]+\.atom)<', r.text).group(1)
+    before = feedparser.parse(client.get(feed_url).content)
+    assert [e.title for e in before.entries] == titles[:len(before.entries)] or before.entries
+
+    pid = int(re.search(r'name="paper_id" value="(\d+)"', page).group(1))
+    first = engine.store.get_papers([pid])[pid].title
+    assert client.post("/feedback", data={"paper_id": pid, "kind": "dismiss", "csrf": token},
+                       follow_redirects=False).status_code == 303
+    assert first not in rec_titles(client)
+    after = feedparser.parse(client.get(feed_url).content)
+    assert first in [e.title for e in before.entries] and first not in [e.title for e in after.entries]
+
+    client.post("/interests/feed", data={"csrf": token})  # a new link revokes the old one
+    assert client.get(feed_url).status_code == 404
+
+
+def test_statement_is_a_cold_start_and_rules_filter(client, engine):
+    token = sign_up(client, "newbie")
+    assert "No recommendations yet" in client.get("/recommendations").text
+    client.post("/interests/profile", data={"csrf": token, "statement": "quantum cosmology, the wave function of the universe",
+                                            "include_terms": "universe", "exclude_terms": "black hole"})
+    titles = rec_titles(client)
+    assert titles and not any("black hole" in t.lower() for t in titles)
+    page = client.get("/recommendations").text
+    assert "your interest statement" in page and "mentions universe" in page
+    client.post("/interests/profile", data={"csrf": token, "statement": "quantum cosmology", "categories": "hep-ph"})
+    recs, _ = library.recommend(engine, engine.store.user_by_name("newbie")["id"])
+    assert recs and all(any(c.startswith("hep-ph") for c in r.paper.categories) for r in recs)
+
+
+def test_interests_rename_mute_delete_reset(client, engine):
+    token = import_zotero(client)
+    user = engine.store.user_by_name("reader")
+    reader, _ = library.reader_for(engine, user["id"])
+    interests = engine.recommender().interests(reader)
+    assert len(interests) == 2 and interests[0].weight > interests[1].weight
+    big, small = interests
+    client.post("/interests/edit", data={"csrf": token, "key": big.key, "action": "rename", "name": "my DL papers"})
+    assert "my DL papers" in client.get("/interests").text and "my DL papers" in client.get("/recommendations").text
+    client.post("/interests/edit", data={"csrf": token, "key": big.key, "action": "mute"})
+    recs, _ = library.recommend(engine, user["id"])
+    assert recs and {r.interest.key for r in recs} == {small.key}
+    client.post("/interests/edit", data={"csrf": token, "key": small.key, "action": "delete"})
+    reader, _ = library.reader_for(engine, user["id"])
+    assert not set(small.members) & set(reader.positives)
+    client.post("/interests/reset", data={"csrf": token})
+    reader, _ = library.reader_for(engine, user["id"])
+    assert set(small.members) <= set(reader.positives) and not reader.muted and not reader.names
+    assert len(engine.store.saves(user["id"])) == 6  # the library stays
+
+
+def test_one_reader_never_sees_anothers_library(client, engine):
+    import_zotero(client)
+    other = TestClient(create_app(engine))
+    token = sign_up(other, "someone")
+    assert "Attention Is All You Need" not in other.get("/library").text
+    assert "Nothing saved yet" in other.get("/library?folder=zotero").text
+    user = engine.store.user_by_name("reader")
+    r = other.post("/interests/edit", data={"csrf": token, "key": "p1", "action": "rename", "name": "x"},
+                   follow_redirects=False)
+    assert r.status_code == 303 and engine.store.interest_prefs(user["id"]) == {}
+    r = other.post("/settings/tokens", data={"csrf": token, "name": "t"})
+    auth = {"Authorization": "Bearer " + re.search(r'id="new-token">(pb_[\w-]+)<', r.text).group(1)}
+    assert other.get("/api/library", headers=auth).json() == []
+    assert client.get("/api/library").status_code == 403  # a session cookie is not an API token
+
+
+def test_reader_api(client, engine):
+    token = sign_up(client, "api-reader")
+    r = client.post("/settings/tokens", data={"csrf": token, "name": "t"})
+    auth = {"Authorization": "Bearer " + re.search(r'id="new-token">(pb_[\w-]+)<', r.text).group(1)}
+    for ref in ("0704.0001", "gr-qc/9210004"):
+        assert client.post("/api/library", json={"ref": ref, "folder": "to read"}, headers=auth).json()["changed"]
+    assert [x["folder"] for x in client.get("/api/library", headers=auth).json()] == ["to read", "to read"]
+    body = client.get("/api/recommendations", params={"k": 5}, headers=auth).json()
+    assert len(body["recommendations"]) == 5 and all(r["why"] for r in body["recommendations"])
+    first = body["recommendations"][0]["paper"]["id"]
+    assert client.post("/api/feedback", json={"ref": first, "kind": "dismiss"}, headers=auth).status_code == 200
+    again = client.get("/api/recommendations", params={"k": 5}, headers=auth).json()
+    assert first not in [r["paper"]["id"] for r in again["recommendations"]]
+    key = client.get("/api/interests", headers=auth).json()[0]["key"]
+    assert client.post(f"/api/interests/{key}", json={"name": "physics"}, headers=auth).json()["name"] == "physics"
+    assert client.post("/api/feedback", json={"ref": first, "kind": "love"}, headers=auth).status_code == 400
+
+
+def test_feeds_are_valid_atom_with_full_entries(client):
+    for path in ("/feeds/daily.atom", "/feeds/trending.atom", "/feeds/search.atom?q=quantum+cosmology"):
+        r = client.get(path)
+        assert r.headers["content-type"].startswith("application/atom+xml")
+        feed = feedparser.parse(r.content)
+        assert feed.bozo == 0 and feed.version == "atom10" and feed.entries, path
+        for e in feed.entries:
+            assert e.title and e.summary and e.link.startswith("http://testserver/papers/") and e.published, path
+            assert e.get("authors"), path
+    assert client.get("/feeds/recommendations/not-a-token.atom").status_code == 404
+
+
+def test_kmeans_and_vendi():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 16))
+    x = np.vstack([a + 0.05 * rng.normal(size=(10, 16)), b + 0.05 * rng.normal(size=(5, 16))])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = spherical_kmeans(x, 2)
+    assert len(set(labels[:10])) == 1 and len(set(labels[10:])) == 1 and labels[0] != labels[10]
+    same = np.tile(x[:1], (4, 1))
+    ortho = np.eye(4)
+    assert vendi(same) == pytest.approx(1.0) and vendi(ortho) == pytest.approx(4.0)
