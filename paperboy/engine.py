@@ -159,6 +159,19 @@ class Engine:
 
         return Digests(self, settings_mod.secret_key(self.settings))
 
+    def keyword_hits(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """BM25 (paper id, score) for words and phrases, any of which may match: the lexical
+        side of recommendations."""
+        from .index.lexical import words
+
+        parts = [w for w in (words(t) for t in terms[:50]) if w]
+        if not parts:
+            return []
+        text = " ".join(f'"{w}"' if " " in w else w for w in parts)
+        lex = self.lexical
+        query = lex.index.parse_query(text, ["text", "title"], field_boosts={"title": lex.title_boost})
+        return lex.search(query, k)[0]
+
     def recommender(self) -> Any:
         """The recommender over the current vector index (None without vectors)."""
         from .services.recommend import Recommender
@@ -169,7 +182,7 @@ class Engine:
         if self._recommender is None or self._recommender.vectors is not vectors:
             def titles(ids: list[int]) -> dict[int, str]:
                 return {i: p.title for i, p in self.store.get_papers(ids).items()}
-            self._recommender = Recommender(vectors, titles)
+            self._recommender = Recommender(vectors, titles, lexical=self.keyword_hits)
         return self._recommender
 
     @property

@@ -156,3 +156,26 @@ def test_reading_works_without_javascript_and_by_keyboard(site, browser):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "daily-phone")
     context.close()
+
+
+def test_a_reader_imports_zotero_and_steers_recommendations(site, browser):
+    page = browser.new_page()
+    page.goto(site + "/signup")
+    page.fill("#name", "zoe")
+    page.fill("#password", "a long password")
+    page.click("button:has-text('Create account')")
+    page.click("nav >> text=Library")
+    page.set_input_files("#file", str(Path(__file__).parent / "data" / "library" / "zotero.bib"))
+    page.click("button:has-text('Import')")
+    assert "6 papers" in page.locator("main").inner_text()
+    page.click("text=See your recommendations")
+    recs = page.locator("article.rec h2")
+    assert recs.count() > 0 and page.locator("article.rec .why").first.inner_text().startswith("Why: matches")
+    shot(page, "recommendations")
+    first = recs.first.inner_text()
+    page.locator("article.rec").first.locator("button:has-text('Not interested')").click()
+    page.wait_for_url("**/recommendations")
+    assert first not in page.locator("article.rec h2").all_inner_texts()
+    page.click("nav >> text=Interests")
+    assert page.locator("section.interest").count() >= 1
+    shot(page, "interests")

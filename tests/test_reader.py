@@ -3,10 +3,12 @@ real app, store and model."""
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 
 import feedparser
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,9 +17,7 @@ from paperboy.engine import Engine
 from paperboy.services import library
 from paperboy.services.recommend import spherical_kmeans, vendi
 from paperboy.web.app import create_app
-from test_web import csrf, sign_up
-
-import numpy as np
+from test_web import sign_up
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def import_zotero(client) -> str:
 
 
 def rec_titles(client) -> list[str]:
-    return re.findall(r'<article class="entry rec">.*?<h2><a href="[^"]+">(.*?)</a>', client.get("/recommendations").text, re.S)
+    return [html.unescape(t) for t in re.findall(r'<article class="entry rec">.*?<h2><a href="[^"]+">(.*?)</a>', client.get("/recommendations").text, re.S)]
 
 
 def test_import_then_explained_recommendations_and_dismiss_changes_the_feed(client, engine):
@@ -62,7 +62,8 @@ def test_import_then_explained_recommendations_and_dismiss_changes_the_feed(clie
     r = client.post("/interests/feed", data={"csrf": token})
     feed_url = re.search(r'id="feed-url">(/feeds/recommendations/[\w-]+\.atom)<', r.text).group(1)
     before = feedparser.parse(client.get(feed_url).content)
-    assert [e.title for e in before.entries] == titles[:len(before.entries)] or before.entries
+    uid = engine.store.user_by_name("reader")["id"]
+    assert [e.title for e in before.entries] == [r.paper.title for r in library.recommend(engine, uid, 30)[0]]
 
     pid = int(re.search(r'name="paper_id" value="(\d+)"', page).group(1))
     first = engine.store.get_papers([pid])[pid].title
@@ -167,3 +168,27 @@ def test_kmeans_and_vendi():
     same = np.tile(x[:1], (4, 1))
     ortho = np.eye(4)
     assert vendi(same) == pytest.approx(1.0) and vendi(ortho) == pytest.approx(4.0)
+
+
+def test_eval_recs_parts():
+    from paperboy.eval.recs import score, simulate, topics
+
+    titles = {i: f"Quantum key distribution with {w}" for i, w in enumerate(["light", "atoms", "noise"] * 10)}
+    titles |= {100 + i: f"Bose-Einstein condensate of {w}" for i, w in enumerate(["rubidium", "sodium"] * 12)}
+    titles |= {200 + i: f"Paper number {i}" for i in range(15)}  # too rare to be a topic
+    rng = np.random.default_rng(0)
+    found = topics(titles, 20, 100, 5, rng)
+    assert set(found) == {"quantum key distribution", "bose-einstein condensate"}
+    readers = simulate(found, 4, 10, rng)
+    for r in readers:
+        assert len(r.library) == 10 * len(r.topics) and not set(r.library) & r.hidden and r.hidden
+    assert score([1, 2, 3], {1, 3}, 3) == (1.0, pytest.approx((1 + 1 / 2) / (1 + 1 / np.log2(3))))
+    assert score([5, 6], {1}, 2) == (0.0, 0.0)
+
+
+def test_eval_recs_needs_an_embedded_corpus(engine):
+    from paperboy.errors import ConfigError
+    from paperboy.eval.recs import evaluate
+
+    with pytest.raises(ConfigError, match="100\\+ papers"):
+        evaluate(engine)

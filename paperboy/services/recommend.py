@@ -27,6 +27,7 @@ import numpy as np
 from ..index.lexical import STOP_WORDS
 
 MAX_INTERESTS = 6
+LEXICAL_TERMS = 8  # distinctive words per interest for its keyword query
 NEGATIVE_WEIGHT = 3.0  # a dismissal says more than one random paper does
 BACKGROUND = 500  # random corpus papers as weak negatives for the linear model
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
@@ -56,6 +57,7 @@ class Interest:
     weight: float
     centroid: np.ndarray
     muted: bool = False
+    terms: list[str] = field(default_factory=list)  # distinctive title words, for lexical retrieval
 
 
 @dataclass
@@ -120,12 +122,27 @@ def vendi(vectors: np.ndarray) -> float:
     return float(np.exp(-(lam * np.log(lam)).sum()))
 
 
+def title_terms(title: str) -> set[str]:
+    """A title's words and two-word phrases (no generic word in either)."""
+    w = [x for x in WORD.findall(title.lower())]
+    out = {x for x in w if x not in GENERIC}
+    out |= {f"{a} {b}" for a, b in zip(w, w[1:]) if a not in GENERIC and b not in GENERIC}
+    return out
+
+
+def terms(titles: Sequence[str], background: Counter[str], n_background: int, n: int = 3,
+          min_count: int = 1) -> list[str]:
+    """A group of papers' most distinctive title words and phrases: frequent in the group, rare in
+    a background sample of titles (a phrase is worth its two words)."""
+    counts = Counter(w for t in titles for w in title_terms(t))
+    scored = {w: c * (1 + w.count(" ")) * math.log((n_background + 1) / (background.get(w, 0) + 1))
+              for w, c in counts.items() if c >= min_count}
+    return sorted(scored, key=lambda w: (-scored[w], w))[:n]
+
+
 def describe(titles: Sequence[str], background: Counter[str], n_background: int, n: int = 3) -> str:
-    """A name for a group of papers: its most distinctive title words (frequent in the group,
-    rare in a background sample of titles)."""
-    counts = Counter(w for t in titles for w in set(WORD.findall(t.lower())) if w not in GENERIC)
-    scored = {w: c * math.log((n_background + 1) / (background.get(w, 0) + 1)) for w, c in counts.items()}
-    return ", ".join(sorted(scored, key=lambda w: (-scored[w], w))[:n]) or "papers"
+    """A name for a group of papers: its most distinctive title words."""
+    return ", ".join(terms(titles, background, n_background, n)) or "papers"
 
 
 class Recommender:
@@ -133,14 +150,16 @@ class Recommender:
     ``matrix``, like ``index.vectors.VectorIndex``)."""
 
     def __init__(self, vectors, titles: Callable[[list[int]], dict[int, str]], *, pool: int = 200,
-                 model_weight: float = 0.3, seed: int = 0) -> None:
+                 model_weight: float = 0.3, lexical: Callable[[list[str], int], list[tuple[int, float]]] | None = None,
+                 lexical_weight: float = 0.2, seed: int = 0) -> None:
         self.vectors, self.titles, self.pool, self.model_weight = vectors, titles, pool, model_weight
+        self.lexical, self.lexical_weight = lexical, lexical_weight
         ids, mat = vectors.matrix()
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False) if len(ids) else []
         self._background = (np.asarray(ids)[pick], np.asarray(mat)[pick])
         sample = self.titles([int(i) for i in self._background[0]])
-        self._bg_words = Counter(w for t in sample.values() for w in set(WORD.findall(t.lower())))
+        self._bg_words = Counter(w for t in sample.values() for w in title_terms(t))
         self._bg_n = max(len(sample), 1)
 
     def _vecs(self, ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
@@ -160,8 +179,10 @@ class Recommender:
                 c = x[m].sum(0)
                 c /= np.linalg.norm(c) or 1
                 medoid = ids[m[int(np.argmax(x[m] @ c))]]
-                out.append(Interest(f"p{medoid}", describe([titles.get(ids[i], "") for i in m], self._bg_words,
-                                                            self._bg_n), [ids[i] for i in m], len(m), c))
+                member_titles = [titles.get(ids[i], "") for i in m]
+                name = describe(member_titles, self._bg_words, self._bg_n)
+                words = terms(member_titles, self._bg_words, self._bg_n, LEXICAL_TERMS, min_count=min(2, len(m)))
+                out.append(Interest(f"p{medoid}", name, [ids[i] for i in m], len(m), c, terms=words))
         if reader.statement is not None:
             out.append(Interest("statement", "your interest statement", [], 1.0,
                                 reader.statement / (np.linalg.norm(reader.statement) or 1)))
@@ -187,11 +208,17 @@ class Recommender:
         cand: set[int] = set()
         if candidates is not None:
             cand = {int(i) for i in candidates} - blocked
+        lex: dict[int, float] = {}  # candidate -> its best normalized BM25 score for an interest's terms
+        if candidates is not None:
+            for it in active if self.lexical else []:
+                self._lexical_scores(it, len(cand) + len(blocked), lex, keep=cand)
         else:
             for it in active:  # kNN-Embed: retrieve for each interest in proportion to its weight
                 n = max(10, math.ceil(self.pool * it.weight / total))
                 ids, _ = self.vectors.search(it.centroid, n, exclude=blocked)
                 cand.update(int(i) for i in ids)
+                if self.lexical:  # and by the interest's words, which embeddings blur
+                    cand.update(i for i in self._lexical_scores(it, n + len(blocked), lex) if i not in blocked)
         cids, cx = self._vecs(sorted(cand))
         if not cids:
             return [], interests
@@ -205,6 +232,7 @@ class Recommender:
         assigned, best = np.argmax(sims, axis=1), np.max(sims, axis=1)
         prob = self._model(reader, cx)
         score = best + self.model_weight * (prob - 0.5)
+        score += self.lexical_weight * np.array([lex.get(i, 0.0) for i in cids])
         recs = [Recommendation(i, float(score[n]), float(best[n]), float(prob[n]), active[assigned[n]].key,
                                matched_terms=matched.get(i, [])) for n, i in enumerate(cids)]
         for r in recs:
@@ -212,6 +240,17 @@ class Recommender:
         chosen = self._quotas(recs, active, k)
         self._explain(chosen, active)
         return chosen, interests
+
+    def _lexical_scores(self, it: Interest, n: int, into: dict[int, float], keep: set[int] | None = None) -> list[int]:
+        """BM25 hits for an interest's distinctive words, scores scaled to 0..1 into ``into``."""
+        if not it.terms or self.lexical is None:
+            return []
+        hits = self.lexical(it.terms, n)
+        top = max((s for _, s in hits), default=0.0) or 1.0
+        for i, s in hits:
+            if keep is None or i in keep:
+                into[i] = max(into.get(i, 0.0), s / top)
+        return [i for i, _ in hits]
 
     def _model(self, reader: Reader, cx: np.ndarray) -> np.ndarray:
         """The reader's linear model: P(positive) for each candidate."""

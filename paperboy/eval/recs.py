@@ -1,0 +1,164 @@
+"""Offline evaluation of recommendations with simulated readers.
+
+Readers are simulated from the corpus itself: a *topic* is a title phrase (two or three words,
+e.g. "quantum key distribution", "Bose-Einstein condensates") that 2 * per_topic or more papers
+have in their titles; it plays the part of a reader's folder of related papers. A reader follows
+1-3 topics; from each, ``per_topic`` papers are their library and up to ``per_topic`` others are
+hidden. Each method ranks the corpus (minus the library) and is scored on the hidden papers:
+recall@k (hits / min(k, hidden)), nDCG@k (binary), and the Vendi score of its top k (diversity).
+
+Methods: ``paperboy`` (services/recommend.py), ``centroid`` (cosine to the mean library vector),
+``arxiv-sanity`` (arxiv-sanity-lite: TF-IDF of title + abstract, unigrams and bigrams, and a linear
+SVM per reader with C=0.01 and balanced classes, library against everything else).
+Topics are defined by title words, which favours lexical methods such as the SVM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..index.lexical import STOP_WORDS
+from ..services.recommend import Reader, Recommender, vendi
+
+WORD = re.compile(r"[a-z][a-z0-9-]+")
+
+
+@dataclass
+class SimReader:
+    topics: list[str]
+    library: list[int]
+    hidden: set[int]
+
+
+def topics(titles: dict[int, str], min_df: int, max_df: int, n: int, rng: np.random.Generator) -> dict[str, list[int]]:
+    """Title phrases of 2-3 words (no stop word at either end) found in min_df..max_df titles,
+    keeping phrases whose papers overlap less than half with a kept one."""
+    df: Counter[str] = Counter()
+    has: dict[str, list[int]] = {}
+    for pid, t in titles.items():
+        w = WORD.findall(t.lower())
+        grams = {" ".join(w[i:i + m]) for m in (2, 3) for i in range(len(w) - m + 1)
+                 if w[i] not in STOP_WORDS and w[i + m - 1] not in STOP_WORDS}
+        for g in grams:
+            df[g] += 1
+            has.setdefault(g, []).append(pid)
+    ok = [g for g, c in df.items() if min_df <= c <= max_df]
+    ok.sort(key=lambda g: (-len(g.split()), -df[g], g))  # longer phrases are more specific topics
+    kept: dict[str, list[int]] = {}
+    for g in ok:
+        s = set(has[g])
+        if all(len(s & set(v)) < 0.5 * min(len(s), len(v)) and g not in k and k not in g for k, v in kept.items()):
+            kept[g] = has[g]
+        if len(kept) >= n * 3:
+            break
+    keys = sorted(kept)
+    pick = rng.choice(len(keys), size=min(n, len(keys)), replace=False)
+    return {keys[i]: kept[keys[i]] for i in sorted(pick)}
+
+
+def simulate(topic_papers: dict[str, list[int]], n_readers: int, per_topic: int,
+             rng: np.random.Generator) -> list[SimReader]:
+    names = list(topic_papers)
+    out = []
+    for r in range(n_readers):
+        chosen = [names[i] for i in rng.choice(len(names), size=min(1 + r % 3, len(names)), replace=False)]
+        lib: list[int] = []
+        hidden: set[int] = set()
+        for t in chosen:
+            papers = [p for p in rng.permutation(topic_papers[t]).tolist() if p not in lib and p not in hidden]
+            lib += papers[:per_topic]
+            hidden |= set(papers[per_topic:2 * per_topic])
+        out.append(SimReader(chosen, lib, hidden - set(lib)))
+    return out
+
+
+def score(ranked: list[int], hidden: set[int], k: int) -> tuple[float, float]:
+    hits = [1.0 if p in hidden else 0.0 for p in ranked[:k]]
+    recall = sum(hits) / max(min(k, len(hidden)), 1)
+    dcg = sum(h / math.log2(i + 2) for i, h in enumerate(hits))
+    idcg = sum(1 / math.log2(i + 2) for i in range(min(k, len(hidden))))
+    return recall, dcg / idcg if idcg else 0.0
+
+
+class Baselines:
+    """The two comparison methods over the same corpus."""
+
+    def __init__(self, ids: np.ndarray, mat: np.ndarray, texts: list[str]) -> None:
+        try:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+        except ImportError as e:
+            raise ConfigError("the arxiv-sanity baseline needs scikit-learn: pip install 'paperboy[eval]'") from e
+        self.ids, self.mat = ids, mat
+        self.pos = {int(i): n for n, i in enumerate(ids)}
+        # arxiv-sanity-lite's features: TF-IDF of title + abstract, unigrams and bigrams.
+        self.tfidf = TfidfVectorizer(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
+                                     lowercase=True, analyzer="word", stop_words="english",
+                                     token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2),
+                                     max_features=20000, norm="l2", use_idf=True, smooth_idf=True,
+                                     sublinear_tf=True, max_df=0.1, min_df=5).fit_transform(texts)
+
+    def _top(self, scores: np.ndarray, library: list[int], k: int) -> list[int]:
+        scores = scores.copy()
+        scores[[self.pos[p] for p in library if p in self.pos]] = -np.inf
+        top = np.argpartition(-scores, k)[:k]
+        return [int(self.ids[i]) for i in top[np.argsort(-scores[top])]]
+
+    def centroid(self, library: list[int], k: int) -> list[int]:
+        c = self.mat[[self.pos[p] for p in library if p in self.pos]].mean(0)
+        return self._top(self.mat @ (c / (np.linalg.norm(c) or 1)), library, k)
+
+    def svm(self, library: list[int], k: int) -> list[int]:
+        from sklearn import svm
+
+        y = np.zeros(len(self.ids))
+        y[[self.pos[p] for p in library if p in self.pos]] = 1
+        clf = svm.LinearSVC(class_weight="balanced", verbose=False, max_iter=10000, tol=1e-6, C=0.01)
+        clf.fit(self.tfidf, y)
+        return self._top(clf.decision_function(self.tfidf), library, k)
+
+
+def evaluate(engine: Any, n_readers: int = 60, per_topic: int = 10, k: int = 20, seed: int = 0,
+             max_df: int = 400, progress: Any = None) -> dict[str, Any]:
+    """Mean recall@k, nDCG@k and Vendi@k per method over simulated readers."""
+    vectors = engine.vectors()
+    if vectors is None or len(vectors) < 100:
+        raise ConfigError("eval recs needs an embedded corpus of 100+ papers: paperboy ingest ... && paperboy embed")
+    ids, mat = vectors.matrix()
+    ids, mat = np.array(ids), np.array(mat)
+    papers = {}
+    for s in range(0, len(ids), 5000):
+        papers.update(engine.store.get_papers([int(i) for i in ids[s:s + 5000]]))
+    titles = {int(i): papers[int(i)].title for i in ids if int(i) in papers}
+    rng = np.random.default_rng(seed)
+    topic_papers = topics(titles, 2 * per_topic, max_df, max(n_readers // 2, 3), rng)
+    if len(topic_papers) < 3:
+        raise ConfigError(f"only {len(topic_papers)} title phrases in {2 * per_topic}..{max_df} papers: corpus too small")
+    readers = simulate(topic_papers, n_readers, per_topic, rng)
+    base = Baselines(ids, mat, [f"{papers[int(i)].title} {papers[int(i)].abstract}" if int(i) in papers else ""
+                                for i in ids])
+    rec = Recommender(vectors, lambda xs: {x: titles.get(x, "") for x in xs}, lexical=engine.keyword_hits)
+    pos = base.pos
+    methods = {
+        "paperboy": lambda r: [x.paper_id for x in rec.recommend(Reader(r.library), k)[0]],
+        "centroid": lambda r: base.centroid(r.library, k),
+        "arxiv-sanity": lambda r: base.svm(r.library, k),
+    }
+    rows: dict[str, list[tuple[float, float, float]]] = {m: [] for m in methods}
+    for r in readers:
+        for name, fn in methods.items():
+            ranked = fn(r)
+            rc, nd = score(ranked, r.hidden, k)
+            rows[name].append((rc, nd, vendi(mat[[pos[p] for p in ranked if p in pos]])))
+        if progress:
+            progress(1)
+    return {"readers": len(readers), "topics": len(topic_papers), "k": k, "per_topic": per_topic,
+            "examples": [" + ".join(r.topics) for r in readers[:3]],
+            "methods": {m: {"recall": float(np.mean([x[0] for x in v])), "ndcg": float(np.mean([x[1] for x in v])),
+                            "vendi": float(np.mean([x[2] for x in v]))} for m, v in rows.items()}}
