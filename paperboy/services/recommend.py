@@ -151,7 +151,7 @@ class Recommender:
 
     def __init__(self, vectors, titles: Callable[[list[int]], dict[int, str]], *, pool: int = 200,
                  model_weight: float = 0.3, lexical: Callable[[list[str], int], list[tuple[int, float]]] | None = None,
-                 lexical_weight: float = 0.2, seed: int = 0) -> None:
+                 lexical_weight: float = 0.5, seed: int = 0) -> None:
         self.vectors, self.titles, self.pool, self.model_weight = vectors, titles, pool, model_weight
         self.lexical, self.lexical_weight = lexical, lexical_weight
         ids, mat = vectors.matrix()
