@@ -81,7 +81,9 @@ class Engine:
         counts = embed_pending(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
                                progress=progress)
         self._vectors = self._searcher = None  # the searcher holds the old index
-        self.vectors()
+        vectors = self.vectors()
+        if vectors is not None and len(vectors) > 1:  # hub scores at index time, not in a page request
+            self.similar_service(vectors).hub_scores()
         return counts
 
     @property
@@ -127,23 +129,28 @@ class Engine:
     def paper(self, ref: str) -> Paper | None:
         return self.store.get_paper(ref)
 
+    def similar_service(self, vectors: VectorIndex) -> Any:
+        """The hubness-reduced neighbour service over ``vectors`` (hub scores cached on disk)."""
+        from .index.sync import vector_dir
+        from .services.similar import SimilarPapers
+
+        if self._similar is None or self._similar.vectors is not vectors:
+            s = self.settings
+            self._similar = SimilarPapers(vectors, vector_dir(s["home"], self.embedder.model_id) / "hubness",
+                                          bank_k=s["similar_bank_k"], beta=s["similar_beta"],
+                                          candidates=s["similar_candidates"])
+        return self._similar
+
     def similar(self, paper_id: int, k: int | None = None, sort: str = "similarity",
                 hubness: bool = True) -> list[tuple[Paper, float]]:
         """Similar papers by embedding with hubness reduction (``services/similar.py``), as
         (paper, cosine); ``sort``: similarity, date or votes (re-orders the same k)."""
-        from .index.sync import vector_dir
-        from .services.similar import SimilarPapers
-
         if sort not in ("similarity", "date", "votes"):
             raise NotFound(f"unknown sort {sort!r}: use similarity, date or votes")
         vectors = self.vectors()
         if vectors is None or len(vectors) < 2:
             return []
-        if self._similar is None or self._similar.vectors is not vectors:
-            s = self.settings
-            self._similar = SimilarPapers(vectors, vector_dir(s["home"], self.embedder.model_id) / "hubness",
-                                          bank_k=s["similar_bank_k"], beta=s["similar_beta"])
-        hits = self._similar.neighbours(paper_id, k or self.settings["similar_k"], hubness=hubness)
+        hits = self.similar_service(vectors).neighbours(paper_id, k or self.settings["similar_k"], hubness=hubness)
         papers = self.store.get_papers([h[0] for h in hits])
         out = [(papers[h[0]], h[1]) for h in hits if h[0] in papers]
         if sort == "date":
