@@ -33,6 +33,7 @@ class Engine:
         self._listings: Listings | None = None
         self._similar: Any = None
         self._recommender: Any = None
+        self._tfidf: Any = None
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "Engine":
@@ -179,6 +180,18 @@ class Engine:
         query = lex.index.parse_query(text, ["text", "title"], field_boosts={"title": lex.title_boost})
         return lex.search(query, k)[0]
 
+    def tfidf_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int]) -> dict[int, float]:
+        """The reader's TF-IDF SVM top ``k`` (``index/tfidf.py``); {} without scikit-learn."""
+        from .index.tfidf import TfidfIndex
+
+        try:
+            if self._tfidf is None:
+                self._tfidf = TfidfIndex(self.settings["home"] / "index" / "tfidf")
+            self._tfidf.sync(self.store)
+            return self._tfidf.svm_scores(positives, negatives, k, exclude)
+        except ConfigError:
+            return {}
+
     def recommender(self) -> Any:
         """The recommender over the current vector index (None without vectors)."""
         from .services.recommend import Recommender
@@ -189,7 +202,7 @@ class Engine:
         if self._recommender is None or self._recommender.vectors is not vectors:
             def titles(ids: list[int]) -> dict[int, str]:
                 return {i: p.title for i, p in self.store.get_papers(ids).items()}
-            self._recommender = Recommender(vectors, titles, lexical=self.keyword_hits)
+            self._recommender = Recommender(vectors, titles, lexical=self.keyword_hits, sparse=self.tfidf_scores)
         return self._recommender
 
     @property

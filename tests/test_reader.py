@@ -192,3 +192,21 @@ def test_eval_recs_needs_an_embedded_corpus(engine):
 
     with pytest.raises(ConfigError, match="100\\+ papers"):
         evaluate(engine)
+
+
+def test_tfidf_index_incremental_persistent_and_svm(engine, tmp_path):
+    from paperboy.index.tfidf import TfidfIndex
+
+    d = tmp_path / "tfidf"
+    idx = TfidfIndex(d)
+    assert idx.sync(engine.store) == engine.store.stats()["papers"] and idx.sync(engine.store) == 0
+    again = TfidfIndex(d)  # reloaded from disk, nothing to redo
+    assert again.synced == idx.synced and again.matrix.shape == idx.matrix.shape and again.sync(engine.store) == 0
+    engine.ingest(DATA / "hf_scrape_excerpt.json")  # 2 new papers, 4 known ones (unchanged text)
+    assert again.sync(engine.store) >= 2 and len(again.ids) == again.matrix.shape[0]
+    assert sorted(i for i in again.ids if i >= 0) == sorted(set(int(i) for i in again.ids if i >= 0))
+    cosmo = [engine.store.get_paper(r).id for r in ("gr-qc/9210004",)]
+    scores = again.svm_scores(cosmo, [], 5, exclude=set(cosmo))
+    assert len(scores) == 5 and max(scores.values()) == 1.0 and cosmo[0] not in scores
+    top = engine.store.get_papers([max(scores, key=scores.get)])
+    assert "quantum" in next(iter(top.values())).title.lower()

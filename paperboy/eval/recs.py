@@ -94,7 +94,7 @@ class Baselines:
         try:
             from sklearn.feature_extraction.text import TfidfVectorizer
         except ImportError as e:
-            raise ConfigError("the arxiv-sanity baseline needs scikit-learn: pip install 'paperboy[eval]'") from e
+            raise ConfigError("the arxiv-sanity baseline needs scikit-learn: pip install 'paperboy[embed]'") from e
         self.ids, self.mat = ids, mat
         self.pos = {int(i): n for n, i in enumerate(ids)}
         # arxiv-sanity-lite's features: TF-IDF of title + abstract, unigrams and bigrams.
@@ -143,7 +143,8 @@ def evaluate(engine: Any, n_readers: int = 60, per_topic: int = 10, k: int = 20,
     readers = simulate(topic_papers, n_readers, per_topic, rng)
     base = Baselines(ids, mat, [f"{papers[int(i)].title} {papers[int(i)].abstract}" if int(i) in papers else ""
                                 for i in ids])
-    rec = Recommender(vectors, lambda xs: {x: titles.get(x, "") for x in xs}, lexical=engine.keyword_hits)
+    rec = Recommender(vectors, lambda xs: {x: titles.get(x, "") for x in xs}, lexical=engine.keyword_hits,
+                      sparse=engine.tfidf_scores)
     pos = base.pos
     methods = {
         "paperboy": lambda r: [x.paper_id for x in rec.recommend(Reader(r.library), k)[0]],

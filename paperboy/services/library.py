@@ -37,6 +37,8 @@ class Rec:
         parts = [f"matches your interest \u201c{self.interest.name}\u201d"]
         if self.because:
             parts.append("close to " + " and ".join(f"\u201c{p.title}\u201d" for p, _ in self.because))
+        if self.rec.keywords >= 0.5:
+            parts.append("shares distinctive words with your library")
         if self.rec.matched_terms:
             parts.append("mentions " + ", ".join(self.rec.matched_terms))
         return "; ".join(parts)

@@ -28,6 +28,7 @@ from ..index.lexical import STOP_WORDS
 
 MAX_INTERESTS = 6
 LEXICAL_TERMS = 8  # distinctive words per interest for its keyword query
+SVM_CANDIDATES = 200  # top papers of the reader's TF-IDF SVM added to the candidates
 NEGATIVE_WEIGHT = 3.0  # a dismissal says more than one random paper does
 BACKGROUND = 500  # random corpus papers as weak negatives for the linear model
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
@@ -69,6 +70,7 @@ class Recommendation:
     interest: str  # key
     because: list[tuple[int, float]] = field(default_factory=list)  # (library paper, cosine)
     matched_terms: list[str] = field(default_factory=list)
+    keywords: float = 0.0  # 0..1: how strongly its words match the reader's (BM25 / TF-IDF model)
 
 
 def spherical_kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 25) -> np.ndarray:
@@ -151,9 +153,11 @@ class Recommender:
 
     def __init__(self, vectors, titles: Callable[[list[int]], dict[int, str]], *, pool: int = 200,
                  model_weight: float = 0.3, lexical: Callable[[list[str], int], list[tuple[int, float]]] | None = None,
-                 lexical_weight: float = 0.5, seed: int = 0) -> None:
+                 lexical_weight: float = 0.5, sparse: Callable[..., dict[int, float]] | None = None,
+                 sparse_weight: float = 3.0, quota_share: float = 0.6, seed: int = 0) -> None:
         self.vectors, self.titles, self.pool, self.model_weight = vectors, titles, pool, model_weight
         self.lexical, self.lexical_weight = lexical, lexical_weight
+        self.sparse, self.sparse_weight, self.quota_share = sparse, sparse_weight, quota_share
         ids, mat = vectors.matrix()
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False) if len(ids) else []
@@ -219,6 +223,11 @@ class Recommender:
                 cand.update(int(i) for i in ids)
                 if self.lexical:  # and by the interest's words, which embeddings blur
                     cand.update(i for i in self._lexical_scores(it, n + len(blocked), lex) if i not in blocked)
+        svm: dict[int, float] = {}
+        if self.sparse is not None:  # the reader's TF-IDF SVM over the whole corpus (arxiv-sanity-lite)
+            svm = self.sparse(reader.positives, reader.negatives, SVM_CANDIDATES if candidates is None
+                              else SVM_CANDIDATES * 20, blocked)
+            cand |= set(svm) if candidates is None else set()
         cids, cx = self._vecs(sorted(cand))
         if not cids:
             return [], interests
@@ -233,11 +242,13 @@ class Recommender:
         prob = self._model(reader, cx)
         score = best + self.model_weight * (prob - 0.5)
         score += self.lexical_weight * np.array([lex.get(i, 0.0) for i in cids])
+        score += self.sparse_weight * np.array([svm.get(i, 0.0) for i in cids])
         recs = [Recommendation(i, float(score[n]), float(best[n]), float(prob[n]), active[assigned[n]].key,
                                matched_terms=matched.get(i, [])) for n, i in enumerate(cids)]
         for r in recs:
             r.score += 0.05 * len(r.matched_terms)
-        chosen = self._quotas(recs, active, k)
+            r.keywords = max(lex.get(r.paper_id, 0.0), svm.get(r.paper_id, 0.0))
+        chosen = self._quotas(recs, active, k, self.quota_share)
         self._explain(chosen, active)
         return chosen, interests
 
@@ -267,10 +278,11 @@ class Recommender:
         return 1 / (1 + np.exp(-(np.hstack([cx, np.ones((len(cx), 1))]) @ theta)))
 
     @staticmethod
-    def _quotas(recs: list[Recommendation], active: list[Interest], k: int) -> list[Recommendation]:
-        """Each interest gets its proportional share of the k slots (largest remainder), filled
-        with its best candidates; unfilled slots go to the best of the rest."""
+    def _quotas(recs: list[Recommendation], active: list[Interest], k: int, share: float = 1.0) -> list[Recommendation]:
+        """Each interest gets its proportional part of ``share`` * k slots (largest remainder),
+        filled with its best candidates; the other slots go to the best of the rest."""
         total = sum(i.weight for i in active)
+        k_all, k = k, int(round(k * share))
         raw = {i.key: k * i.weight / total for i in active}
         slots = {key: int(v) for key, v in raw.items()}
         for key in sorted(raw, key=lambda key: -(raw[key] - slots[key]))[:k - sum(slots.values())]:
@@ -283,7 +295,7 @@ class Recommender:
                 chosen.append(r)
             else:
                 rest.append(r)
-        chosen += rest[:k - len(chosen)]
+        chosen += rest[:k_all - len(chosen)]
         return sorted(chosen, key=lambda r: -r.score)
 
     def _explain(self, recs: list[Recommendation], active: list[Interest]) -> None:

@@ -1,0 +1,147 @@
+"""TF-IDF features of every paper (title + abstract) and per-reader linear SVMs over them, as
+arxiv-sanity-lite does: the lexical half of the recommender's per-reader model.
+
+Derived data beside the store: the fitted vocabulary (JSON), idf (.npy), the paper ids (.npy) and the
+sparse matrix (.npz, no pickle), written atomically with a sidecar. New or changed papers are
+transformed with the fitted vocabulary and appended (a changed paper's old row is retired); the
+vocabulary is refitted when the corpus has doubled since the last fit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+# arxiv-sanity-lite's features (compute.py): unigrams and bigrams, sublinear tf, at most 20k terms.
+PARAMS: dict[str, Any] = dict(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
+                              lowercase=True, analyzer="word", stop_words="english",
+                              token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2),
+                              max_features=20000, norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
+SIDE = "tfidf.json"
+log = logging.getLogger(__name__)
+REFIT_GROWTH = 2.0
+MIN_PAPERS = 50
+
+
+def _sklearn() -> Any:
+    try:
+        import scipy.sparse as sp
+        from sklearn import svm
+        from sklearn.feature_extraction.text import TfidfVectorizer
+    except ImportError as e:
+        raise ConfigError("TF-IDF features need scikit-learn: pip install 'paperboy[embed]'") from e
+    return sp, svm, TfidfVectorizer
+
+
+def _text(p: dict[str, Any]) -> str:
+    return f"{p['title']}. {p.get('abstract') or ''}"
+
+
+class TfidfIndex:
+    """TF-IDF rows for papers, and ``svm_scores`` for a reader."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.vectorizer: Any = None
+        self.ids = np.zeros(0, np.int64)
+        self.matrix: Any = None
+        self.synced, self.fitted_on = 0, 0
+        if directory is not None and (directory / SIDE).exists():
+            try:
+                self._load()
+            except (OSError, ValueError, KeyError) as e:  # derived data: rebuilt on the next sync
+                self.vectorizer, self.matrix, self.synced = None, None, 0
+                log.warning("rebuilding the TF-IDF index: %s", e)
+
+    def _load(self) -> None:
+        sp, _, tfidf = _sklearn()
+        d = self.directory
+        meta = json.loads((d / SIDE).read_text())
+        gen = meta["generation"]
+        vocab = json.loads((d / f"vocab-{gen}.json").read_text())
+        self.vectorizer = tfidf(**PARAMS, vocabulary=vocab)
+        self.vectorizer.idf_ = np.load(d / f"idf-{gen}.npy", allow_pickle=False)
+        self.ids = np.load(d / f"ids-{gen}.npy", allow_pickle=False)
+        self.matrix = sp.load_npz(d / f"matrix-{gen}.npz").tocsr()
+        self.synced, self.fitted_on = meta["synced"], meta["fitted_on"]
+
+    def _save(self) -> None:
+        if self.directory is None:
+            return
+        sp, _, _ = _sklearn()
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        side = json.loads((d / SIDE).read_text()) if (d / SIDE).exists() else {}
+        gen = int(side.get("generation", 0)) + 1
+        (d / f"vocab-{gen}.json").write_text(json.dumps({k: int(v) for k, v in self.vectorizer.vocabulary_.items()}))
+        np.save(d / f"idf-{gen}.npy", self.vectorizer.idf_, allow_pickle=False)
+        np.save(d / f"ids-{gen}.npy", self.ids, allow_pickle=False)
+        sp.save_npz(d / f"matrix-{gen}.npz", self.matrix)
+        tmp = d / (SIDE + ".tmp")
+        tmp.write_text(json.dumps({"generation": gen, "synced": self.synced, "fitted_on": self.fitted_on}))
+        os.replace(tmp, d / SIDE)  # the sidecar last: a crash leaves the previous generation in use
+        for f in d.iterdir():
+            if f.name != SIDE and "-" in f.name and f.name.split("-")[-1].split(".")[0] != str(gen):
+                f.unlink(missing_ok=True)
+
+    def sync(self, store: Any, chunk: int = 20_000) -> int:
+        """Bring the rows up to date with the store; returns how many papers were (re)computed."""
+        sp, _, tfidf = _sklearn()
+        total = store.max_rev()
+        if total == self.synced:
+            return 0
+        refit = self.vectorizer is None or store.stats()["papers"] >= REFIT_GROWTH * max(self.fitted_on, 1)
+        if refit:
+            rows = store.papers_since(0, 10**9)
+            if len(rows) < MIN_PAPERS:
+                return 0
+            self.vectorizer = tfidf(**PARAMS, min_df=min(5, max(1, len(rows) // 1000)), max_df=0.1
+                                    if len(rows) >= 1000 else 1.0).fit([_text(p) for p in rows])
+            self.ids, self.matrix = np.zeros(0, np.int64), None
+            self.fitted_on, self.synced = len(rows), 0
+        done = 0
+        while papers := store.papers_since(self.synced, chunk):
+            new = self.vectorizer.transform([_text(p) for p in papers])
+            pids = np.array([p["id"] for p in papers], np.int64)
+            if len(self.ids):
+                self.ids = np.where(np.isin(self.ids, pids), -1, self.ids)  # retire changed papers' rows
+            self.ids = np.concatenate([self.ids, pids])
+            self.matrix = new if self.matrix is None else sp.vstack([self.matrix, new]).tocsr()
+            self.synced = papers[-1]["rev"]
+            done += len(papers)
+        self._save()
+        return done
+
+    def svm_scores(self, positives: list[int], negatives: list[int], k: int,
+                   exclude: set[int]) -> dict[int, float]:
+        """The top ``k`` papers by a linear SVM trained on the reader's positives against every
+        other paper (negatives count 3x), scaled to 0..1; {} when there is nothing to train on."""
+        _, svm, _ = _sklearn()
+        if self.matrix is None or not positives:
+            return {}
+        row = {int(i): n for n, i in enumerate(self.ids) if i >= 0}
+        pos = [row[i] for i in positives if i in row]
+        if not pos:
+            return {}
+        y = np.zeros(len(self.ids))
+        y[pos] = 1
+        w = np.ones(len(self.ids))
+        w[[row[i] for i in negatives if i in row]] = 3.0
+        clf = svm.LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-6, C=0.01)
+        clf.fit(self.matrix, y, sample_weight=w)
+        d = clf.decision_function(self.matrix)
+        d[self.ids < 0] = -np.inf
+        d[[row[i] for i in exclude if i in row]] = -np.inf
+        top = np.argpartition(-d, min(k, len(d) - 1))[:k]
+        top = top[np.isfinite(d[top])]
+        if not len(top):
+            return {}
+        hi, lo = d[top].max(), d[top].min()
+        return {int(self.ids[i]): float((d[i] - lo) / (hi - lo)) if hi > lo else 1.0 for i in top}
