@@ -23,8 +23,9 @@ MAX_IMPORT = 20 * 2**20
 
 
 def _reader(request: Request) -> dict[str, Any] | None:
-    user = request.state.user = request.app.state.auth.user(request)
-    return user
+    """The signed-in reader of a page (None: send them to log in)."""
+    request.state.user = request.app.state.auth.user(request)
+    return request.state.user
 
 
 def _terms(text: str) -> list[str]:
@@ -105,14 +106,18 @@ async def interests_page(request: Request) -> Response:
     user = _reader(request)
     if user is None:
         return RedirectResponse("/login", status_code=303)
+    return _interests(request, user["id"], feed_token=None)
+
+
+def _interests(request: Request, user_id: int, feed_token: str | None) -> Response:
     engine = _engine(request)
-    reader, profile = library.reader_for(engine, user["id"])
+    reader, profile = library.reader_for(engine, user_id)
     rec = engine.recommender()
     interests = rec.interests(reader) if rec else []
     titles = engine.store.get_papers([i for it in interests for i in it.members[:5]])
-    deleted = [(k, p) for k, p in engine.store.interest_prefs(user["id"]).items() if p["deleted"]]
+    deleted = [(k, p) for k, p in engine.store.interest_prefs(user_id).items() if p["deleted"]]
     return render(request, "interests.html", {"interests": interests, "titles": titles, "profile": profile,
-                                              "deleted": deleted, "feed_token": None})
+                                              "deleted": deleted, "feed_token": feed_token})
 
 
 @router.post("/interests/edit")
@@ -173,12 +178,7 @@ async def new_feed_token(request: Request, csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
     token = secrets.token_urlsafe(24)
     _engine(request).store.update_profile(user["id"], feed_token_hash=sha256(token))
-    reader, profile = library.reader_for(_engine(request), user["id"])
-    rec = _engine(request).recommender()
-    interests = rec.interests(reader) if rec else []
-    titles = _engine(request).store.get_papers([i for it in interests for i in it.members[:5]])
-    return render(request, "interests.html", {"interests": interests, "titles": titles, "profile": profile,
-                                              "deleted": [], "feed_token": token})
+    return _interests(request, user["id"], feed_token=token)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
