@@ -83,8 +83,12 @@ class Engine:
                                progress=progress)
         self._vectors = self._searcher = None  # the searcher holds the old index
         vectors = self.vectors()
-        if vectors is not None and len(vectors) > 1:  # hub scores at index time, not in a page request
-            self.similar_service(vectors).hub_scores()
+        if vectors is not None and len(vectors) > 1:  # hub scores and TF-IDF rows at index time, not
+            self.similar_service(vectors).hub_scores()  # in a page request
+            try:
+                self.tfidf()
+            except ConfigError:  # no scikit-learn: recommendations go without the TF-IDF model
+                pass
         return counts
 
     @property
@@ -182,15 +186,19 @@ class Engine:
 
     def tfidf_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int]) -> dict[int, float]:
         """The reader's TF-IDF SVM top ``k`` (``index/tfidf.py``); {} without scikit-learn."""
-        from .index.tfidf import TfidfIndex
-
         try:
-            if self._tfidf is None:
-                self._tfidf = TfidfIndex(self.settings["home"] / "index" / "tfidf")
-            self._tfidf.sync(self.store)
-            return self._tfidf.svm_scores(positives, negatives, k, exclude)
+            return self.tfidf().svm_scores(positives, negatives, k, exclude)
         except ConfigError:
             return {}
+
+    def tfidf(self) -> Any:
+        """The TF-IDF index (``index/tfidf.py``), synced with the store; ConfigError without scikit-learn."""
+        from .index.tfidf import TfidfIndex
+
+        if self._tfidf is None:
+            self._tfidf = TfidfIndex(self.settings["home"] / "index" / "tfidf")
+        self._tfidf.sync(self.store)
+        return self._tfidf
 
     def recommender(self) -> Any:
         """The recommender over the current vector index (None without vectors)."""
