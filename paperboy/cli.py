@@ -360,7 +360,7 @@ def eval_beir(obj: Context, folder: Path, split: str, modes: str, as_json: bool)
 
 
 @eval_group.command("recs")
-@click.option("--readers", default=60, show_default=True, help="Simulated readers (1-3 topics each).")
+@click.option("--readers", default=200, show_default=True, help="Simulated readers (1-3 topics each).")
 @click.option("--per-topic", default=10, show_default=True, help="Library papers (and hidden papers) per topic.")
 @click.option("--k", default=20, show_default=True)
 @click.option("--max-df", default=400, show_default=True, help="Largest topic (papers with the phrase).")

@@ -124,7 +124,7 @@ class Baselines:
         return self._top(clf.decision_function(self.tfidf), library, k)
 
 
-def evaluate(engine: Any, n_readers: int = 60, per_topic: int = 10, k: int = 20, seed: int = 0,
+def evaluate(engine: Any, n_readers: int = 200, per_topic: int = 10, k: int = 20, seed: int = 0,
              max_df: int = 400, progress: Any = None) -> dict[str, Any]:
     """Mean recall@k, nDCG@k and Vendi@k per method over simulated readers."""
     vectors = engine.vectors()
