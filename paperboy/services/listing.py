@@ -111,15 +111,18 @@ class Listings:
         if sort not in ("votes", "date", "trending"):
             raise QueryError("sort must be votes, date or trending")
         ids = self.store.day_ids(period.first, period.last, submitter)
-        entries = self.entries(ids, user_id)
+        # Order the ids by counts alone and load full papers for one page only: a month can hold
+        # tens of thousands of papers.
+        votes, days = self.store.votes(ids), self.store.listing_days(ids)
         if sort == "trending":
             scores = self.scores()
-            entries.sort(key=lambda e: (-scores.get(e.paper.id, 0.0), -e.votes))
+            ids.sort(key=lambda i: (-scores.get(i, 0.0), -votes.get(i, 0), i))
         elif sort == "date":
-            entries.sort(key=lambda e: (e.paper.submitted or "", e.votes), reverse=True)
+            ids.sort(key=lambda i: (days.get(i) or "", votes.get(i, 0), i), reverse=True)
         else:
-            entries.sort(key=lambda e: (e.votes, e.comments, e.paper.submitted or ""), reverse=True)
-        return entries[page * limit:(page + 1) * limit]
+            comments = self.store.comment_counts(ids)
+            ids.sort(key=lambda i: (votes.get(i, 0), comments.get(i, 0), days.get(i) or "", i), reverse=True)
+        return self.entries(ids[page * limit:(page + 1) * limit], user_id)
 
     def listing_clock(self, now: datetime) -> datetime:
         """``now``, or the end of the latest listed day when the corpus stops earlier."""
