@@ -1,6 +1,8 @@
+import shutil
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from paperboy.engine import Engine
 from paperboy.store.sqlite import SQLiteStore
@@ -35,3 +37,21 @@ def built(tmp_path_factory):
             e.ingest(DATA / name)
         counts = e.embed()
     return home, counts
+
+
+@pytest.fixture
+def engine(built, tmp_path):
+    """An engine over a private copy of ``built`` (with a fixed secret key)."""
+    home = tmp_path / "home"
+    shutil.copytree(built[0], home)
+    with Engine.from_settings(home=home, secret_key="test-key") as e:
+        yield e
+
+
+@pytest.fixture
+def client(engine):
+    """The web app over ``engine``, in-process."""
+    from paperboy.web.app import create_app
+
+    with TestClient(create_app(engine)) as c:
+        yield c

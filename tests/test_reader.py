@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 
 import feedparser
 import numpy as np
@@ -13,25 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import DATA
-from paperboy.engine import Engine
 from paperboy.services import library
 from paperboy.services.recommend import spherical_kmeans, vendi
 from paperboy.web.app import create_app
 from test_web import sign_up
-
-
-@pytest.fixture
-def engine(built, tmp_path):
-    home = tmp_path / "home"
-    shutil.copytree(built[0], home)
-    with Engine.from_settings(home=home, secret_key="test-key") as e:
-        yield e
-
-
-@pytest.fixture
-def client(engine):
-    with TestClient(create_app(engine)) as c:
-        yield c
 
 
 def import_zotero(client) -> str:

@@ -11,14 +11,6 @@ from paperboy.engine import Engine
 from paperboy.services.query import QueryError
 
 
-@pytest.fixture
-def engine(built, tmp_path):
-    home = tmp_path / "home"
-    shutil.copytree(built[0], home)
-    with Engine.from_settings(home=home) as e:
-        yield e
-
-
 def titles(res):
     return [h.paper.title for h in res.hits]
 

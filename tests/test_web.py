@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import date
 
-import pytest
 from fastapi.testclient import TestClient
 
-from paperboy.engine import Engine
 from paperboy.web.app import create_app, linkify
 
 HOSTILE = "<script>alert(1)</script>"
-
-
-@pytest.fixture
-def engine(built, tmp_path):
-    home = tmp_path / "home"
-    shutil.copytree(built[0], home)
-    with Engine.from_settings(home=home, secret_key="test-key") as e:
-        yield e
-
-
-@pytest.fixture
-def client(engine):
-    with TestClient(create_app(engine)) as c:
-        yield c
 
 
 def new_client(engine) -> TestClient:
