@@ -53,6 +53,8 @@ class TfidfIndex:
         self.ids = np.zeros(0, np.int64)
         self.matrix: Any = None
         self.synced, self.fitted_on = 0, 0
+        self._row: dict[int, int] | None = None
+        self._row_of: np.ndarray | None = None
         if directory is not None and (directory / SIDE).exists():
             try:
                 self._load()
@@ -119,6 +121,12 @@ class TfidfIndex:
         self._save()
         return done
 
+    def _rows(self) -> dict[int, int]:
+        """Paper id -> row (live rows only), cached until the rows change."""
+        if self._row is None or self._row_of is not self.ids:
+            self._row, self._row_of = {int(i): n for n, i in enumerate(self.ids) if i >= 0}, self.ids
+        return self._row
+
     def svm_scores(self, positives: list[int], negatives: list[int], k: int,
                    exclude: set[int]) -> dict[int, float]:
         """The top ``k`` papers by a linear SVM trained on the reader's positives against every
@@ -126,7 +134,7 @@ class TfidfIndex:
         _, svm, _ = _sklearn()
         if self.matrix is None or not positives:
             return {}
-        row = {int(i): n for n, i in enumerate(self.ids) if i >= 0}
+        row = self._rows()
         pos = [row[i] for i in positives if i in row]
         if not pos:
             return {}

@@ -97,21 +97,26 @@ class Digests:
         since = date.fromisoformat(last[:10]) if last else until - timedelta(days=6 if kind == "weekly" else 0)
         return store.day_ids(min(since, until).isoformat(), until.isoformat())
 
-    def build(self, reader: dict[str, Any], now: datetime) -> tuple[list[int], list[int]]:
-        """(recommended ids, trending ids) for a digest: never anything sent before."""
+    def build(self, reader: dict[str, Any], now: datetime) -> tuple[list[int], list[int], dict[int, str]]:
+        """(recommended ids, trending ids, why of each recommended) for a digest: never anything
+        sent before."""
         s = self.settings
         new = self.new_papers(reader["id"], reader["digest"], now)
-        recs, _ = library.recommend(self.engine, reader["id"], s["digest_size"], for_digest=True, candidates=new)
+        model, profile = library.reader_for(self.engine, reader["id"], for_digest=True)
+        recs, _ = library.rank(self.engine, model, profile, s["digest_size"], candidates=new)
         picked = [r.paper.id for r in recs]
-        seen = library.reader_for(self.engine, reader["id"], for_digest=True)[0].exclude | set(picked)
+        seen = model.exclude | set(picked)
         trending = [e.paper.id for e in self.engine.listings.trending(limit=s["digest_trending"] + len(seen))
                     if e.paper.id not in seen][:s["digest_trending"]]
-        return picked, trending
+        return picked, trending, {r.paper.id: r.why for r in recs}
 
-    def message(self, digest: dict[str, Any], user: dict[str, Any]) -> EmailMessage:
+    def message(self, digest: dict[str, Any], user: dict[str, Any], why: dict[int, str] | None = None) -> EmailMessage:
+        """The mail of a recorded digest (``why``: the reasons when just built; a resumed digest
+        recomputes them)."""
         base, store = self.base(), self.engine.store
         papers = store.get_papers(digest["paper_ids"] + digest["trending_ids"])
-        why = self._reasons(user["id"], digest["paper_ids"])
+        if why is None:
+            why = self._reasons(user["id"], digest["paper_ids"])
         ctx = {"user": user, "base": base, "period": digest["period"].split(":", 1)[1],
                "recommended": [(papers[i], why.get(i, "")) for i in digest["paper_ids"] if i in papers],
                "trending": [papers[i] for i in digest["trending_ids"] if i in papers],
@@ -167,19 +172,20 @@ class Digests:
             if not (due or force) or store.digest(r["id"], period):
                 out.not_due += 1
                 continue
-            picked, trending = self.build(r, now)
+            picked, trending, why = self.build(r, now)
             if not picked and not trending and r["quiet_days"] == "skip":
                 out.skipped_quiet += 1
                 continue
             if dry_run:
                 out.previews.append({"user": r["name"], "period": period, "papers": picked, "trending": trending})
                 continue
-            self._deliver(store.record_digest(r["id"], period, picked, trending), r, out)
+            self._deliver(store.record_digest(r["id"], period, picked, trending), r, out, why)
         return out
 
-    def _deliver(self, digest: dict[str, Any], reader: dict[str, Any], out: DigestRun) -> None:
+    def _deliver(self, digest: dict[str, Any], reader: dict[str, Any], out: DigestRun,
+                 why: dict[int, str] | None = None) -> None:
         try:
-            self.send(self.message(digest, reader))
+            self.send(self.message(digest, reader, why))
         except MailError as e:
             out.failed.append(f"{reader['name']}: {e}")  # stays pending: the next run retries it
             return

@@ -72,14 +72,15 @@ def reader_for(engine: Engine, user_id: int, for_digest: bool = False) -> tuple[
     prefs = store.interest_prefs(user_id)
     feedback = store.feedback(user_id)
     saved = [s["paper_id"] for s in store.saves(user_id)]
+    voted = store.my_votes(user_id)
     dropped = {pid for p in prefs.values() if p["deleted"] for pid in p["members"]}
-    positives = [i for i in dict.fromkeys(saved + store.my_votes(user_id) +
-                                          [i for i, k in feedback.items() if k == "up"]) if i not in dropped]
+    positives = [i for i in dict.fromkeys(saved + voted + [i for i, k in feedback.items() if k == "up"])
+                 if i not in dropped]
     negatives = [i for i, k in feedback.items() if k in ("down", "dismiss")]
     statement = None
     if profile["statement"].strip():
         statement = engine.embedder.encode_query(profile["statement"])
-    exclude = set(saved) | set(feedback) | set(store.my_votes(user_id))
+    exclude = set(saved) | set(feedback) | set(voted)
     if for_digest:
         exclude |= store.sent_ids(user_id)
     reader = Reader(positives, negatives, statement, exclude,
@@ -120,7 +121,12 @@ def rules(engine: Engine, profile: dict[str, Any]):  # noqa: ANN201 - a closure 
 def recommend(engine: Engine, user_id: int, k: int = 20, for_digest: bool = False,
               candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
     """Explained recommendations for a reader (from ``candidates`` when given), and their interests."""
-    reader, profile = reader_for(engine, user_id, for_digest)
+    return rank(engine, *reader_for(engine, user_id, for_digest), k, candidates)
+
+
+def rank(engine: Engine, reader: Reader, profile: dict[str, Any], k: int = 20,
+         candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
+    """``recommend`` for a reader model already built (``reader_for``)."""
     recommender = engine.recommender()
     if recommender is None:
         return [], []

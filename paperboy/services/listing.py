@@ -84,8 +84,10 @@ class Listings:
     def __init__(self, store: Any, window_days: float = 7.0, half_life_hours: float = 24.0) -> None:
         self.store, self.window_days, self.half_life_hours = store, window_days, half_life_hours
 
-    def entries(self, ids: list[int], user_id: int | None = None) -> list[Entry]:
-        papers = self.store.get_papers(ids)
+    def entries(self, ids: list[int], user_id: int | None = None,
+                papers: dict[int, Paper] | None = None) -> list[Entry]:
+        """Papers as list entries (votes, comments, submitter, listing day); ``papers``: already loaded."""
+        papers = papers if papers is not None else self.store.get_papers(ids)
         votes, comments = self.store.votes(ids), self.store.comment_counts(ids)
         subs = self.store.submissions(ids)
         mine = self.store.voted(user_id, ids) if user_id else set()

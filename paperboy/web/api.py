@@ -82,7 +82,8 @@ async def papers_search(request: Request, q: str = Query("", max_length=1000),
     if not q.strip():
         return []
     result = engine.search(q, per_page=limit)
-    entries = engine.listings.entries([h.paper.id for h in result.hits])
+    papers = {h.paper.id: h.paper for h in result.hits}
+    entries = engine.listings.entries(list(papers), papers=papers)
     return [hf_item(e) for e in entries]
 
 
@@ -249,5 +250,5 @@ async def me(request: Request) -> dict[str, Any]:
 async def paper_info(request: Request, ref: str) -> dict[str, Any]:
     engine = request.app.state.engine
     paper = _paper(request, ref)
-    e = engine.listings.entries([paper.id])[0]
+    e = engine.listings.entries([paper.id], papers={paper.id: paper})[0]
     return hf_paper(paper, e.votes, e.submitted_by, e.day) | {"numComments": e.comments}

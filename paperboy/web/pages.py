@@ -76,8 +76,8 @@ async def search(request: Request, q: str = "", mode: str = "hybrid", sort: str 
         except ConfigError as e:  # no embed extra: say so, keyword search still works
             message = str(e)
     user = request.state.user = request.app.state.auth.user(request)
-    entries = request.app.state.engine.listings.entries(
-        [h.paper.id for h in result.hits], user and user["id"]) if result else []
+    entries = engine.listings.entries([h.paper.id for h in result.hits], user and user["id"],
+                                      {h.paper.id: h.paper for h in result.hits}) if result else []
     return render(request, "search.html", {"q": q, "mode": mode, "sort": sort or "", "modes": MODES,
                                            "result": result, "entries": entries, "message": message})
 
@@ -89,7 +89,7 @@ async def paper(request: Request, ref: str, similar: str = "similarity") -> Resp
     if found is None:
         raise NotFound(f"no paper {ref[:100]!r} here: submit it by its arXiv id")
     user = request.state.user = request.app.state.auth.user(request)
-    entry = engine.listings.entries([found.id], user and user["id"])[0]
+    entry = engine.listings.entries([found.id], user and user["id"], {found.id: found})[0]
     try:
         similar_papers = engine.similar(found.id, sort=similar)
     except ConfigError:  # keyword-only install
