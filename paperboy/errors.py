@@ -17,6 +17,10 @@ class SourceError(PaperboyError):
     """A remote source (OAI-PMH, arXiv API) failed or answered with an error."""
 
 
+class BadRequest(PaperboyError):
+    """The request or input is malformed or out of bounds (HTTP 400)."""
+
+
 class NotFound(PaperboyError):
     """The requested object does not exist."""
 

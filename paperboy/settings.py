@@ -78,6 +78,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("digest_trending", 5, "Trending papers per digest."),
     Setting("digest_scheduler", False, "Let `paperboy serve` send due digests itself (every 10 minutes) "
             "instead of cron running `paperboy digest send`."),
+    # -- ingest hardening
+    # -- derived indexes
+    # -- accounts, abuse controls and moderation
+    # -- mail and digests
+    # -- web hardening and jobs
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 

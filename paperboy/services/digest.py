@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import smtplib
-import ssl
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -27,17 +25,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..errors import PaperboyError
 from . import library
+from .mail import MailError, send_mail
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
-
-
-class MailError(PaperboyError):
-    """The SMTP server refused or could not be reached."""
 
 
 @dataclass
@@ -140,21 +134,7 @@ class Digests:
         return {r.paper.id: r.why for r in recs}
 
     def send(self, msg: EmailMessage) -> None:
-        s = self.settings
-        try:
-            if s["smtp_tls"] == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s["smtp_host"], s["smtp_port"], timeout=30,
-                                                     context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s["smtp_host"], s["smtp_port"], timeout=30)
-            with smtp:
-                if s["smtp_tls"] == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if s["smtp_user"]:
-                    smtp.login(s["smtp_user"], s["smtp_password"])
-                smtp.send_message(msg)
-        except (OSError, smtplib.SMTPException) as e:
-            raise MailError(f"cannot send mail through {s['smtp_host']}:{s['smtp_port']}: {e}") from e
+        send_mail(self.settings, msg)
 
     def run(self, now: datetime | None = None, user: str | None = None, dry_run: bool = False,
             force: bool = False) -> DigestRun:

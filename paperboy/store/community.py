@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Conflict
 
-INSERT_USER = "INSERT INTO users (name, email, password_hash, created_at) VALUES (?, ?, ?, ?)"
+INSERT_USER = "INSERT INTO users (name, name_key, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)"
 SELECT_USER_BY = "SELECT id, name, email, password_hash, created_at FROM users WHERE {} = ?"
 UPDATE_PASSWORD = "UPDATE users SET password_hash = ? WHERE id = ?"
 INSERT_SESSION = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"
@@ -82,7 +82,7 @@ class CommunityMixin:
     def create_user(self, name: str, email: str | None, password_hash: str) -> int:
         try:
             with self._write() as c:  # type: ignore[attr-defined]
-                return int(c.execute(INSERT_USER, (name, email, password_hash, iso(utcnow()))).lastrowid)
+                return int(c.execute(INSERT_USER, (name, name.casefold(), email, password_hash, iso(utcnow()))).lastrowid)
         except sqlite3.IntegrityError as e:
             raise Conflict(f"the name {name!r} is taken") from e
 

@@ -198,6 +198,61 @@ CREATE TABLE sent (
 );
 """,
     ),
+    (
+        5,
+        "public instance: case-folded names, roles, verification, suspension, token scopes, moderation, "
+        "audit log, rate limits, jobs, digest retries",
+        """
+ALTER TABLE users ADD COLUMN name_key TEXT;
+UPDATE users SET name_key = lower(name) || CASE WHEN id = (SELECT MIN(u2.id) FROM users u2
+    WHERE lower(u2.name) = lower(users.name)) THEN '' ELSE '#' || id END;
+CREATE UNIQUE INDEX users_name_key ON users (name_key);
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+ALTER TABLE users ADD COLUMN email_verified_at TEXT;
+ALTER TABLE users ADD COLUMN suspended_at TEXT;
+ALTER TABLE users ADD COLUMN deleted_at TEXT;
+ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write';
+ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+ALTER TABLE comments ADD COLUMN hidden_at TEXT;
+ALTER TABLE submissions ADD COLUMN hidden_at TEXT;
+ALTER TABLE profiles ADD COLUMN subscribed_at TEXT;
+ALTER TABLE digests ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE digests ADD COLUMN next_attempt_at TEXT;
+ALTER TABLE digests ADD COLUMN last_error TEXT;
+CREATE TABLE audit_log (
+    id {pk},
+    at TEXT NOT NULL,
+    actor_id INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    action TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target_id INTEGER,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE TABLE rate_events (
+    key TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX rate_events_key ON rate_events (key, at);
+CREATE TABLE jobs (
+    id {pk},
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '{{}}',
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_after TEXT NOT NULL,
+    locked_by TEXT,
+    locked_until TEXT,
+    last_error TEXT,
+    result TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX jobs_live_key ON jobs (kind, key) WHERE status IN ('queued', 'running');
+CREATE INDEX jobs_due ON jobs (status, run_after);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -87,7 +87,7 @@ async def digest_loop(settings: dict[str, Any]) -> None:
 
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
-    from . import api, feeds, pages, reader_pages
+    from . import account, api, feeds, pages, reader_pages
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,6 +151,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(reader_pages.router)
+    app.include_router(account.router)
     app.include_router(pages.router)
     return app
 
