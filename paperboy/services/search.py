@@ -29,6 +29,7 @@ from .query import Query, QueryError, parse_query
 
 MODES = ("hybrid", "bm25", "dense")
 SORTS = ("relevance", "date", "votes")
+MAX_RESULTS = 1000  # page * per_page
 FUSIONS = ("rrf", "score")
 RRF_K = 60
 BACKGROUND_SAMPLE = 2000
@@ -175,6 +176,9 @@ class Searcher:
             raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if page < 1 or not 1 <= per_page <= 100:
             raise QueryError("page must be >= 1 and per_page between 1 and 100")
+        if page * per_page > MAX_RESULTS:  # deeper pages would ask the index for millions of hits
+            raise QueryError(f"results go {MAX_RESULTS} deep: ask for page {MAX_RESULTS // per_page} at most, "
+                             "or narrow the query")
         q = parse_query(text, max_length=self.max_query)
         sort = q.sort or sort or ("relevance" if q.has_text else "date")
         if sort not in SORTS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from ..sources.normalize import normalize_doi, parse_arxiv_id
 from . import merge as m
 from .base import Store, UpsertCounts
 from .community import CommunityMixin
+from .jobs import JobsMixin
 from .library import LibraryMixin
 from .migrations import MIGRATIONS
 
@@ -89,7 +91,7 @@ def _paper(row: sqlite3.Row) -> Paper:
         journal_ref=row["journal_ref"])
 
 
-class SQLiteStore(CommunityMixin, LibraryMixin, Store):
+class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
     """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
@@ -103,17 +105,21 @@ class SQLiteStore(CommunityMixin, LibraryMixin, Store):
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
         self.conn.row_factory = sqlite3.Row
+        # The web app may reach one store from the event loop and from worker threads: a write
+        # transaction must not take in another thread's statements, so transactions are serialized.
+        self._tx_lock = threading.RLock()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; ``BEGIN IMMEDIATE`` takes the write lock up front."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self._tx_lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def migrate(self) -> list[int]:
         applied = []
@@ -218,7 +224,7 @@ class SQLiteStore(CommunityMixin, LibraryMixin, Store):
     def get_paper(self, ref: str) -> Paper | None:
         ref = ref.strip()
         row = None
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit() and len(ref) <= 18:  # "²" is a digit to str.isdigit
             row = self.conn.execute(SELECT_PAPER_BY.format("id"), (int(ref),)).fetchone()
         if row is None and ":" in ref and ref.split(":", 1)[0] in ("arxiv", "doi", "title"):
             row = self.conn.execute(SELECT_PAPER_BY.format("canonical_id"), (ref,)).fetchone()

@@ -3,7 +3,9 @@ recommendations behind a secret, revocable token in the URL."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -18,8 +20,20 @@ router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
 
 
+# Code points XML 1.0 forbids (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF): one in a
+# title would make the whole feed unparseable, so they are dropped at output as well as at ingest.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str | None) -> str:
+    return _NOT_XML.sub("", text or "")
+
+
 def base_url(request: Request) -> str:
-    return (request.app.state.engine.settings["base_url"] or str(request.base_url)).rstrip("/")
+    """The site's public URL from the settings, never from the request's Host header (which any
+    client sets: a feed cached by a proxy would point readers elsewhere)."""
+    s = request.app.state.engine.settings
+    return (s["base_url"] or f"http://{s['web_host']}:{s['web_port']}").rstrip("/")
 
 
 def _date(day: str | None) -> datetime:
@@ -36,7 +50,7 @@ def atom(request: Request, path: str, title: str, items: list[tuple[Paper, str |
     base = base_url(request)
     fg = FeedGenerator()
     fg.id(base + path)
-    fg.title(title)
+    fg.title(xml_text(title))
     fg.link(href=base + path, rel="self")
     fg.link(href=base + "/", rel="alternate")
     fg.generator("paperboy")
@@ -46,12 +60,12 @@ def atom(request: Request, path: str, title: str, items: list[tuple[Paper, str |
         url = f"{base}/papers/{paper.arxiv_id or paper.id}"
         e = fg.add_entry()
         e.id(url)
-        e.title(paper.title)
+        e.title(xml_text(paper.title) or "untitled")
         e.link(href=url, rel="alternate")  # one link: feedgen 1.0 drops the rel of further ones
         for name in paper.authors[:50] or ["unknown"]:
-            e.author({"name": name})
+            e.author({"name": xml_text(name) or "unknown"})
         pdf = f"\n\nPDF: https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
-        e.summary((note + "\n\n" if note else "") + paper.abstract + pdf)
+        e.summary(xml_text((note + "\n\n" if note else "") + paper.abstract + pdf))
         e.published(_date(paper.submitted))
         e.updated(_date(paper.updated or paper.submitted))
     return Response(fg.atom_str(pretty=True), media_type=ATOM)
@@ -77,7 +91,7 @@ async def trending(request: Request) -> Response:
 @router.get("/search.atom", summary="A saved search as a feed (newest first)")
 async def search(request: Request, q: str = Query(..., min_length=1, max_length=1000)) -> Response:
     res = request.app.state.engine.search(q, sort="date", per_page=50)
-    path = "/feeds/search.atom?" + str(request.url.query)
+    path = "/feeds/search.atom?" + urlencode({"q": xml_text(q)})
     return atom(request, path, f"paperboy search: {q}", [(h.paper, None) for h in res.hits])
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..errors import ConfigError, Forbidden, NotFound
+from ..errors import BadRequest, ConfigError, Forbidden, NotFound
 from ..services.listing import parse_period
 from ..services.search import MODES
 
 router = APIRouter(include_in_schema=False)
+MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id is a 400, not an OverflowError
+MAX_PAGE = 10_000
+PaperId = Form(..., ge=1, le=MAX_ID)
 
 
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -42,36 +45,43 @@ def _back(request: Request, fallback: str = "/") -> str:
     """Where a form returns to: its own page (same-site referer path only)."""
     ref = request.headers.get("referer", "")
     host = f"{request.url.scheme}://{request.url.netloc}"
-    return ref[len(host):] if ref.startswith(host + "/") else fallback
+    path = ref[len(host):] if ref.startswith(host + "/") else ""
+    # "//evil.example" and "/\\evil.example" are other hosts to a browser; control characters end
+    # a header. Only a plain same-site path is a place to return to.
+    if not path or path.startswith(("//", "/\\")) or any(ord(ch) < 33 or ord(ch) == 127 for ch in path):
+        return fallback
+    return path
 
 
 @router.get("/", response_class=HTMLResponse)
 async def daily(request: Request, date: str | None = None, week: str | None = None, month: str | None = None,
-                sort: str = "votes", p: int = 0) -> Response:
+                sort: str = "votes", p: int = Query(0, ge=0, le=MAX_PAGE)) -> Response:
     lst = _engine(request).listings
     user = request.state.user = request.app.state.auth.user(request)
     period = lst.period(parse_period(date, week, month))
-    entries = lst.daily(period, sort, page=max(p, 0), user_id=user and user["id"]) if period else []
-    return render(request, "daily.html", {"period": period, "entries": entries, "sort": sort, "p": max(p, 0)})
+    if sort not in ("votes", "trending", "date"):
+        raise BadRequest("sort must be votes, trending or date")
+    entries = lst.daily(period, sort, page=p, user_id=user and user["id"]) if period else []
+    return render(request, "daily.html", {"period": period, "entries": entries, "sort": sort, "p": p})
 
 
 @router.get("/trending", response_class=HTMLResponse)
-async def trending(request: Request, p: int = 0) -> Response:
+async def trending(request: Request, p: int = Query(0, ge=0, le=MAX_PAGE)) -> Response:
     lst = _engine(request).listings
     user = request.state.user = request.app.state.auth.user(request)
-    entries = lst.trending(page=max(p, 0), user_id=user and user["id"])
-    return render(request, "trending.html", {"entries": entries, "p": max(p, 0),
+    entries = lst.trending(page=p, user_id=user and user["id"])
+    return render(request, "trending.html", {"entries": entries, "p": p,
                                              "window": lst.window_days, "half_life": lst.half_life_hours})
 
 
 @router.get("/search", response_class=HTMLResponse)
-async def search(request: Request, q: str = "", mode: str = "hybrid", sort: str | None = None,
-                 page: int = 1) -> Response:
+async def search(request: Request, q: str = Query("", max_length=1000), mode: str = "hybrid",
+                 sort: str | None = None, page: int = Query(1, ge=1, le=50)) -> Response:
     engine = _engine(request)
     result, message = None, None
     if q.strip():
         try:
-            result = engine.search(q, mode=mode, sort=sort or None, page=max(page, 1), per_page=20)
+            result = engine.search(q, mode=mode, sort=sort or None, page=page, per_page=20)
         except ConfigError as e:  # no embed extra: say so, keyword search still works
             message = str(e)
     user = request.state.user = request.app.state.auth.user(request)
@@ -100,7 +110,7 @@ async def paper(request: Request, ref: str, similar: str = "similarity") -> Resp
 
 
 @router.post("/vote")
-async def vote(request: Request, paper_id: int = Form(...), up: int = Form(1), csrf: str = Form("")) -> Response:
+async def vote(request: Request, paper_id: int = PaperId, up: int = Form(1, ge=0, le=1), csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
     store = _engine(request).store
     if not store.get_papers([paper_id]):
@@ -112,12 +122,12 @@ async def vote(request: Request, paper_id: int = Form(...), up: int = Form(1), c
 
 
 @router.post("/comment")
-async def comment(request: Request, paper_id: int = Form(...), body: str = Form(""),
+async def comment(request: Request, paper_id: int = PaperId, body: str = Form(""),
                   csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
     body = body.strip()
     if not body or len(body) > 10_000:
-        raise Forbidden("a comment is 1 to 10,000 characters of plain text")
+        raise BadRequest("a comment is 1 to 10,000 characters of plain text")
     store = _engine(request).store
     papers = store.get_papers([paper_id])
     if not papers:
@@ -127,13 +137,25 @@ async def comment(request: Request, paper_id: int = Form(...), body: str = Form(
 
 
 @router.get("/submit", response_class=HTMLResponse)
-async def submit_form(request: Request) -> Response:
-    return render(request, "submit.html", {})
+async def submit_form(request: Request, job: int | None = Query(None, ge=1, le=MAX_ID)) -> Response:
+    """The form; with ``job``, how a queued submission is doing (it links to the paper once fetched)."""
+    status = None
+    if job is not None:
+        found = _engine(request).store.job(job)
+        if found is None or found["kind"] != "submit":
+            raise NotFound("no such submission")
+        status = {"state": found["status"], "arxiv_id": found["key"], "error": found["last_error"]}
+    return render(request, "submit.html", {"job": status})
 
 
 @router.post("/submit")
 async def submit(request: Request, ref: str = Form(""), csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
-    paper, created = _engine(request).submit(ref, user["id"])
-    return RedirectResponse(f"/papers/{paper.arxiv_id or paper.id}?submitted={'new' if created else 'known'}",
+    done = _engine(request).submit(ref, user["id"])
+    if done.paper is None:  # queued: a background job fetches it from arXiv
+        jobs = request.app.state.jobs
+        if jobs is not None:
+            jobs.wake.set()
+        return RedirectResponse(f"/submit?job={done.job_id}", status_code=303)
+    return RedirectResponse(f"/papers/{done.arxiv_id}?submitted={'new' if done.created else 'known'}",
                             status_code=303)

@@ -1,0 +1,106 @@
+"""Background jobs: work that must not run inside a web request (a submission's arXiv fetch and
+embedding). Jobs are rows in the store (``store/jobs.py``), so a restart loses none, and any
+process may run them: each ``paperboy serve`` worker in a background thread (``jobs_in_serve``),
+or ``paperboy jobs run`` from cron on any host.
+
+A handler returns a result dict, raises ``Retry`` for a passing failure (the job is queued again
+after an exponential back-off, up to ``job_max_attempts``), or raises any PaperboyError to fail
+the job for good with that message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, NotFound, PaperboyError, SourceError
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+log = logging.getLogger("paperboy.jobs")
+BACKOFF_S = 30.0  # first retry; doubles per attempt
+MAX_BACKOFF_S = 3600.0
+
+
+class Retry(PaperboyError):
+    """A passing failure (an upstream down): try the job again later."""
+
+
+@dataclass
+class JobRun:
+    done: int = 0
+    retried: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def submit_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+    """Fetch a submitted arXiv id, list it on the submission day, embed it."""
+    arxiv_id = payload["arxiv_id"]
+    store = engine.store
+    if store.get_paper(arxiv_id) is None:
+        try:
+            summary = engine.fetch_arxiv([arxiv_id])
+        except SourceError as e:
+            raise Retry(str(e)) from e
+        if summary.errors and store.get_paper(arxiv_id) is None:
+            raise Retry("; ".join(summary.errors[:3]))
+    paper = store.get_paper(arxiv_id)
+    if paper is None:
+        raise NotFound(f"arXiv has no paper {arxiv_id}")
+    created = store.submit(paper.id, payload.get("user_id"), payload.get("day") or date.today().isoformat())
+    if engine.settings["submit_embeds"]:
+        try:
+            engine.embed()
+        except ConfigError:  # no embed extra: keyword search still finds it
+            pass
+    return {"paper_id": paper.id, "arxiv_id": paper.arxiv_id, "created": created}
+
+
+HANDLERS: dict[str, Callable[[Engine, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job}
+
+
+def run_pending(engine: Engine, limit: int | None = None, worker: str | None = None) -> JobRun:
+    """Run due jobs until none is left (or ``limit`` ran); each outcome is recorded in the store."""
+    worker = worker or worker_name()
+    store, s, out = engine.store, engine.settings, JobRun()
+    while limit is None or out.done + out.retried + len(out.failed) < limit:
+        job = store.claim_job(worker, s["job_lease_seconds"], list(HANDLERS))
+        if job is None:
+            break
+        label = f"job {job['id']} {job['kind']} {job['key']}"
+        try:
+            result = HANDLERS[job["kind"]](engine, job["payload"])
+        except Retry as e:
+            if job["attempts"] >= s["job_max_attempts"]:
+                store.finish_job(job["id"], worker, "failed", error=str(e)[:1000])
+                out.failed.append(f"{label}: {e} (gave up after {job['attempts']} attempts)")
+            else:
+                wait = min(BACKOFF_S * 2 ** (job["attempts"] - 1), MAX_BACKOFF_S)
+                store.finish_job(job["id"], worker, "queued", error=str(e)[:1000], retry_in_s=wait)
+                out.retried += 1
+            log.warning("%s: %s", label, e)
+            continue
+        except PaperboyError as e:
+            store.finish_job(job["id"], worker, "failed", error=str(e)[:1000])
+            out.failed.append(f"{label}: {e}")
+            log.warning("%s failed: %s", label, e)
+            continue
+        except Exception as e:  # noqa: BLE001 - a bug in one job must not stop the others
+            store.finish_job(job["id"], worker, "failed", error=f"internal error: {type(e).__name__}")
+            out.failed.append(f"{label}: internal error")
+            log.exception("%s crashed", label)
+            continue
+        store.finish_job(job["id"], worker, "done", result=result)
+        out.done += 1
+        log.info("%s done", label)
+    return out

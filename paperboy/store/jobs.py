@@ -1,0 +1,87 @@
+"""The job queue: rows claimed with a lease, so two processes never run one job at once and a
+crashed worker's job is retried when its lease runs out.
+
+A mixin of the SQL store. SQLite serializes claims with ``BEGIN IMMEDIATE``; PostgreSQL will claim
+with ``FOR UPDATE SKIP LOCKED`` behind the same methods. One live job per (kind, key): enqueueing a
+job that is already queued or running returns the existing one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from .community import iso, utcnow
+
+SELECT_LIVE_JOB = "SELECT id FROM jobs WHERE kind = ? AND key = ? AND status IN ('queued', 'running')"
+INSERT_JOB = """INSERT INTO jobs (kind, key, payload, status, run_after, created_at, updated_at)
+VALUES (?, ?, ?, 'queued', ?, ?, ?)"""
+SELECT_DUE_JOB = """SELECT id FROM jobs WHERE ((status = 'queued' AND run_after <= ?)
+OR (status = 'running' AND locked_until <= ?)) {kinds} ORDER BY run_after, id LIMIT 1"""
+CLAIM_JOB = """UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1,
+updated_at = ? WHERE id = ?"""
+FINISH_JOB = """UPDATE jobs SET status = ?, result = ?, last_error = ?, run_after = ?, locked_by = NULL,
+locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ?"""
+SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
+COUNT_JOBS = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+OLDEST_QUEUED = "SELECT MIN(run_after) FROM jobs WHERE status = 'queued'"
+
+
+def _job(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    job = dict(row)
+    job["payload"] = orjson.loads(job["payload"])
+    job["result"] = orjson.loads(job["result"]) if job["result"] else None
+    return job
+
+
+class JobsMixin:
+    """Queued work (submissions to fetch, ...), claimed with a lease."""
+
+    conn: sqlite3.Connection
+
+    def enqueue_job(self, kind: str, key: str, payload: dict[str, Any], delay_s: float = 0.0) -> tuple[int, bool]:
+        """(job id, created): a live job of the same kind and key is reused, not doubled."""
+        t = utcnow()
+        with self._write() as c:  # type: ignore[attr-defined]
+            row = c.execute(SELECT_LIVE_JOB, (kind, key)).fetchone()
+            if row:
+                return int(row[0]), False
+            cur = c.execute(INSERT_JOB, (kind, key, orjson.dumps(payload).decode(),
+                                         iso(t + timedelta(seconds=delay_s)), iso(t), iso(t)))
+            return int(cur.lastrowid), True
+
+    def claim_job(self, worker: str, lease_s: float, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """Take the next due job (or one whose worker's lease ran out) for ``lease_s`` seconds."""
+        t = utcnow()
+        where = f"AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
+        with self._write() as c:  # type: ignore[attr-defined]
+            row = c.execute(SELECT_DUE_JOB.format(kinds=where), (iso(t), iso(t), *(kinds or ()))).fetchone()
+            if row is None:
+                return None
+            c.execute(CLAIM_JOB, (worker, iso(t + timedelta(seconds=lease_s)), iso(t), row[0]))
+            return _job(c.execute(SELECT_JOB, (row[0],)).fetchone())
+
+    def finish_job(self, job_id: int, worker: str, status: str, *, result: dict[str, Any] | None = None,
+                   error: str | None = None, retry_in_s: float = 0.0) -> bool:
+        """Record how a claimed job ended: 'done', 'failed', or 'queued' again (a retry in
+        ``retry_in_s``). False when the lease was lost to another worker meanwhile."""
+        t = utcnow()
+        with self._write() as c:  # type: ignore[attr-defined]
+            return c.execute(FINISH_JOB, (status, orjson.dumps(result).decode() if result is not None else None,
+                                          error, iso(t + timedelta(seconds=retry_in_s)), iso(t), job_id,
+                                          worker)).rowcount > 0
+
+    def job(self, job_id: int) -> dict[str, Any] | None:
+        return _job(self.conn.execute(SELECT_JOB, (job_id,)).fetchone())
+
+    def job_counts(self) -> dict[str, Any]:
+        """Jobs per status, and when the oldest queued job became due (for /healthz)."""
+        out: dict[str, Any] = {r[0]: r[1] for r in self.conn.execute(COUNT_JOBS)}
+        out["oldest_queued"] = self.conn.execute(OLDEST_QUEUED).fetchone()[0]
+        return out
