@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from .community import iso, utcnow
+from .community import utcnow
 
 SELECT_LIVE_JOB = "SELECT id FROM jobs WHERE kind = ? AND key = ? AND status IN ('queued', 'running')"
 INSERT_JOB = """INSERT INTO jobs (kind, key, payload, status, run_after, created_at, updated_at)
@@ -29,6 +29,11 @@ locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ?"""
 SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
 COUNT_JOBS = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
 OLDEST_QUEUED = "SELECT MIN(run_after) FROM jobs WHERE status = 'queued'"
+
+
+def iso(t: datetime) -> str:
+    """Milliseconds: a lease of under a second must not end the moment it starts."""
+    return t.isoformat(timespec="milliseconds")
 
 
 def _job(row: sqlite3.Row | None) -> dict[str, Any] | None:

@@ -1,11 +1,13 @@
-"""``paperboy jobs``: run and inspect background jobs (submissions to fetch and embed) from cron or
-a host that serves no pages (``jobs_in_serve = false``)."""
+"""Operator commands: ``paperboy jobs`` runs and inspects background jobs (submissions to fetch and
+embed) from cron or a host that serves no pages (``jobs_in_serve = false``); ``paperboy backup``
+copies the live store."""
 
 from __future__ import annotations
 
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
@@ -43,3 +45,15 @@ def jobs_status(obj: Context, as_json: bool) -> None:
     with errors_to_exit(), obj.engine() as engine:
         counts = engine.store.job_counts()
     emit(counts, as_json, ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@click.command("backup")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def backup(obj: Context, dest: Path, as_json: bool) -> None:
+    """Copy the store to DEST while it serves (SQLite's online backup API: a consistent snapshot,
+    writers are not stopped). Indexes are derived data and are rebuilt from it."""
+    with errors_to_exit(), obj.engine() as engine:
+        info = engine.store.backup(dest)
+    emit(info, as_json, f"backed up {info['papers']} papers to {dest} ({info['bytes']} bytes)")

@@ -1,0 +1,132 @@
+"""Background jobs: a submission is queued in the store and completed off the request path, survives a
+restart, is retried with back-off when arXiv is down, and never runs twice (issue 9, defect 3)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import date
+
+from fastapi.testclient import TestClient
+from test_arxiv_remote import ROTATION, Server
+
+from paperboy.engine import Engine
+from paperboy.web.app import create_app
+
+ATOM = {"Content-Type": "application/atom+xml"}
+
+
+def atom_server() -> Server:
+    return Server(lambda n, params: (200, ATOM, ROTATION.read_bytes()))
+
+
+def test_a_queued_submission_survives_a_restart(engine):
+    home = engine.settings["home"]
+    uid = engine.store.create_user("kim", None, "x")
+    done = engine.submit("https://arxiv.org/abs/1903.02058v2", uid)
+    assert done.paper is None and done.job_id and engine.store.job(done.job_id)["status"] == "queued"
+    assert engine.submit("1903.02058", uid).job_id == done.job_id  # one live job per paper
+    engine.close()
+    server = atom_server()
+    try:
+        with Engine.from_settings(home=home, api_url=f"{server.url}/api/query", api_delay=0.0,
+                                  submit_embeds=False) as again:
+            run = again.run_jobs()
+            assert (run.done, run.failed) == (1, [])
+            job = again.store.job(done.job_id)
+            assert job["status"] == "done" and job["result"]["arxiv_id"] == "1903.02058"
+            paper = again.paper("1903.02058")
+            assert again.store.submissions([paper.id])[paper.id]["day"] == date.today().isoformat()
+            assert again.run_jobs().done == 0  # nothing left
+    finally:
+        server.close()
+
+
+def test_a_dead_upstream_is_retried_with_back_off_then_given_up(engine):
+    server = Server(lambda n, params: (503, {"Retry-After": "0"}, b"down"))
+    try:
+        engine.settings.update(api_url=f"{server.url}/api/query", api_delay=0.0, job_max_attempts=2,
+                               submit_embeds=False)
+        job_id = engine.submit("1903.02058", None).job_id
+        first = engine.run_jobs()
+        assert first.retried == 1 and not first.failed
+        job = engine.store.job(job_id)
+        assert job["status"] == "queued" and job["attempts"] == 1 and job["last_error"]
+        assert engine.run_jobs().retried == 0  # backing off: not due yet
+        engine.store.conn.execute("UPDATE jobs SET run_after = '2000-01-01T00:00:00+00:00'")  # time passes
+        second = engine.run_jobs()
+        assert len(second.failed) == 1 and "gave up after 2 attempts" in second.failed[0]
+        assert engine.store.job(job_id)["status"] == "failed"
+        assert engine.submit("1903.02058", None).job_id != job_id  # a new submission starts afresh
+    finally:
+        server.close()
+
+
+def test_a_job_runs_once_however_many_workers_claim_it(engine):
+    home = engine.settings["home"]
+    job_id, _ = engine.store.enqueue_job("submit", "1903.02058", {"arxiv_id": "1903.02058"})
+    workers = [Engine.from_settings(home=home) for _ in range(4)]
+    claims: list = []
+    barrier = threading.Barrier(len(workers))
+
+    def claim(i: int) -> None:
+        barrier.wait()
+        claims.append(workers[i].store.claim_job(f"w{i}", 600))
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [c for c in claims if c is not None]
+    assert len(won) == 1 and won[0]["id"] == job_id
+    for w in workers:
+        w.close()
+
+
+def test_a_crashed_workers_job_is_taken_up_when_its_lease_runs_out(engine):
+    job_id, _ = engine.store.enqueue_job("submit", "1903.02058", {"arxiv_id": "1903.02058"})
+    assert engine.store.claim_job("crashed", 0.2)["id"] == job_id
+    assert engine.store.claim_job("other", 600) is None  # leased
+    time.sleep(0.3)
+    retaken = engine.store.claim_job("other", 600)
+    assert retaken["id"] == job_id and retaken["attempts"] == 2
+    assert not engine.store.finish_job(job_id, "crashed", "done")  # the lease moved on
+    assert engine.store.finish_job(job_id, "other", "done")
+
+
+def test_submitting_never_waits_on_arxiv(engine):
+    """The upstream is held until the test lets it go: the request must answer before that, and
+    the site keeps serving meanwhile (before, both waited up to http_timeout)."""
+    release = threading.Event()
+
+    def answer(n, params):
+        release.wait(60)
+        return 200, ATOM, ROTATION.read_bytes()
+
+    server = Server(answer)
+    engine.settings.update(api_url=f"{server.url}/api/query", api_delay=0.0, submit_embeds=False,
+                           job_poll_seconds=0.2)
+    try:
+        with TestClient(create_app(engine)) as c:
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get("/signup").text).group(1)
+            c.post("/signup", data={"name": "kim", "password": "violet tapestry 42", "csrf": csrf})
+            page = c.post("/settings/tokens", data={"name": "t", "csrf": csrf}).text
+            auth = {"Authorization": "Bearer " + re.search(r"(pb_[A-Za-z0-9_-]+)", page).group(1)}
+            r = c.post("/api/submit", json={"ref": "1903.02058"}, headers=auth)
+            assert r.status_code == 202 and r.json()["status"] == "queued"
+            assert not release.is_set()
+            assert c.get("/").status_code == 200 and c.get("/api/search", params={"q": "quantum"}).status_code == 200
+            status = c.get(r.json()["status_url"]).json()
+            assert status["status"] in ("queued", "running")
+            release.set()
+            deadline = time.monotonic() + 60
+            while status["status"] != "done" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = c.get(r.json()["status_url"]).json()
+            assert status["status"] == "done", status
+            assert c.get("/api/papers/1903.02058").status_code == 200
+    finally:
+        release.set()
+        server.close()
