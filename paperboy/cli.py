@@ -292,21 +292,28 @@ def digest_group() -> None:
 @digest_group.command("send")
 @click.option("--dry-run", is_flag=True, help="Show who would get which papers; send and record nothing.")
 @click.option("--user", help="Only this reader (by user name).")
-@click.option("--force", is_flag=True, help="Treat digests as due now, whatever the readers' hours.")
+@click.option("--force", is_flag=True,
+              help="Treat digests as due now, whatever the readers' hours, and retry waiting ones now.")
 @json_option
 @click.pass_obj
 def digest_send(obj: Context, dry_run: bool, user: str | None, force: bool, as_json: bool) -> None:
-    """Mail every due digest (for cron: run it hourly). Exit code 1 if some mail failed."""
+    """Mail every due digest (for cron: run it hourly). Exit 0: all sent (or nothing due); 3: some
+    readers' digests failed or were skipped (listed; retried later with back-off); 1: the SMTP
+    server could not be reached or the settings are wrong."""
     with errors_to_exit(), obj.engine() as engine:
         run = engine.digests().run(user=user, dry_run=dry_run, force=force)
     out = asdict(run)
-    text = (f"digests: {run.sent} sent ({run.resumed} resumed after a crash), {run.skipped_quiet} quiet, "
-            f"{run.not_due} not due, {len(run.failed)} failed")
+    text = (f"digests: {run.sent} sent ({run.resumed} resumed or retried), {run.skipped_quiet} quiet, "
+            f"{run.not_due} not due, {run.waiting} waiting to be retried, {len(run.failed)} failed "
+            f"({len(run.given_up)} given up), {len(run.invalid)} invalid addresses")
+    if run.unreachable:
+        text += f"\nthe SMTP server could not be reached: {run.deferred} digests left for the next run"
     if dry_run:
         text += "".join(f"\n  {p['user']} {p['period']}: papers {p['papers']} trending {p['trending']}"
                         for p in run.previews)
-    emit(out, as_json, text + "".join(f"\nfailed: {f}" for f in run.failed))
-    sys.exit(EXIT_FAILED if run.failed else EXIT_OK)
+    text += "".join(f"\nfailed: {f}" for f in run.failed) + "".join(f"\ninvalid address: {f}" for f in run.invalid)
+    emit(out, as_json, text)
+    sys.exit(EXIT_FAILED if run.unreachable else EXIT_SKIPPED if run.failed or run.invalid else EXIT_OK)
 
 
 @main.group("library")

@@ -82,6 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
     # -- derived indexes
     # -- accounts, abuse controls and moderation
     # -- mail and digests
+    Setting("digest_require_verified", True, "Mail digests only to verified addresses; set false for an operator's "
+            "trusted user list."),
+    Setting("digest_retry_minutes", 5.0, "Wait before a failed digest is retried; doubles with each attempt, "
+            "at most a day."),
+    Setting("digest_max_attempts", 8, "Attempts before a digest is given up (status failed); its papers are "
+            "released for the reader's next digest."),
     # -- web hardening and jobs
 )
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -73,6 +73,7 @@ def list_on(engine, day: str, path) -> None:
 
 def reader(engine, name="reader", quiet="skip", hour=8) -> int:
     uid = engine.store.create_user(name, f"{name}@example.org", "x")
+    engine.store.mark_email_verified(uid)  # digests go to verified addresses only
     import_library(engine, uid, DATA / "library" / "zotero.bib")
     engine.store.update_profile(uid, digest="daily", digest_hour=hour, timezone="Europe/Berlin", quiet_days=quiet)
     return uid

@@ -9,14 +9,26 @@ ledger (one transaction), then mailed, then marked sent. A crash before mailing 
 and the next run mails exactly that digest (no gap, no paper picked twice); a crash after mailing
 but before marking re-sends the same message with the same Message-ID, which mail clients
 de-duplicate. Empty periods are skipped or get a short "quiet day" note (the reader's setting).
+
+Failure isolation (issue 9): every reader is handled on its own. A stored address that fails
+validation is skipped with its reason and never tried; a digest that cannot be built or mailed is
+retried with exponential back-off (``digest_retry_minutes`` doubling, at most a day) and, after
+``digest_max_attempts`` or at once when the server refuses the recipient for good (5xx), given up:
+status ``failed``, its papers released from the ledger so the reader's next digest can carry them.
+A reader whose digest waits for a retry gets no new one meanwhile, so failures never pile up. Only
+an SMTP server that cannot be reached at all stops the run (every send would fail the same way);
+what was not tried waits for the next run without being charged an attempt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -25,34 +37,94 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..errors import BadRequest, ConfigError
 from . import library
-from .mail import MailError, send_mail
+from .mail import MailError, send_mail, validate_email
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..store.base import Store
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+MAX_RETRY_WAIT = timedelta(days=1)
+log = logging.getLogger("paperboy.digest")
+
+# Characters that must not reach a mail body: C0/C1 controls and line breaks (a title is one
+# line), surrogates and noncharacters (U+FFFE ...), none of which is valid XML or sane in HTML.
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_NONCHARACTERS = "".join(chr(plane | 0xFFFE) + chr(plane | 0xFFFF) for plane in range(0, 0x110000, 0x10000))
+_INVALID = re.compile(f"[\ud800-\udfff\ufdd0-\ufdef{_NONCHARACTERS}]")
+
+
+def clean_text(value: Any) -> Any:
+    """A string made safe for one line of a mail body, runs of spaces made one (other values
+    unchanged)."""
+    if not isinstance(value, str):
+        return value
+    return " ".join(_LINE_BREAKS.sub(" ", _INVALID.sub("", value)).split())
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A reason fit for a report line: cleaned and cut."""
+    text = clean_text(str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
 class DigestRun:
+    """What one run did. ``failed``: every digest that could not be built or mailed this run, with
+    its reason and what happens next; ``given_up``: those of them marked failed for good;
+    ``invalid``: readers skipped because their stored address is not valid; ``waiting``: readers
+    whose undelivered digest waits for its next attempt; ``deferred``: due digests not tried
+    because the SMTP server could not be reached (``unreachable``)."""
+
     sent: int = 0
     resumed: int = 0
     skipped_quiet: int = 0
     not_due: int = 0
+    waiting: int = 0
+    deferred: int = 0
+    unreachable: bool = False
     failed: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
     previews: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be sent
 
 
-def unsubscribe_token(key: bytes, user_id: int) -> str:
-    return f"{user_id}.{hmac.new(key, f'unsubscribe:{user_id}'.encode(), hashlib.sha256).hexdigest()[:32]}"
+# -- unsubscribe links: signed, and bound to one subscription (issue 9) ----------------------------
+
+def _stamp(subscribed_at: str | None) -> str:
+    return hashlib.sha256(subscribed_at.encode()).hexdigest()[:10] if subscribed_at else ""
 
 
-def check_unsubscribe_token(key: bytes, token: str) -> int | None:
-    uid = token.split(".", 1)[0]
-    if uid.isdigit() and hmac.compare_digest(unsubscribe_token(key, int(uid)), token):
-        return int(uid)
-    return None
+def _mac(key: bytes, user_id: int, stamp: str) -> str:
+    msg = f"unsubscribe:{user_id}" + (f":{stamp}" if stamp else "")
+    return hmac.new(key, msg.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def unsubscribe_token(key: bytes, user_id: int, subscribed_at: str | None = None) -> str:
+    """``ID.STAMP.MAC`` for the subscription that began at ``subscribed_at`` (``ID.MAC`` for one
+    that began before subscriptions were dated, as links were signed then)."""
+    stamp = _stamp(subscribed_at)
+    return f"{user_id}.{stamp}.{_mac(key, user_id, stamp)}" if stamp else f"{user_id}.{_mac(key, user_id, '')}"
+
+
+_TOKEN = re.compile(r"([0-9]{1,18})(?:\.([0-9a-f]{10}))?\.([0-9a-f]{32})")
+
+
+def check_unsubscribe_token(key: bytes, token: str, store: Store) -> tuple[int | None, str]:
+    """(user id, ``ok``) for a link of the reader's current subscription; (user id, ``expired``)
+    for a genuine link of an earlier one (they have re-subscribed since); (None, ``invalid``)."""
+    m = _TOKEN.fullmatch(token)
+    if not m:
+        return None, "invalid"
+    uid, stamp, mac = int(m.group(1)), m.group(2) or "", m.group(3)
+    if not hmac.compare_digest(_mac(key, uid, stamp), mac):
+        return None, "invalid"
+    sub = store.subscription(uid)
+    if sub is None:
+        return None, "invalid"
+    return uid, "ok" if hmac.compare_digest(_stamp(sub["subscribed_at"]), stamp) else "expired"
 
 
 def period_of(reader: dict[str, Any], now: datetime) -> tuple[str, bool]:
@@ -73,7 +145,10 @@ class Digests:
 
     def __init__(self, engine: Engine, key: bytes) -> None:
         self.engine, self.key, self.settings = engine, key, engine.settings
-        env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+        # ``finalize`` cleans every value a template prints: a stored title with CR/LF or
+        # XML-invalid characters cannot break a line, the HTML or the message (issue 9).
+        env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                          finalize=clean_text)
         self.html, self.text = env.get_template("digest.html"), env.get_template("digest.txt")
 
     def base(self) -> str:
@@ -85,10 +160,19 @@ class Digests:
         archive that stopped harvesting counts its last listed day as today."""
         store = self.engine.store
         until = (self.engine.listings.listing_clock(now) - timedelta(seconds=1)).date()
+        span = timedelta(days=6 if kind == "weekly" else 0)
         last = store.last_digest_at(user_id)
         # From the day of the last digest on (inclusive: papers listed later that day count; the
-        # ledger keeps out what was sent), or the last day / week for a first digest.
-        since = date.fromisoformat(last[:10]) if last else until - timedelta(days=6 if kind == "weekly" else 0)
+        # ledger keeps out what was sent), or the last day / week for a first digest. Digests
+        # given up for good do not count, and when nothing was ever delivered the window reaches
+        # back to cover the first failed one: their released papers are not lost.
+        if last:
+            since = date.fromisoformat(last[:10])
+        else:
+            failed = store.first_failed_digest_at(user_id)
+            since = until - span
+            if failed:
+                since = min(since, date.fromisoformat(failed[:10]) - span - timedelta(days=1))
         return store.day_ids(min(since, until).isoformat(), until.isoformat())
 
     def build(self, reader: dict[str, Any], now: datetime) -> tuple[list[int], list[int], dict[int, str]]:
@@ -105,20 +189,26 @@ class Digests:
         return picked, trending, {r.paper.id: r.why for r in recs}
 
     def message(self, digest: dict[str, Any], user: dict[str, Any], why: dict[int, str] | None = None) -> EmailMessage:
-        """The mail of a recorded digest (``why``: the reasons when just built; a resumed digest
-        recomputes them)."""
+        """The mail of a recorded digest to ``user["email"]`` (a validated address; ``why``: the
+        reasons when just built, a resumed digest recomputes them). Headers are set through
+        ``email.headerregistry`` under the default policy, which refuses CR/LF in any header."""
+        if digest.get("damaged"):
+            raise ValueError(digest["damaged"])
         base, store = self.base(), self.engine.store
         papers = store.get_papers(digest["paper_ids"] + digest["trending_ids"])
         if why is None:
             why = self._reasons(user["id"], digest["paper_ids"])
+        token = unsubscribe_token(self.key, user["id"], user.get("subscribed_at"))
         ctx = {"user": user, "base": base, "period": digest["period"].split(":", 1)[1],
                "recommended": [(papers[i], why.get(i, "")) for i in digest["paper_ids"] if i in papers],
                "trending": [papers[i] for i in digest["trending_ids"] if i in papers],
-               "unsubscribe": f"{base}/unsubscribe/{unsubscribe_token(self.key, user['id'])}"}
+               "unsubscribe": f"{base}/unsubscribe/{token}"}
         msg = EmailMessage()
         msg["Subject"] = (f"paperboy: {len(ctx['recommended'])} papers for you ({ctx['period']})"
                           if ctx["recommended"] or ctx["trending"] else f"paperboy: a quiet day ({ctx['period']})")
-        msg["From"], msg["To"] = self.settings["mail_from"], user["email"]
+        msg["From"] = self.settings["mail_from"]
+        local, _, domain = user["email"].rpartition("@")
+        msg["To"] = Address(username=local, domain=domain)  # refuses CR/LF; takes an internationalized address
         msg["Date"] = format_datetime(datetime.now(timezone.utc))
         msg["Message-ID"] = f"<digest-{digest['id']}-{user['id']}@paperboy>"  # stable: a resend is the same mail
         msg["List-Unsubscribe"] = f"<{ctx['unsubscribe']}>"
@@ -136,38 +226,109 @@ class Digests:
     def send(self, msg: EmailMessage) -> None:
         send_mail(self.settings, msg)
 
+    def check_sender(self) -> None:
+        """ConfigError when ``mail_from`` is not one valid address: a fault of the settings, not
+        of any reader, so it must not be charged to (and give up) every reader's digest."""
+        sender = self.settings["mail_from"]
+        try:
+            msg = EmailMessage()
+            msg["From"] = sender
+            count = len(msg["From"].addresses)
+        except (ValueError, TypeError, IndexError) as e:
+            raise ConfigError(f"setting mail_from {sender!r} is not a valid address: {e}") from e
+        if count != 1 or msg["From"].defects:
+            raise ConfigError(f"setting mail_from {sender!r} must be one valid address")
+
     def run(self, now: datetime | None = None, user: str | None = None, dry_run: bool = False,
             force: bool = False) -> DigestRun:
-        """Mail every due digest (``user``: only that reader; ``force``: due now whatever the hour)."""
-        now = now or datetime.now(timezone.utc)
+        """Mail every due digest (``user``: only that reader; ``force``: due now whatever the hour,
+        and retry waiting digests now). One reader's bad address, refused mail or broken digest is
+        reported in the result and never stops the others."""
+        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         out, store = DigestRun(), self.engine.store
-        readers = {r["id"]: r for r in store.digest_readers() if user is None or r["name"] == user}
-        if not dry_run:
-            for d in store.pending_digests():  # resume what a crash left between ledger and mail
-                if d["user_id"] in readers:
-                    self._deliver(d, readers[d["user_id"]], out)
-                    out.resumed += 1
+        self.check_sender()
+        readers = {r["id"]: r for r in store.digest_readers(bool(self.settings["digest_require_verified"]))
+                   if user is None or r["name"] == user}
+        address: dict[int, str] = {}
         for r in readers.values():
+            try:
+                address[r["id"]] = validate_email(r["email"])
+            except BadRequest as e:  # stored before addresses were validated: skip, never retry
+                out.invalid.append(f"{one_line(r['name'], 80)}: {one_line(str(e))}")
+        waiting: set[int] = set()
+        for d in store.pending_digests():  # resume what a crash or a failure left; fewest attempts first
+            r = readers.get(d["user_id"])
+            if r is None:
+                continue
+            waiting.add(r["id"])  # a reader with an undelivered digest gets no new one meanwhile
+            if dry_run:
+                continue
+            if r["id"] not in address:
+                self._failed(d, r, "the stored address is not valid", now, out, permanent=True)
+            elif out.unreachable:
+                out.deferred += 1
+            elif not force and d["next_attempt_at"] and datetime.fromisoformat(d["next_attempt_at"]) > now:
+                out.waiting += 1
+            else:
+                out.resumed += 1
+                self._deliver(d, r | {"email": address[r["id"]]}, now, out)
+        for r in readers.values():
+            if r["id"] not in address or r["id"] in waiting:
+                continue
             period, due = period_of(r, now)
             if not (due or force) or store.digest(r["id"], period):
                 out.not_due += 1
                 continue
-            picked, trending, why = self.build(r, now)
+            if out.unreachable:  # nothing could be sent: record nothing, the next run builds it
+                out.deferred += 1
+                continue
+            try:
+                picked, trending, why = self.build(r, now)
+            except Exception as e:  # noqa: BLE001 - one reader's data must never stop the others' mail
+                log.exception("cannot build the digest of %s", r["name"])
+                out.failed.append(f"{one_line(r['name'], 80)} ({period}): cannot build the digest: "
+                                  f"{one_line(f'{type(e).__name__}: {e}')} (tried again next run)")
+                continue
             if not picked and not trending and r["quiet_days"] == "skip":
                 out.skipped_quiet += 1
                 continue
             if dry_run:
                 out.previews.append({"user": r["name"], "period": period, "papers": picked, "trending": trending})
                 continue
-            self._deliver(store.record_digest(r["id"], period, picked, trending), r, out, why)
+            self._deliver(store.record_digest(r["id"], period, picked, trending),
+                          r | {"email": address[r["id"]]}, now, out, why)
         return out
 
-    def _deliver(self, digest: dict[str, Any], reader: dict[str, Any], out: DigestRun,
+    def _deliver(self, digest: dict[str, Any], reader: dict[str, Any], now: datetime, out: DigestRun,
                  why: dict[int, str] | None = None) -> None:
         try:
-            self.send(self.message(digest, reader, why))
+            msg = self.message(digest, reader, why)
+        except Exception as e:  # noqa: BLE001 - one reader's data must never stop the others' mail
+            log.exception("cannot build digest %s of %s", digest["id"], reader["name"])
+            self._failed(digest, reader, f"cannot build the message: {type(e).__name__}: {e}", now, out)
+            return
+        try:
+            self.send(msg)
         except MailError as e:
-            out.failed.append(f"{reader['name']}: {e}")  # stays pending: the next run retries it
+            out.unreachable = out.unreachable or e.unreachable
+            self._failed(digest, reader, str(e), now, out, permanent=e.permanent)
             return
         self.engine.store.mark_digest(digest["id"], "sent")
         out.sent += 1
+
+    def _failed(self, digest: dict[str, Any], reader: dict[str, Any], reason: str, now: datetime, out: DigestRun,
+                permanent: bool = False) -> None:
+        """Count a failed attempt: retry after 5 min x 2^(attempts-1) (settings; at most a day),
+        or give up when the failure is permanent or the attempts are spent."""
+        attempts = digest["attempts"] + 1
+        reason = one_line(reason)
+        label = f"{one_line(reader['name'], 80)} ({digest['period']})"
+        if permanent or attempts >= self.settings["digest_max_attempts"]:
+            self.engine.store.digest_failed(digest["id"], reason, None)
+            out.failed.append(f"{label}: {reason} (attempt {attempts}: given up, its papers go to the next digest)")
+            out.given_up.append(label)
+            return
+        wait = min(timedelta(minutes=self.settings["digest_retry_minutes"]) * 2 ** min(attempts - 1, 16),
+                   MAX_RETRY_WAIT)
+        self.engine.store.digest_failed(digest["id"], reason, (now + wait).isoformat(timespec="seconds"))
+        out.failed.append(f"{label}: {reason} (attempt {attempts}, retried after {now + wait:%Y-%m-%d %H:%M} UTC)")

@@ -40,17 +40,32 @@ RESET = ("DELETE FROM interest_prefs WHERE user_id = ?", "DELETE FROM feedback W
          "WHERE user_id = ?")
 SELECT_SENT = "SELECT paper_id FROM sent WHERE user_id = ?"
 SELECT_DIGEST = "SELECT * FROM digests WHERE user_id = ? AND period = ?"
-SELECT_PENDING = "SELECT * FROM digests WHERE status = 'pending' ORDER BY id"
-SELECT_LAST_DIGEST = "SELECT MAX(created_at) FROM digests WHERE user_id = ?"
+# Fewest attempts first: a digest that keeps failing goes after every fresh one (issue 9).
+SELECT_PENDING = "SELECT * FROM digests WHERE status = 'pending' ORDER BY attempts, created_at, id"
+# A digest given up for good does not count as the last one: its released papers fall into the
+# window of the reader's next digest.
+SELECT_LAST_DIGEST = "SELECT MAX(created_at) FROM digests WHERE user_id = ? AND status != 'failed'"
+SELECT_FIRST_FAILED = "SELECT MIN(created_at) FROM digests WHERE user_id = ? AND status = 'failed'"
 INSERT_DIGEST = """INSERT INTO digests (user_id, period, status, paper_ids, trending_ids, created_at)
 VALUES (?, ?, 'pending', ?, ?, ?)"""
 INSERT_SENT = "INSERT INTO sent (user_id, paper_id, digest_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-MARK_SENT = "UPDATE digests SET status = ?, sent_at = ? WHERE id = ?"
-SELECT_DIGEST_USERS = """SELECT u.id, u.name, u.email, p.digest, p.digest_hour, p.timezone, p.quiet_days
-FROM users u JOIN profiles p ON p.user_id = u.id WHERE p.digest != 'off' AND u.email IS NOT NULL"""
+MARK_SENT = "UPDATE digests SET status = ?, sent_at = ?, next_attempt_at = NULL WHERE id = ?"
+DIGEST_FAILED = """UPDATE digests SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?
+WHERE id = ?"""
+RELEASE_SENT = "DELETE FROM sent WHERE digest_id = ?"
+# Digests go to live accounts only, and (unless the operator trusts the user list) to verified addresses.
+SELECT_DIGEST_USERS = """SELECT u.id, u.name, u.email, u.email_verified_at, p.digest, p.digest_hour, p.timezone,
+p.quiet_days, p.subscribed_at
+FROM users u JOIN profiles p ON p.user_id = u.id
+WHERE p.digest != 'off' AND u.email IS NOT NULL AND u.email != '' AND u.suspended_at IS NULL
+AND u.deleted_at IS NULL AND (u.email_verified_at IS NOT NULL OR ? = 0) ORDER BY u.id"""
+SELECT_SUBSCRIPTION = """SELECT p.digest, p.subscribed_at FROM profiles p JOIN users u ON u.id = p.user_id
+WHERE p.user_id = ? AND u.deleted_at IS NULL"""
 SELECT_USER = "SELECT id, name, email, created_at FROM users WHERE id = ?"
-UPDATE_EMAIL = "UPDATE users SET email = ? WHERE id = ?"
-
+# A new address is not verified yet; setting the same address again keeps its verification.
+UPDATE_EMAIL = """UPDATE users SET email = ?,
+email_verified_at = CASE WHEN email IS ? THEN email_verified_at ELSE NULL END WHERE id = ?"""
+MARK_VERIFIED = "UPDATE users SET email_verified_at = ? WHERE id = ?"
 
 class LibraryMixin:
     conn: sqlite3.Connection
@@ -101,8 +116,14 @@ class LibraryMixin:
             raise ValueError(f"unknown profile fields {sorted(bad)}")
         self.profile(user_id)
         vals = [orjson.dumps(v).decode() if k in JSON_FIELDS else v for k, v in values.items()]
+        sets = [f"{k} = ?" for k in values]
+        if "digest" in values:
+            # Turning digests on (from off) starts a new subscription: unsubscribe links of an
+            # earlier one stop working. SET expressions see the row before the update.
+            sets.append("subscribed_at = CASE WHEN digest = 'off' AND ? != 'off' THEN ? ELSE subscribed_at END")
+            vals += [values["digest"], utcnow().isoformat()]  # microseconds: two subscriptions never share one
         with self._write() as c:  # type: ignore[attr-defined]
-            c.execute(UPDATE_PROFILE.format(", ".join(f"{k} = ?" for k in values)), (*vals, iso(utcnow()), user_id))
+            c.execute(UPDATE_PROFILE.format(", ".join(sets)), (*vals, iso(utcnow()), user_id))
 
     def user_by_feed_token(self, token_hash: str) -> int | None:
         row = self.conn.execute(SELECT_BY_FEED, (token_hash,)).fetchone()
@@ -113,8 +134,20 @@ class LibraryMixin:
         return dict(row) if row else None
 
     def set_email(self, user_id: int, email: str | None) -> None:
+        """Change the address (validated by the caller); a different address is unverified again."""
         with self._write() as c:  # type: ignore[attr-defined]
-            c.execute(UPDATE_EMAIL, (email, user_id))
+            c.execute(UPDATE_EMAIL, (email, email, user_id))
+
+    def mark_email_verified(self, user_id: int, at: str | None = None) -> None:
+        """Record that the reader proved they read their current address (the verification link)."""
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(MARK_VERIFIED, (at or iso(utcnow()), user_id))
+
+    def subscription(self, user_id: int) -> dict[str, Any] | None:
+        """The reader's digest setting and when it was turned on (None: no such live reader); reads
+        only, unlike ``profile``."""
+        row = self.conn.execute(SELECT_SUBSCRIPTION, (user_id,)).fetchone()
+        return dict(row) if row else None
 
     def interest_prefs(self, user_id: int) -> dict[str, dict[str, Any]]:
         return {r["key"]: dict(r) | {"members": orjson.loads(r["members"])}
@@ -146,10 +179,15 @@ class LibraryMixin:
         return _digest(row) if row else None
 
     def pending_digests(self) -> list[dict[str, Any]]:
+        """Digests recorded but not mailed yet, fewest attempts first."""
         return [_digest(r) for r in self.conn.execute(SELECT_PENDING)]
 
     def last_digest_at(self, user_id: int) -> str | None:
+        """When the reader's last digest that was (or is still to be) mailed was recorded."""
         return self.conn.execute(SELECT_LAST_DIGEST, (user_id,)).fetchone()[0]
+
+    def first_failed_digest_at(self, user_id: int) -> str | None:
+        return self.conn.execute(SELECT_FIRST_FAILED, (user_id,)).fetchone()[0]
 
     def record_digest(self, user_id: int, period: str, paper_ids: list[int], trending_ids: list[int]) -> dict[str, Any]:
         """Write a digest as pending and its papers into the ledger, in one transaction: from here
@@ -164,11 +202,28 @@ class LibraryMixin:
         with self._write() as c:  # type: ignore[attr-defined]
             c.execute(MARK_SENT, (status, iso(utcnow()), digest_id))
 
-    def digest_readers(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute(SELECT_DIGEST_USERS)]
+    def digest_failed(self, digest_id: int, error: str, next_attempt_at: str | None) -> None:
+        """Count a failed attempt: retried from ``next_attempt_at`` on, or (None) given up for good,
+        status ``failed``, and its papers released from the ledger so a later digest can carry
+        them (they were never delivered)."""
+        with self._write() as c:  # type: ignore[attr-defined]
+            c.execute(DIGEST_FAILED, (error, next_attempt_at, "pending" if next_attempt_at else "failed", digest_id))
+            if next_attempt_at is None:
+                c.execute(RELEASE_SENT, (digest_id,))
+
+    def digest_readers(self, require_verified: bool = True) -> list[dict[str, Any]]:
+        """Readers with digests on, a live account and an address (verified, unless not required)."""
+        return [dict(r) for r in self.conn.execute(SELECT_DIGEST_USERS, (int(require_verified),))]
 
 
 def _digest(row: sqlite3.Row) -> dict[str, Any]:
+    """A digest row; a damaged id list is reported in ``damaged`` instead of raising, so one bad
+    row cannot stop the listing of every other reader's pending digest."""
     d = dict(row)
-    d["paper_ids"], d["trending_ids"] = orjson.loads(d["paper_ids"]), orjson.loads(d["trending_ids"])
+    try:
+        d["paper_ids"], d["trending_ids"] = orjson.loads(d["paper_ids"]), orjson.loads(d["trending_ids"])
+        if not all(isinstance(v, list) and all(type(i) is int for i in v) for v in (d["paper_ids"], d["trending_ids"])):
+            raise ValueError("the paper id lists are not lists of integers")
+    except (orjson.JSONDecodeError, ValueError, TypeError) as e:
+        d["paper_ids"], d["trending_ids"], d["damaged"] = [], [], f"damaged digest row {d['id']}: {e}"
     return d

@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..services import library
 from ..services.library import FEEDBACK_KINDS
 from .auth import sha256
-from .pages import _back, _engine, _signed_in, render
+from .pages import PaperId, _back, _engine, _signed_in, render
 
 router = APIRouter(include_in_schema=False)
 MAX_IMPORT = 20 * 2**20
@@ -54,7 +54,7 @@ async def library_page(request: Request, q: str = "", folder: str = "") -> Respo
 
 
 @router.post("/library/save")
-async def save(request: Request, paper_id: int = Form(...), folder: str = Form("saved"), remove: int = Form(0),
+async def save(request: Request, paper_id: int = PaperId, folder: str = Form("saved"), remove: int = Form(0, ge=0, le=1),
                csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
     store = _engine(request).store
@@ -71,7 +71,7 @@ async def import_file(request: Request, file: UploadFile = File(...), folder: st
     user = _signed_in(request, csrf)
     data = await file.read(MAX_IMPORT + 1)
     if len(data) > MAX_IMPORT:
-        raise Forbidden("a library file may be at most 20 MB")
+        raise BadRequest("a library file may be at most 20 MB")
     suffix = Path(file.filename or "library.bib").suffix[:10] or ".bib"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"library{suffix}"
@@ -81,10 +81,10 @@ async def import_file(request: Request, file: UploadFile = File(...), folder: st
 
 
 @router.post("/feedback")
-async def feedback(request: Request, paper_id: int = Form(...), kind: str = Form(...), csrf: str = Form("")) -> Response:
+async def feedback(request: Request, paper_id: int = PaperId, kind: str = Form(...), csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
     if kind not in (*FEEDBACK_KINDS, "clear"):
-        raise NotFound(f"unknown feedback {kind!r}")
+        raise BadRequest(f"unknown feedback {kind[:40]!r}")
     store = _engine(request).store
     if not store.get_papers([paper_id]):
         raise NotFound("no such paper")
@@ -138,7 +138,7 @@ async def edit_interest(request: Request, key: str = Form(...), action: str = Fo
     elif action == "restore":
         store.set_interest_pref(user["id"], key, deleted=False, members=[])
     else:
-        raise NotFound(f"unknown action {action!r}")
+        raise BadRequest(f"unknown action {action[:40]!r}")
     return RedirectResponse("/interests", status_code=303)
 
 
@@ -158,17 +158,19 @@ async def profile(request: Request, statement: str = Form(""), include_terms: st
 
     user = _signed_in(request, csrf)
     if digest not in ("off", "daily", "weekly") or quiet_days not in ("skip", "note") or not 0 <= digest_hour <= 23:
-        raise Forbidden("digest is off, daily or weekly, at an hour 0-23; quiet days skip or note")
+        raise BadRequest("digest is off, daily or weekly, at an hour 0-23; quiet days skip or note")
     try:
         ZoneInfo(timezone.strip() or "UTC")
     except (ZoneInfoNotFoundError, ValueError) as e:
-        raise Forbidden(f"unknown time zone {timezone[:60]!r}") from e
+        raise BadRequest(f"unknown time zone {timezone[:60]!r}") from e
     store = _engine(request).store
     store.update_profile(user["id"], statement=statement.strip()[:2000], include_terms=_terms(include_terms),
                          exclude_terms=_terms(exclude_terms), categories=_terms(categories), digest=digest,
                          digest_hour=digest_hour, timezone=timezone.strip() or "UTC", quiet_days=quiet_days)
-    if email.strip():
-        store.set_email(user["id"], email.strip()[:200])
+    if email.strip():  # validated; a new address is unverified until its mailed link is followed
+        from .account import change_email
+
+        await change_email(request, user, email)
     return RedirectResponse("/interests", status_code=303)
 
 
@@ -184,21 +186,28 @@ async def new_feed_token(request: Request, csrf: str = Form("")) -> Response:
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 async def unsubscribe_page(request: Request, token: str) -> Response:
     """The link in every digest: a confirmation page (a GET never changes anything)."""
-    from ..services.digest import check_unsubscribe_token
-
-    if check_unsubscribe_token(request.app.state.auth.key, token) is None:
-        raise NotFound("this unsubscribe link is not valid")
+    _, state = _unsubscribe_token(request, token)
+    if state == "expired":
+        return render(request, "unsubscribe.html", {"token": token, "expired": True}, status=410)
     return render(request, "unsubscribe.html", {"token": token, "done": False})
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 async def unsubscribe(request: Request, token: str) -> Response:
     """One-click unsubscribe (RFC 8058): the signed token is the authorization, no CSRF token or
-    login needed, as mail clients POST ``List-Unsubscribe=One-Click`` directly."""
-    from ..services.digest import check_unsubscribe_token
-
-    user_id = check_unsubscribe_token(request.app.state.auth.key, token)
-    if user_id is None:
-        raise NotFound("this unsubscribe link is not valid")
+    login needed, as mail clients POST ``List-Unsubscribe=One-Click`` directly. A link works only
+    for the subscription it was mailed for: after re-subscribing, an old one has expired (410)."""
+    user_id, state = _unsubscribe_token(request, token)
+    if state == "expired":
+        return render(request, "unsubscribe.html", {"token": token, "expired": True}, status=410)
     _engine(request).store.update_profile(user_id, digest="off")
     return render(request, "unsubscribe.html", {"token": token, "done": True})
+
+
+def _unsubscribe_token(request: Request, token: str) -> tuple[int, str]:
+    from ..services.digest import check_unsubscribe_token
+
+    user_id, state = check_unsubscribe_token(request.app.state.auth.key, token, _engine(request).store)
+    if user_id is None:
+        raise NotFound("this unsubscribe link is not valid")
+    return user_id, state
