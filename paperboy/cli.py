@@ -421,9 +421,9 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -
             os.environ["PAPERBOY_HOME"] = str(engine.settings["home"])
             engine.close()
             uvicorn.run("paperboy.web.app:app_from_env", factory=True, host=host, port=port,
-                        workers=workers, log_level="warning")
+                        workers=workers, log_level="warning", proxy_headers=False)  # see trusted_proxies
             return
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @main.command()
@@ -454,5 +454,11 @@ def run(obj: Context, quiet: bool, no_embed: bool, no_serve: bool) -> None:
         _serve(obj, None, None)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m paperboy.cli: run the package module, where groups are registered
+    from paperboy.cli import main as _main
+
+    _main()
+else:  # the command groups of their own modules import the helpers above
+    from .cli_users import user_group
+
+    main.add_command(user_group)

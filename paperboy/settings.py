@@ -65,7 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("secret_key", "", "Key that signs CSRF tokens and links; default: generated once into home/secret_key."),
     Setting("session_days", 30.0, "How long a login lasts."),
     Setting("cookie_secure", False, "Send cookies only over HTTPS (set true behind TLS)."),
-    Setting("login_max_failures", 5, "Failed logins per user name or address before logins are refused."),
+    Setting("login_max_failures", 5, "Failed logins of one user name from one address in the window before that "
+            "address may not try that name (see also login_max_failures_per_address, login_name_slowdown)."),
     Setting("login_window_minutes", 15.0, "Window of the failed-login limit."),
     Setting("submit_embeds", True, "Embed a submitted paper at once so it has similar papers."),
     Setting("smtp_host", "localhost", "SMTP server for digests."),
@@ -81,6 +82,26 @@ SETTINGS: tuple[Setting, ...] = (
     # -- ingest hardening
     # -- derived indexes
     # -- accounts, abuse controls and moderation
+    Setting("trusted_proxies", "", "Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For "
+            "names the client; default none: the direct peer is the client, and the header is ignored."),
+    Setting("rate_signup", "10/hour", "Sign-ups per client address: N/second, N/minute, N/hour or N/day "
+            "(e.g. 10/hour, 3/15m); 0 turns a limit off. Every limit is a sliding window kept in the store."),
+    Setting("rate_comment", "30/hour", "Comments per account (pages and API); an address gets "
+            "rate_address_factor times an account's limit."),
+    Setting("rate_vote", "300/hour", "Upvotes and their undos per account (pages and API)."),
+    Setting("rate_submit", "20/hour", "Paper submissions per account (pages and API)."),
+    Setting("rate_api_write", "600/hour", "API writes (every POST under /api) per token's account."),
+    Setting("rate_mail", "5/hour", "Verification and password-reset mails per client address and per account."),
+    Setting("rate_address_factor", 5, "An address (a lab behind one NAT) may do this many times an account's limit."),
+    Setting("login_max_failures_per_address", 20, "Failed logins from one address (any names) in the window "
+            "before that address may not log in."),
+    Setting("login_name_slowdown", 50, "Failed logins of one user name from all addresses in the window after "
+            "which each login of that name waits login_slowdown_seconds: a delay, never a lock strangers can set."),
+    Setting("login_slowdown_seconds", 2.0, "The wait of a login of a much-attacked name (see login_name_slowdown)."),
+    Setting("password_min_score", 2, "Least zxcvbn strength score (0-4) of a new password; 0 accepts any "
+            "password of 8 to 1000 characters that does not contain the user name."),
+    Setting("verify_link_hours", 48.0, "How long an email verification link works."),
+    Setting("reset_link_minutes", 60.0, "How long a password reset link works (once: it dies with the password it resets)."),
     # -- mail and digests
     Setting("digest_require_verified", True, "Mail digests only to verified addresses; set false for an operator's "
             "trusted user list."),

@@ -98,7 +98,7 @@ def test_signup_login_logout_and_cookie_flags(client):
     r = client.post("/login", data={"name": "ada", "password": "long enough", "csrf": token}, follow_redirects=False)
     assert r.status_code == 303 and ">ada</a>" in client.get("/").text
     short = client.post("/signup", data={"name": "bob", "password": "short", "csrf": token})
-    assert short.status_code == 409 and "8 characters" in short.text
+    assert short.status_code == 400 and "8 characters" in short.text
 
 
 def test_every_state_change_needs_post_and_csrf(client, engine):

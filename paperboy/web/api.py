@@ -47,9 +47,14 @@ def hf_item(e: Entry, day: str | None = None) -> dict[str, Any]:
 
 
 def _user(request: Request) -> dict[str, Any]:
+    """The token's user: a live token (not revoked or expired) of a live (not suspended) account;
+    a read-only token may only read."""
     user = request.app.state.auth.api_user(request)
     if user is None:
-        raise Forbidden("this needs an API token: Authorization: Bearer <token> (create one in Settings > API tokens)")
+        raise Forbidden("this needs a valid API token: Authorization: Bearer <token> (create one in Settings > "
+                        "API tokens; revoked and expired tokens, and those of suspended accounts, stop working)")
+    if request.method not in ("GET", "HEAD") and user.get("scope") != "write":
+        raise Forbidden("this token is read-only: create a read-write token to change anything")
     return user
 
 

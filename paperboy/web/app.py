@@ -148,10 +148,13 @@ def create_app(engine: Engine) -> FastAPI:
         where = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
         return error(request, 422, f"invalid request: {where}")
 
+    from . import limits, moderation
+    limits.install(app)  # rate limits on every router below (they copy the app's dependencies)
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(reader_pages.router)
     app.include_router(account.router)
+    app.include_router(moderation.router)
     app.include_router(pages.router)
     return app
 
