@@ -5,12 +5,13 @@ reported (where and why) and skipped, never silently dropped."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import sources
-from .errors import PaperboyError, SourceError
+from .errors import FormatError, PaperboyError, SourceError
 from .models import BadRecord, IngestSummary, PaperRecord
 from .sources import arxiv_api, arxiv_oai
 from .sources.normalize import check_record
@@ -24,14 +25,49 @@ def _noop(_: int) -> None:
     pass
 
 
+@dataclass
+class Coverage:
+    """How many stored records carried an identifier and an abstract: a file whose keys the source
+    did not recognise stores papers with neither, and that must not pass without a word."""
+
+    kept: int = 0
+    with_id: int = 0
+    with_abstract: int = 0
+
+    def count(self, rec: PaperRecord) -> None:
+        self.kept += 1
+        self.with_id += bool(rec.arxiv_id or rec.doi or rec.source_id)
+        self.with_abstract += bool(rec.abstract)
+
+    def warnings(self, label: str, hint: str = "") -> list[str]:
+        if not self.kept:
+            return []
+        out = []
+        if not self.with_id:
+            out.append(f"{label}: none of the {self.kept} records has an id (arXiv id, DOI or source id); "
+                       f"they can only be matched by title{hint}")
+        if not self.with_abstract:
+            out.append(f"{label}: none of the {self.kept} records has an abstract; search and "
+                       f"recommendations will see titles only{hint}")
+        return out
+
+
+def _check(item: PaperRecord) -> str | None:
+    try:
+        return check_record(item)
+    except (TypeError, ValueError, AttributeError, RecursionError) as e:  # a source bug: one record, not the batch
+        return f"cannot normalize record ({type(e).__name__}: {e})"
+
+
 def ingest_items(store: Store, items: Iterable[PaperRecord | BadRecord], *, batch_size: int,
                  summary: IngestSummary, label: str = "", skip: int = 0, cursor: Callable[[int, bool], tuple[str, dict]] | None = None,
-                 progress: Progress = _noop) -> IngestSummary:
+                 progress: Progress = _noop, coverage: Coverage | None = None) -> IngestSummary:
     """Validate, batch and upsert ``items``; the first ``skip`` items were committed before.
 
     ``cursor(n, complete)`` gives the (name, value) to save with the batch that ends at item n.
     """
     batch: list[PaperRecord] = []
+    coverage = coverage if coverage is not None else Coverage()
     n = 0
 
     def flush(complete: bool) -> None:
@@ -47,14 +83,15 @@ def ingest_items(store: Store, items: Iterable[PaperRecord | BadRecord], *, batc
             continue
         progress(1)
         summary.read += 1
-        if isinstance(item, PaperRecord) and (reason := check_record(item)):
-            where = f"{item.source} id {item.source_id}" if item.source_id else f"record {n}"
+        if isinstance(item, PaperRecord) and (reason := _check(item)):
+            where = f"{item.source} id {item.source_id}" if isinstance(item.source_id, str) else f"record {n}"
             item = BadRecord(f"{label}: {where}" if label else where, reason)
         if isinstance(item, BadRecord):
             summary.skipped += 1
             if len(summary.errors) < MAX_ERRORS_KEPT:
                 summary.errors.append(str(item))
             continue
+        coverage.count(item)
         batch.append(item)
         if len(batch) >= batch_size:
             flush(False)
@@ -62,13 +99,15 @@ def ingest_items(store: Store, items: Iterable[PaperRecord | BadRecord], *, batc
     return summary
 
 
-def _run(store: Store, source: str, target: str, work: Callable[[IngestSummary], Any]) -> IngestSummary:
+def _run(store: Store, source: str, target: str, work: Callable[[IngestSummary, Coverage], Any],
+         hint: str = "") -> IngestSummary:
     """Record a run around ``work``; the run's status says ok, partial (skips) or failed."""
-    summary = IngestSummary()
+    summary, coverage = IngestSummary(), Coverage()
     run_id = store.start_run(source, target)
     status = "failed"
     try:
-        work(summary)
+        work(summary, coverage)
+        summary.warnings.extend(coverage.warnings(target, hint))
         status = "partial" if summary.skipped else "ok"
     finally:
         counts = {k: getattr(summary, k) for k in ("read", "inserted", "updated", "unchanged", "skipped")}
@@ -77,29 +116,41 @@ def _run(store: Store, source: str, target: str, work: Callable[[IngestSummary],
 
 
 def ingest_file(store: Store, path: Path, fmt: str | None = None, *, batch_size: int = 1000,
-                mapping: dict[str, str] | None = None, progress: Progress = _noop) -> IngestSummary:
-    """Ingest one file (format detected when not given); resumes an interrupted ingest of it."""
+                mapping: dict[str, Any] | None = None, progress: Progress = _noop) -> IngestSummary:
+    """Ingest one file (format detected when not given); resumes an interrupted ingest of it.
+
+    A field ``mapping`` is for the jsonl format only (and implies it when no format is given).
+    """
     path = Path(path)
-    fmt = fmt or sources.detect(path)
+    if mapping is not None and fmt not in (None, "jsonl"):
+        raise FormatError(f"a field mapping (--map) applies to the jsonl format only, not {fmt}")
+    if not path.is_file():
+        raise FormatError(f"{path} is a directory, not a file" if path.is_dir() else f"{path}: no such file")
+    fmt = fmt or ("jsonl" if mapping is not None else sources.detect(path))
     mod = sources.module(fmt)
     try:
         stat = path.stat()
     except OSError as e:
         raise PaperboyError(f"{path}: {e.strerror}") from e
+    if not stat.st_size:
+        raise FormatError(f"{path} is empty")
     name = f"file:{path.resolve()}"
     ident = {"format": fmt, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     saved = store.get_cursor(name) or {}
     same = all(saved.get(k) == v for k, v in ident.items())
     skip = saved.get("items", 0) if same and not saved.get("complete") else 0
 
-    def work(summary: IngestSummary) -> None:
+    def work(summary: IngestSummary, coverage: Coverage) -> None:
         summary.resumed_from = skip
         items = mod.read(path, mapping) if mapping is not None else mod.read(path)
         ingest_items(store, items, batch_size=batch_size, summary=summary, label=str(path), skip=skip,
                      cursor=lambda n, complete: (name, {**ident, "items": n, "complete": complete}),
-                     progress=progress)
+                     progress=progress, coverage=coverage)
+        if not summary.read and not skip:
+            summary.warnings.append(f"{path}: no records found (read as {fmt})")
 
-    return _run(store, fmt, str(path), work)
+    hint = " (wrong field names? see --map)" if fmt == "jsonl" else ""
+    return _run(store, fmt, str(path), work, hint)
 
 
 def harvest_arxiv(store: Store, settings: dict[str, Any], *, set_spec: str | None,
@@ -123,22 +174,22 @@ def harvest_arxiv(store: Store, settings: dict[str, Any], *, set_spec: str | Non
               and saved.get("params") == params)
     state: dict[str, Any] = {"params": params, "started": saved.get("started", started) if resume else started}
 
-    def pages(summary: IngestSummary) -> None:
+    def pages(summary: IngestSummary, coverage: Coverage) -> None:
         try:
             harvest = arxiv_oai.harvest(settings, {"resumptionToken": saved["token"]} if resume else params)
-            _consume(harvest, summary)
+            _consume(harvest, summary, coverage)
         except SourceError as e:
             if not (resume and "badResumptionToken" in str(e)):
                 raise
-            _consume(arxiv_oai.harvest(settings, params), summary)
+            _consume(arxiv_oai.harvest(settings, params), summary, coverage)
         store.set_cursor(name, {**state, "complete": True, "token": None,
                                 "next_from": until or state["started"]})
 
-    def _consume(harvest: Iterable[arxiv_oai.Page], summary: IngestSummary) -> None:
+    def _consume(harvest: Iterable[arxiv_oai.Page], summary: IngestSummary, coverage: Coverage) -> None:
         for page in harvest:
             value = {**state, "complete": False, "token": page.token}
             ingest_items(store, page.items, batch_size=max(len(page.items), 1), summary=summary,
-                         cursor=lambda n, complete, v=value: (name, v), progress=progress)
+                         cursor=lambda n, complete, v=value: (name, v), progress=progress, coverage=coverage)
 
     return _run(store, "arxiv-oai", name, pages)
 
@@ -146,8 +197,8 @@ def harvest_arxiv(store: Store, settings: dict[str, Any], *, set_spec: str | Non
 def fetch_arxiv(store: Store, settings: dict[str, Any], ids: list[str],
                 progress: Progress = _noop) -> IngestSummary:
     """Fetch papers by id from the arXiv API into the store (a submission, a small import)."""
-    return _run(store, "arxiv-api", ",".join(ids), lambda s: ingest_items(
-        store, arxiv_api.fetch_ids(settings, ids), batch_size=100, summary=s, progress=progress))
+    return _run(store, "arxiv-api", ",".join(ids), lambda s, c: ingest_items(
+        store, arxiv_api.fetch_ids(settings, ids), batch_size=100, summary=s, progress=progress, coverage=c))
 
 
 def parse_day(text: str) -> str:

@@ -80,8 +80,10 @@ class IngestSummary:
     skipped: int = 0
     resumed_from: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. no record had an id or an abstract
 
     def add(self, other: "IngestSummary") -> None:
         for name in ("read", "inserted", "updated", "unchanged", "skipped", "resumed_from"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)

@@ -23,6 +23,7 @@ from paperboy.engine import Engine
 from paperboy.services.digest import unsubscribe_token
 from paperboy.services.library import import_library
 from paperboy.settings import secret_key
+from paperboy.store.sqlite import SQLiteStore
 from paperboy.web.app import create_app
 from test_digest import BASE, NOW, free_port, ids_in, list_on
 
@@ -283,3 +284,36 @@ def test_a_hostile_title_cannot_break_the_message(engine, smtp):
     assert "Quantum Bcc: victim@example.org &lt;b&gt;bold&lt;/b&gt; end more" in html
     for body in (text, html):
         assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\u2028]", body)
+
+
+def test_a_period_recorded_by_another_process_is_neither_recorded_twice_nor_an_error(engine, smtp, tmp_path):
+    _, server = smtp
+    uid = reader(engine, "reader")
+    paper = engine.store.get_paper("0704.0001").id
+    other = SQLiteStore(engine.store.path)  # a second scheduler or cron on the same store
+    try:
+        first = other.record_digest(uid, PERIOD, [], [paper])
+        assert first and engine.store.record_digest(uid, PERIOD, [paper], []) is None
+        assert engine.store.pending_digests()[0]["id"] == first["id"] and engine.store.sent_ids(uid) == {paper}
+    finally:
+        other.close()
+    run = engine.digests().run(now=NOW)
+    assert (run.sent, run.resumed, run.failed) == (1, 1, []) and len(server.messages) == 1
+
+
+def test_the_reported_case_a_pending_digest_to_a_crlf_address_no_longer_stops_every_run(engine, smtp):
+    """Issue 9, defect 2 as reproduced: the bad reader's digest was left pending (it raised), and
+    every later run died on it first, so no later reader got mail."""
+    _, server = smtp
+    bad = reader(engine, "bad", "bad@example.org\r\nBcc: victim@example.org")
+    good = reader(engine, "good")
+    stuck = engine.store.record_digest(bad, PERIOD, [], [engine.store.get_paper("0704.0001").id])
+    run = engine.digests().run(now=NOW)
+    assert run.sent == 1 and server.to() == ["good@example.org"] and run.given_up == [f"bad ({PERIOD})"]
+    assert any(line.startswith("bad: not a valid email address") for line in run.invalid)
+    gone = engine.store.digest(bad, PERIOD)
+    assert gone["id"] == stuck["id"] and gone["status"] == "failed" and "not valid" in gone["last_error"]
+    assert engine.store.sent_ids(bad) == set() and engine.store.pending_digests() == []
+    later, next_period = engine.digests().run(now=NOW + timedelta(days=1)), f"daily:{(NOW + timedelta(days=1)).date()}"
+    assert later.sent == 1 and later.failed == [] and engine.store.digest(bad, next_period) is None
+    assert engine.store.digest(good, next_period)["status"] == "sent"

@@ -295,8 +295,11 @@ class Digests:
             if dry_run:
                 out.previews.append({"user": r["name"], "period": period, "papers": picked, "trending": trending})
                 continue
-            self._deliver(store.record_digest(r["id"], period, picked, trending),
-                          r | {"email": address[r["id"]]}, now, out, why)
+            recorded = store.record_digest(r["id"], period, picked, trending)
+            if recorded is None:  # another process recorded (and mails) this period first
+                out.not_due += 1
+                continue
+            self._deliver(recorded, r | {"email": address[r["id"]]}, now, out, why)
         return out
 
     def _deliver(self, digest: dict[str, Any], reader: dict[str, Any], now: datetime, out: DigestRun,

@@ -13,6 +13,7 @@ import numpy as np
 from .. import sources
 from ..errors import FormatError
 from ..models import BadRecord, Paper, PaperRecord
+from ..sources.normalize import check_record
 from ..store.merge import source_id_of
 from .recommend import Interest, Reader, Recommendation
 
@@ -51,6 +52,9 @@ def import_library(engine: Engine, user_id: int, path: Path, folder: str = "impo
     if fmt not in IMPORT_FORMATS:
         raise FormatError(f"{path}: a library import takes BibTeX or CSL-JSON (Zotero's exports), not {fmt}")
     items = list(sources.module(fmt).read(Path(path)))
+    # The same gate as `paperboy ingest`: types, lengths, control and XML-invalid characters.
+    items = [BadRecord(f"{path}: entry {r.source_id}", why) if isinstance(r, PaperRecord) and (why := check_record(r))
+             else r for r in items]
     records = [r for r in items if isinstance(r, PaperRecord)]
     skipped = [str(r) for r in items if isinstance(r, BadRecord)]
     store = engine.store

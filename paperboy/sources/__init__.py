@@ -35,7 +35,7 @@ def module(fmt: str) -> ModuleType:
 def detect(path: Path) -> str:
     """The format of a file, from its first few KB; FormatError if none or the file is unreadable."""
     if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{path} is a directory, not a file" if path.is_dir() else f"{path}: no such file")
     head = read_head(path)
     if not head.strip():
         raise FormatError(f"{path} is empty")

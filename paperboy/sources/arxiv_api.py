@@ -6,7 +6,9 @@ Calls are spaced by ``api_delay`` seconds (arXiv asks for 3) across the whole pr
 
 from __future__ import annotations
 
+import re
 import threading
+import xml.sax
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +19,15 @@ import requests
 
 from ..errors import FormatError, SourceError
 from ..models import BadRecord, PaperRecord
-from .base import open_binary
+from . import fields
+from .base import read_document
 from .normalize import arxiv_links, clean_text, normalize_doi, parse_arxiv_id, parse_date
 
 FORMAT = "arxiv-atom"
 DESCRIPTION = "arXiv query API response (Atom 1.0)"
 MAX_IDS_PER_CALL = 100
+_ENTRY = re.compile(rb"<entry\b.*?</entry>", re.DOTALL)
+_ENCODING = re.compile(rb"""\s*<\?xml[^>]*encoding=["']([\w.:-]+)["']""")
 _lock = threading.Lock()
 _last_call = [0.0]
 
@@ -55,21 +60,73 @@ def parse_entry(e: Any, loc: str) -> PaperRecord | BadRecord:
         authoritative=True)
 
 
+def _utf8_damage(data: bytes) -> tuple[bytes, set[int]]:
+    """A UTF-8 feed with some bytes that are not UTF-8: those bytes replaced (so feedparser does not
+    re-read the whole feed as windows-1252), and the numbers of the entries that held them."""
+    try:
+        data.decode("utf-8")
+        return data, set()
+    except UnicodeDecodeError:
+        pass
+    declared = _ENCODING.match(data)
+    if declared and declared.group(1).lower().replace(b"-", b"") != b"utf8":
+        return data, set()  # another declared encoding: feedparser reads it
+    bad = set()
+    for i, m in enumerate(_ENTRY.finditer(data), start=1):
+        try:
+            m.group(0).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.add(i)
+    return data.decode("utf-8", errors="replace").encode("utf-8"), bad
+
+
+def _damage(data: bytes, feed: Any) -> tuple[int, str] | None:
+    """(entries to keep, reason) when the XML breaks off or is malformed: only entries closed
+    before the break are trusted (feedparser's lenient fallback would half-read the rest)."""
+    exc = feed.get("bozo_exception")
+    if not feed.bozo or not isinstance(exc, xml.sax.SAXParseException):
+        return None  # an encoding override is not damage
+    line, col = exc.getLineNumber() or 1, exc.getColumnNumber() or 0
+    offset = 0
+    for _ in range(line - 1):
+        offset = data.find(b"\n", offset) + 1 or len(data)
+    keep = data.count(b"</entry>", 0, offset + col)
+    return keep, f"malformed or truncated XML at line {line} ({exc.getMessage()}); entries after it were not read"
+
+
 def parse_feed(data: bytes, label: str) -> tuple[list[PaperRecord | BadRecord], int]:
-    """Records of one API response and its opensearch:totalResults."""
+    """Records of one API response and its opensearch:totalResults.
+
+    A response that breaks off keeps the entries complete before the break and reports the break.
+    """
+    data, undecodable = _utf8_damage(data)
     feed = feedparser.parse(data)
     if feed.bozo and not feed.entries and not feed.feed.get("title"):
         raise FormatError(f"{label} is not an Atom feed: {feed.get('bozo_exception')}")
-    items = [parse_entry(e, f"{label}:entry {i}") for i, e in enumerate(feed.entries, start=1)]
-    return items, int(feed.feed.get("opensearch_totalresults") or len(items))
+    entries, damage = feed.entries, _damage(data, feed)
+    if damage:
+        entries = entries[:damage[0]]
+    items = [BadRecord(f"{label}:entry {i}", "invalid UTF-8 in the entry") if i in undecodable
+             else fields.parse_one(parse_entry, e, f"{label}:entry {i}") for i, e in enumerate(entries, start=1)]
+    if damage:
+        items.append(BadRecord(f"{label}:entry {len(entries) + 1}", damage[1]))
+    try:
+        total = int(feed.feed.get("opensearch_totalresults") or len(items))
+    except (TypeError, ValueError):
+        total = len(items)
+    return items, total
 
 
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
-    with open_binary(path) as f:
-        data = f.read()
+    data, broken = read_document(path, "Atom")
     if b"<feed" not in data[:4096]:
         raise FormatError(f"{path} is not an arXiv API response (no Atom <feed> element)")
-    yield from parse_feed(data, str(path))[0]
+    items = parse_feed(data, str(path))[0]
+    if broken and items and isinstance(items[-1], BadRecord):
+        items[-1] = BadRecord(items[-1].location, broken)  # one report of the break, the real cause
+    elif broken:
+        items.append(BadRecord(f"{path}:end", broken))
+    yield from items
 
 
 def _call(settings: dict[str, Any], params: dict[str, Any]) -> bytes:

@@ -20,7 +20,7 @@ from sickle import Sickle
 
 from ..errors import FormatError, SourceError
 from ..models import BadRecord, PaperRecord
-from .base import open_binary
+from .base import read_document
 from .normalize import clean_text, normalize_doi, normalize_name, parse_arxiv_id, parse_date
 
 FORMAT = "oai-pmh"
@@ -29,6 +29,7 @@ OAI = "http://www.openarchives.org/OAI/2.0/"
 NS = {"o": OAI, "a": "http://arxiv.org/OAI/arXiv/", "dc": "http://purl.org/dc/elements/1.1/"}
 _RECORD = re.compile(rb"<record\b[^>]*>.*?</record>", re.DOTALL)
 _TOKEN = re.compile(rb"<resumptionToken\b[^>]*>([^<]*)</resumptionToken>")
+_END = b"</OAI-PMH>"
 _ERROR = re.compile(rb'<error\b[^>]*code="([^"]+)"[^>]*>([^<]*)</error>')
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 MAX_RETRY_AFTER = 3600
@@ -39,6 +40,7 @@ class Page:
     items: list[PaperRecord | BadRecord] = field(default_factory=list)
     token: str | None = None
     error: tuple[str, str] | None = None
+    truncated: bool = False  # the response broke off: its last item is a BadRecord saying so
 
 
 def sniff(path: Path, head: str) -> bool:
@@ -109,7 +111,7 @@ def parse_page(data: bytes, label: str) -> Page:
     """Split a ListRecords response into parsed records, its resumptionToken and any OAI error."""
     page = Page()
     if err := _ERROR.search(data):
-        page.error = (err.group(1).decode(), clean_text(err.group(2).decode("utf-8", "replace")))
+        page.error = (err.group(1).decode("utf-8", "replace"), clean_text(err.group(2).decode("utf-8", "replace")))
         return page
     line, pos = 1, 0
     for i, m in enumerate(_RECORD.finditer(data), start=1):
@@ -119,18 +121,26 @@ def parse_page(data: bytes, label: str) -> Page:
         if item is not None:
             page.items.append(item)
     if tok := _TOKEN.search(data):
-        page.token = tok.group(1).decode().strip() or None
+        page.token = tok.group(1).decode("utf-8", "replace").strip() or None
+    if _END not in data[-1024:]:  # the records after the break, and the resumptionToken, are gone
+        page.truncated = True
+        line += data.count(b"\n", pos)
+        page.items.append(BadRecord(f"{label}:{line}", f"response is truncated (no closing </OAI-PMH>) after "
+                                    f"{len(page.items)} complete records; the rest of the page was not read"))
     return page
 
 
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
-    with open_binary(path) as f:
-        data = f.read()
+    data, broken = read_document(path, "OAI-PMH")
     if b"<OAI-PMH" not in data[:4096]:
         raise FormatError(f"{path} is not an OAI-PMH response (no <OAI-PMH> root element)")
     page = parse_page(data, str(path))
     if page.error and page.error[0] != "noRecordsMatch":
         raise FormatError(f"{path}: OAI-PMH error {page.error[0]}: {page.error[1]}")
+    if broken and page.truncated:
+        page.items[-1] = BadRecord(page.items[-1].location, broken)  # one report of the break, its real cause
+    elif broken:
+        page.items.append(BadRecord(f"{path}:end", broken))
     yield from page.items
 
 
@@ -165,6 +175,9 @@ def harvest(settings: dict[str, Any], params: dict[str, str]) -> Iterator[Page]:
         except requests.RequestException as e:
             raise SourceError(f"OAI-PMH request to {settings['oai_url']} failed: {e}") from e
         page = parse_page(data, f"{settings['oai_url']} {params}")
+        if page.truncated:  # not ingested: the saved cursor still points at this page, so a rerun refetches it
+            raise SourceError(f"OAI-PMH response from {settings['oai_url']} broke off (no closing </OAI-PMH>, "
+                              f"{len(page.items) - 1} complete records); stopped before it, rerun to resume")
         if page.error:
             if page.error[0] == "noRecordsMatch":
                 return

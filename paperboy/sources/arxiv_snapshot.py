@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..models import BadRecord, PaperRecord
+from . import fields
 from .base import iter_json_lines
-from .normalize import clean_latex, parse_arxiv_id, parse_date, split_authors
+from .normalize import clean_latex, parse_arxiv_id
 
 FORMAT = "kaggle"
 DESCRIPTION = "Kaggle arXiv metadata snapshot (arxiv-metadata-oai-snapshot.json, JSON lines, .gz ok)"
@@ -18,38 +19,49 @@ def sniff(path: Path, head: str) -> bool:
     return first.startswith("{") and '"authors_parsed"' in first or ('"versions"' in first and '"update_date"' in first)
 
 
-def _name(parts: list[str]) -> str:
+def _name(parts: object, i: int) -> str:
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise fields.FieldError(f"field 'authors_parsed' item {i} must be a list of texts, got {fields.json_type(parts)}")
     last, first, *rest = [*parts, "", ""][:3]
     name = clean_latex(" ".join(p for p in (first, last, *rest) if p and p.strip()))
     return name.replace(". -", ".-")  # authors_parsed splits "C.-P." into "C. -P."
 
 
+def _versions(obj: dict) -> dict[int, str | None]:
+    versions: dict[int, str | None] = {}
+    for i, v in enumerate(fields.array(obj, "versions")):
+        if not isinstance(v, dict):
+            raise fields.FieldError(f"field 'versions' item {i} must be an object, got {fields.json_type(v)}")
+        number = fields.ident(v, "version").lstrip("v")
+        if number.isdigit():
+            versions[int(number)] = fields.date(v, "created")
+    return versions
+
+
 def parse(obj: dict, loc: str) -> PaperRecord | BadRecord:
-    """One snapshot object to a record."""
-    parsed = parse_arxiv_id(str(obj.get("id") or ""))
+    """One snapshot object to a record (FieldError on a field of the wrong type)."""
+    raw_id = fields.ident(obj, "id")
+    parsed = parse_arxiv_id(raw_id)
     if not parsed:
         return BadRecord(loc, f"missing or invalid arXiv id {obj.get('id')!r}")
-    versions: dict[int, str | None] = {}
-    for v in obj.get("versions") or []:
-        if isinstance(v, dict) and str(v.get("version", "")).lstrip("v").isdigit():
-            versions[int(str(v["version"]).lstrip("v"))] = parse_date(v.get("created"))
-    parsed_authors = obj.get("authors_parsed")
-    if isinstance(parsed_authors, list) and parsed_authors:
-        authors = [_name(a) for a in parsed_authors if isinstance(a, list)]
+    versions = _versions(obj)
+    parsed_authors = fields.array(obj, "authors_parsed")
+    if parsed_authors:
+        authors = [_name(a, i) for i, a in enumerate(parsed_authors)]
     else:
-        authors = split_authors(obj.get("authors"))
-    cats = str(obj.get("categories") or "").split()
+        authors = fields.names(obj, "authors")
+    cats = fields.terms(obj, "categories")
+    updated = fields.date(obj, "update_date")
     return PaperRecord(
-        source=FORMAT, source_id=parsed[0], title=str(obj.get("title") or ""),
-        abstract=str(obj.get("abstract") or ""), authors=[a for a in authors if a],
+        source=FORMAT, source_id=parsed[0], title=fields.text(obj, "title"),
+        abstract=fields.text(obj, "abstract"), authors=[a for a in authors if a],
         arxiv_id=parsed[0], arxiv_version=max(versions) if versions else None, versions=versions,
-        doi=obj.get("doi") or None, categories=cats, primary_category=cats[0] if cats else None,
-        submitted=versions.get(min(versions)) if versions else parse_date(obj.get("update_date")),
-        updated=versions.get(max(versions)) if versions else parse_date(obj.get("update_date")),
-        comments=obj.get("comments") or None, journal_ref=obj.get("journal-ref") or None,
+        doi=fields.text(obj, "doi") or None, categories=cats, primary_category=cats[0] if cats else None,
+        submitted=versions.get(min(versions)) if versions else updated,
+        updated=versions.get(max(versions)) if versions else updated,
+        comments=fields.text(obj, "comments") or None, journal_ref=fields.text(obj, "journal-ref") or None,
         authoritative=True)
 
 
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
-    for loc, obj, err in iter_json_lines(path, "a Kaggle arXiv snapshot"):
-        yield BadRecord(loc, err) if err or obj is None else parse(obj, loc)
+    yield from fields.parse_each(parse, iter_json_lines(path, "a Kaggle arXiv snapshot"))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..models import BadRecord, PaperRecord
+from . import fields
 from .base import iter_json_lines
 
 FORMAT = "beir"
@@ -18,12 +19,17 @@ def sniff(path: Path, head: str) -> bool:
     return first.startswith("{") and '"_id"' in first and '"text"' in first
 
 
+def parse(obj: dict, loc: str, dataset: str) -> PaperRecord | BadRecord:
+    """One BEIR document (FieldError on a field of the wrong type)."""
+    doc_id = fields.ident(obj, "_id")
+    if not doc_id:
+        return BadRecord(loc, "missing _id")
+    body = fields.text(obj, "text")
+    return PaperRecord(source=f"beir:{dataset}", source_id=doc_id, title=(fields.text(obj, "title") or body)[:300],
+                       abstract=body, match_title=False)
+
+
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     dataset = path.parent.name or "beir"
-    for loc, obj, err in iter_json_lines(path, "a BEIR corpus.jsonl"):
-        if err or obj is None or not obj.get("_id"):
-            yield BadRecord(loc, err or "missing _id")
-            continue
-        yield PaperRecord(source=f"beir:{dataset}", source_id=str(obj["_id"]),
-                          title=str(obj.get("title") or obj.get("text") or "")[:300], abstract=str(obj.get("text") or ""),
-                          match_title=False)
+    yield from fields.parse_each(lambda obj, loc: parse(obj, loc, dataset),
+                                 iter_json_lines(path, "a BEIR corpus.jsonl"))

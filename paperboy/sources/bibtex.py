@@ -10,7 +10,7 @@ from bibtexparser.bparser import BibTexParser
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
-from .base import open_binary
+from .base import read_document
 from .normalize import (arxiv_links, clean_latex, clean_text, date_from_parts, normalize_doi, parse_arxiv_id,
                         parse_date)
 
@@ -18,6 +18,8 @@ FORMAT = "bibtex"
 DESCRIPTION = "BibTeX library (.bib), e.g. a Zotero or Better BibTeX export"
 
 _ENTRY_RE = re.compile(r"(?m)^[ \t]*@[ \t]*([A-Za-z]+)[ \t]*[{(][ \t\r\n]*([^,\s{}()]*)")
+_UTF8_SEQ = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 _NON_ENTRIES = {"comment", "string", "preamble"}
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
@@ -119,17 +121,23 @@ def _record(e: dict[str, str]) -> PaperRecord:
         journal_ref=venue if venue and "arxiv" not in venue.lower() else None, extra=extra)
 
 
+def _decode(data: bytes) -> str:
+    """UTF-8, with bytes that are not kept as lone surrogates (their entries are then reported);
+    a file that is not UTF-8 at all (more invalid bytes than UTF-8 sequences) is an old Latin-1 export."""
+    try:
+        return data.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+    if len(_UTF8_SEQ.findall(data)) >= len(_UNDECODED.findall(text)):
+        return text
+    return data.decode("latin-1")  # binary garbage fails the entry check after this
+
+
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     """Yield one record per entry; entries bibtexparser could not parse come back as BadRecords."""
-    try:
-        with open_binary(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise FormatError(f"{path}: cannot read: {e}") from e
-    try:
-        text = data.decode("utf-8").lstrip("\ufeff")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # old exports; binary garbage fails the entry check below
+    data, broken = read_document(path, "BibTeX")
+    text = _decode(data)
     starts = [k for t, k in _ENTRY_RE.findall(text) if t.lower() not in _NON_ENTRIES]
     if not _ENTRY_RE.search(text):
         raise FormatError(f"{path} does not look like BibTeX: no @type{{key, ...}} entries")
@@ -144,7 +152,11 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
         if key not in parsed:
             yield BadRecord(f"{path}:entry {key}", "could not parse entry (unbalanced braces?)")
     for e in entries:
-        if not clean_latex(e.get("title")):
+        if any(_UNDECODED.search(v) for v in e.values() if isinstance(v, str)):
+            yield BadRecord(f"{path}:entry {e.get('ID')}", "invalid UTF-8 in the entry")
+        elif not clean_latex(e.get("title")):
             yield BadRecord(location=f"{path}:entry {e.get('ID')}", reason="missing title")
         else:
             yield _record(e)
+    if broken:
+        yield BadRecord(f"{path}:end", broken)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from . import fields
 from .base import load_json
 from .normalize import arxiv_links, clean_text, date_from_parts, normalize_doi, parse_arxiv_id, parse_date
 
@@ -30,12 +31,17 @@ def _text(value: Any) -> str:
     return clean_text(_TAGS.sub("", value)) if isinstance(value, str) else ""
 
 
-def _authors(names: Any) -> list[str]:
+def _strict(item: dict[str, Any], key: str) -> str:
+    """A field that must be text when present (title, abstract, DOI, URL), rich-text tags dropped."""
+    return _text(fields.text(item, key))
+
+
+def _authors(names: list[Any]) -> list[str]:
     """CSL names ({family, given, particles, suffix} or {literal}) as "First Last"."""
     out = []
-    for n in names if isinstance(names, list) else []:
+    for i, n in enumerate(names):
         if not isinstance(n, dict):
-            continue
+            raise fields.FieldError(f"field 'author' item {i} must be a CSL name object, got {fields.json_type(n)}")
         keys = ("given", "dropping-particle", "non-dropping-particle", "family", "suffix")
         name = _text(n.get("literal")) or " ".join(_text(n.get(k)) for k in keys if _text(n.get(k)))
         if name:
@@ -55,36 +61,39 @@ def _date(issued: Any) -> str | None:
 
 def _arxiv(item: dict[str, Any]) -> tuple[str, int | None] | None:
     """arXiv id from an arxiv.org URL, an "arXiv:..." number/note/container-title, or an arXiv DOI."""
-    url = _text(item.get("URL"))
+    url = _strict(item, "URL")
     if "arxiv.org/" in url.lower() and (found := parse_arxiv_id(url)):
         return found
     for key in ("number", "note", "container-title", "archive_location"):
         value = _text(item.get(key))
         if "arxiv" in value.lower() and (found := parse_arxiv_id(value)):
             return found
-    doi = normalize_doi(_text(item.get("DOI")))
+    doi = normalize_doi(_strict(item, "DOI"))
     return parse_arxiv_id(doi.split("arxiv.")[-1]) if doi and doi.startswith("10.48550/arxiv.") else None
 
 
-def _record(item: dict[str, Any]) -> PaperRecord:
+def _record(item: dict[str, Any], loc: str = "") -> PaperRecord | BadRecord:
+    """One CSL item (FieldError on a field of the wrong type)."""
+    title = _strict(item, "title")
+    if not title:
+        return BadRecord(loc, "missing title")
     found = _arxiv(item)
-    doi = normalize_doi(_text(item.get("DOI")))
+    doi = normalize_doi(_strict(item, "DOI"))
     if found and doi and doi.startswith("10.48550/"):
         doi = None  # arXiv's own DataCite DOI: the arXiv id already says it
     venue = _text(item.get("container-title"))
-    url = _text(item.get("URL"))
-    cats = item.get("categories") if isinstance(item.get("categories"), list) else []
-    cats = [c for c in cats if isinstance(c, str)]
+    url = _strict(item, "URL")
+    cats = fields.terms(item, "categories")
     extra: dict[str, Any] = {"entry_type": _text(item.get("type"))}
     keywords = [k.strip() for k in re.split(r"[,;]", _text(item.get("keyword"))) if k.strip()]
     if keywords:
         extra["keywords"] = keywords
     return PaperRecord(
-        source=FORMAT, source_id=str(item["id"]) if item.get("id") is not None else None,
-        title=_text(item["title"]), abstract=_text(item.get("abstract")),
-        authors=_authors(item.get("author")),
+        source=FORMAT, source_id=fields.ident(item, "id") or None,
+        title=title, abstract=_strict(item, "abstract"),
+        authors=_authors(fields.array(item, "author")),
         arxiv_id=found[0] if found else None, arxiv_version=found[1] if found else None, doi=doi,
-        categories=cats, primary_category=cats[0] if cats else None, submitted=_date(item.get("issued")),
+        categories=cats, primary_category=cats[0] if cats else None, submitted=_date(fields.mapping(item, "issued")),
         links={**({"url": url} if url and "arxiv.org/" not in url else {}),
                **(arxiv_links(found[0]) if found else {})},
         journal_ref=venue if venue and "arxiv" not in venue.lower() else None, extra=extra)
@@ -94,15 +103,9 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     """Yield one record per item; an item without a title is a BadRecord."""
     items = load_json(path, FORMAT)
     if not isinstance(items, list):
-        kind = type(items).__name__
+        kind = fields.json_type(items)
         raise FormatError(f"{path} is not CSL-JSON: expected a JSON array of items, got {kind}")
     if items and not any(isinstance(i, dict) and "type" in i for i in items):
         raise FormatError(f"{path} is not CSL-JSON: no item is an object with a \"type\"")
     for index, item in enumerate(items):
-        loc = f"{path}:item {index}"
-        if not isinstance(item, dict):
-            yield BadRecord(location=loc, reason=f"expected a JSON object, got {type(item).__name__}")
-        elif not _text(item.get("title")):
-            yield BadRecord(location=loc, reason="missing title")
-        else:
-            yield _record(item)
+        yield fields.parse_one(_record, item, f"{path}:item {index}")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from . import fields
 from .base import load_json
-from .normalize import clean_latex, parse_arxiv_id, parse_date
+from .normalize import parse_arxiv_id
 
 FORMAT = "hf-scrape"
 DESCRIPTION = "Daily Papers scrape: JSON object keyed by arXiv id with title/authors/abstract/upvotes"
@@ -19,20 +20,23 @@ def sniff(path: Path, head: str) -> bool:
     return head.lstrip().startswith("{") and '"upvotes"' in head and '"abstract"' in head
 
 
+def parse(key: str, item: dict, loc: str) -> PaperRecord | BadRecord:
+    """One scraped paper (FieldError on a field of the wrong type)."""
+    parsed = parse_arxiv_id(key) or parse_arxiv_id(fields.text(item, "url"))
+    if not parsed:
+        return BadRecord(loc, "no arXiv id in the key or url")
+    upvotes = fields.count(item, "upvotes")
+    return PaperRecord(
+        source=FORMAT, source_id=parsed[0], title=fields.text(item, "title"),
+        abstract=fields.text(item, "abstract"), arxiv_id=parsed[0], authors=fields.names(item, "authors"),
+        submitted=fields.date(item, "publication_date"), extra={"upvotes": upvotes} if upvotes is not None else {})
+
+
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     data = load_json(path, "a Daily Papers scrape")
     if not isinstance(data, dict):
-        raise FormatError(f"{path}: a Daily Papers scrape is a JSON object keyed by arXiv id")
+        raise FormatError(f"{path}: a Daily Papers scrape is a JSON object keyed by arXiv id, "
+                          f"got {fields.json_type(data)}")
     for i, (key, item) in enumerate(data.items(), start=1):
-        loc = f"{path}:item {i} ({key})"
-        parsed = parse_arxiv_id(key) or parse_arxiv_id(str((item or {}).get("url") or ""))
-        if not isinstance(item, dict) or not parsed:
-            yield BadRecord(loc, "not an object with an arXiv id")
-            continue
-        authors = item.get("authors") or []
-        yield PaperRecord(
-            source=FORMAT, source_id=parsed[0], title=str(item.get("title") or ""),
-            abstract=str(item.get("abstract") or ""), arxiv_id=parsed[0],
-            authors=[clean_latex(str(a)) for a in authors if str(a).strip()],
-            submitted=parse_date(item.get("publication_date")),
-            extra={"upvotes": item["upvotes"]} if isinstance(item.get("upvotes"), int) else {})
+        loc = f"{path}:item {i} ({key[:100]})"
+        yield fields.parse_one(lambda obj, where, key=key: parse(key, obj, where), item, loc)

@@ -7,6 +7,9 @@ import unicodedata
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import Any
+
+import orjson
 
 from ..models import PaperRecord
 
@@ -15,6 +18,10 @@ MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
 MAX_AUTHORS = 5_000
 MAX_AUTHOR_NAME = 300
+MAX_NOTE = 5_000  # comments, journal reference
+MAX_CATEGORIES = 100
+MAX_SHORT = 1_000  # one category, an id, a DOI, a link
+MAX_EXTRA_BYTES = 64 << 10  # a source's signals (upvotes, keywords), as JSON
 
 # New-style ids (0704.0001, 2401.01234) and old-style ids (hep-th/9901001, math.GT/0309136).
 _NEW_ID = r"\d{4}\.\d{4,5}"
@@ -22,8 +29,12 @@ _OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
 _ARXIV_RE = re.compile(rf"(?:^|[^\w.\-/])({_NEW_ID}|{_OLD_ID})(?:v(\d+))?(?![\w.])", re.IGNORECASE)
 _ARXIV_EXACT = re.compile(rf"^({_NEW_ID}|{_OLD_ID})(?:v(\d+))?$", re.IGNORECASE)
 _DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
-# Control and invisible format characters (Cc, soft hyphen, zero-width, bidi overrides, BOM).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# Control and invisible format characters (Cc, soft hyphen, zero-width, bidi overrides, BOM), and
+# what XML 1.0 cannot carry at all (lone surrogates, U+FFFE, U+FFFF) or reserves (noncharacters):
+# one of these in a title would break every feed listing it.
+_NONCHARS = "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17))
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
+                      f"\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff{_NONCHARS}]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -196,22 +207,100 @@ def arxiv_links(arxiv_id: str) -> dict[str, str]:
     return {"abs": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
 
 
-def check_record(rec: PaperRecord) -> str | None:
-    """Clean a record in place and return why it is malformed, or None if it is fine."""
-    if len(rec.title) > 4 * MAX_TITLE or len(rec.abstract) > 4 * MAX_ABSTRACT:
-        return f"field too long (title {len(rec.title)} chars, abstract {len(rec.abstract)} chars)"
-    rec.title = clean_latex(rec.title)
-    rec.abstract = clean_text(rec.abstract)
-    if not rec.title:
-        return "missing title"
-    if len(rec.title) > MAX_TITLE:
-        return f"title too long ({len(rec.title)} chars > {MAX_TITLE})"
-    if len(rec.abstract) > MAX_ABSTRACT:
-        return f"abstract too long ({len(rec.abstract)} chars > {MAX_ABSTRACT})"
+def strip_invalid(text: str) -> str:
+    """``text`` without control, invisible and XML-invalid characters (whitespace kept as is)."""
+    return text if text.isprintable() else _CONTROL.sub("", text)
+
+
+def _clean_json(value: Any) -> Any:
+    """Strings anywhere in a JSON-like value stripped of invalid characters."""
+    if isinstance(value, str):
+        return strip_invalid(value)
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    if isinstance(value, dict):
+        return {strip_invalid(str(k)): _clean_json(v) for k, v in value.items()}
+    return value
+
+
+_OPTIONAL_TEXT = ("source_id", "arxiv_id", "doi", "primary_category", "submitted", "updated", "comments",
+                  "journal_ref")
+
+
+def _type_error(rec: PaperRecord) -> str | None:
+    """Why a field of ``rec`` has the wrong Python type (a source bug or hostile input), or None."""
+    if not isinstance(rec.source, str) or not rec.source:
+        return "record without a source name"
+    for name in ("title", "abstract"):
+        if not isinstance(getattr(rec, name), str):
+            return f"{name} is not text"
+    for name in _OPTIONAL_TEXT:
+        if getattr(rec, name) is not None and not isinstance(getattr(rec, name), str):
+            return f"{name} is not text"
+    for name in ("authors", "categories"):
+        value = getattr(rec, name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{name} is not a list of texts"
+    if rec.arxiv_version is not None and (not isinstance(rec.arxiv_version, int) or rec.arxiv_version < 1):
+        return "arxiv_version is not a whole number >= 1"
+    if not isinstance(rec.versions, dict) or not all(
+            isinstance(k, int) and (v is None or isinstance(v, str)) for k, v in rec.versions.items()):
+        return "versions is not a map of version number to date"
+    if not isinstance(rec.links, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in rec.links.items()):
+        return "links is not a map of texts"
+    if not isinstance(rec.extra, dict):
+        return "extra is not a map"
+    return None
+
+
+def _too_long(rec: PaperRecord, factor: int = 1) -> str | None:
+    """Which field of ``rec`` is past its limit (``factor`` times it, before clean-up), or None."""
+    for name, value, limit in (("title", rec.title, MAX_TITLE), ("abstract", rec.abstract, MAX_ABSTRACT),
+                               ("comments", rec.comments, MAX_NOTE), ("journal reference", rec.journal_ref, MAX_NOTE),
+                               ("source id", rec.source_id, MAX_SHORT), ("DOI", rec.doi, MAX_SHORT)):
+        if value and len(value) > factor * limit:
+            return f"{name} too long ({len(value)} chars > {limit})"
     if len(rec.authors) > MAX_AUTHORS:
         return f"too many authors ({len(rec.authors)} > {MAX_AUTHORS})"
-    if any(len(a) > MAX_AUTHOR_NAME for a in rec.authors):
+    if rec.authors and max(map(len, rec.authors)) > factor * MAX_AUTHOR_NAME:
         return f"author name too long (> {MAX_AUTHOR_NAME} chars)"
+    if len(rec.categories) > MAX_CATEGORIES or len(rec.links) > MAX_CATEGORIES:
+        return f"too many categories or links (> {MAX_CATEGORIES})"
+    if max(map(len, (*rec.categories, *rec.links.values())), default=0) > factor * MAX_SHORT:
+        return f"category or link too long (> {MAX_SHORT} chars)"
+    return None
+
+
+def check_record(rec: PaperRecord) -> str | None:
+    """Clean a record in place and return why it is malformed, or None if it is fine.
+
+    The one gate every record passes before the store, whatever its source: field types, lengths,
+    and every text field stripped of control and XML-invalid characters.
+    """
+    if (why := _type_error(rec)) or (why := _too_long(rec, factor=4)):
+        return why
+    rec.title = clean_latex(rec.title)
+    rec.abstract = clean_text(rec.abstract)
+    rec.authors = [a for a in map(clean_text, rec.authors) if a]
+    rec.categories = [c for c in map(clean_text, rec.categories) if c]
+    rec.primary_category = clean_text(rec.primary_category) or None
+    rec.comments = clean_text(rec.comments) or None
+    rec.journal_ref = clean_text(rec.journal_ref) or None
+    if rec.source_id is not None:
+        rec.source_id = strip_invalid(rec.source_id).strip() or None
+    rec.links = {strip_invalid(k): strip_invalid(v).strip() for k, v in rec.links.items() if strip_invalid(v).strip()}
+    try:
+        rec.extra = _clean_json(rec.extra)
+        extra_size = len(orjson.dumps(rec.extra, option=orjson.OPT_NON_STR_KEYS))
+    except (TypeError, orjson.JSONEncodeError):
+        return "extra is not JSON"
+    if not rec.title:
+        return "missing title"
+    if why := _too_long(rec):
+        return why
+    if extra_size > MAX_EXTRA_BYTES:
+        return f"source data too large ({extra_size} bytes > {MAX_EXTRA_BYTES})"
     if rec.arxiv_id and not rec.links:
         rec.links = arxiv_links(rec.arxiv_id)
     if rec.arxiv_version and rec.arxiv_version not in rec.versions:
@@ -219,5 +308,5 @@ def check_record(rec: PaperRecord) -> str | None:
     if rec.versions and not rec.arxiv_version:
         rec.arxiv_version = max(rec.versions)
     if rec.doi:
-        rec.doi = normalize_doi(rec.doi)
+        rec.doi = normalize_doi(strip_invalid(rec.doi))
     return None

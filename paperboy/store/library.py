@@ -47,7 +47,7 @@ SELECT_PENDING = "SELECT * FROM digests WHERE status = 'pending' ORDER BY attemp
 SELECT_LAST_DIGEST = "SELECT MAX(created_at) FROM digests WHERE user_id = ? AND status != 'failed'"
 SELECT_FIRST_FAILED = "SELECT MIN(created_at) FROM digests WHERE user_id = ? AND status = 'failed'"
 INSERT_DIGEST = """INSERT INTO digests (user_id, period, status, paper_ids, trending_ids, created_at)
-VALUES (?, ?, 'pending', ?, ?, ?)"""
+VALUES (?, ?, 'pending', ?, ?, ?) ON CONFLICT (user_id, period) DO NOTHING"""
 INSERT_SENT = "INSERT INTO sent (user_id, paper_id, digest_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 MARK_SENT = "UPDATE digests SET status = ?, sent_at = ?, next_attempt_at = NULL WHERE id = ?"
 DIGEST_FAILED = """UPDATE digests SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?
@@ -189,14 +189,18 @@ class LibraryMixin:
     def first_failed_digest_at(self, user_id: int) -> str | None:
         return self.conn.execute(SELECT_FIRST_FAILED, (user_id,)).fetchone()[0]
 
-    def record_digest(self, user_id: int, period: str, paper_ids: list[int], trending_ids: list[int]) -> dict[str, Any]:
+    def record_digest(self, user_id: int, period: str, paper_ids: list[int],
+                      trending_ids: list[int]) -> dict[str, Any] | None:
         """Write a digest as pending and its papers into the ledger, in one transaction: from here
-        on no other digest can pick these papers, and a crash before sending leaves it pending."""
+        on no other digest can pick these papers, and a crash before sending leaves it pending.
+        None when another process (a second scheduler, cron) recorded this period first."""
         with self._write() as c:  # type: ignore[attr-defined]
-            did = c.execute(INSERT_DIGEST, (user_id, period, orjson.dumps(paper_ids).decode(),
-                                            orjson.dumps(trending_ids).decode(), iso(utcnow()))).lastrowid
-            c.executemany(INSERT_SENT, [(user_id, pid, did) for pid in paper_ids + trending_ids])
-        return self.digest(user_id, period)  # type: ignore[return-value]
+            cur = c.execute(INSERT_DIGEST, (user_id, period, orjson.dumps(paper_ids).decode(),
+                                            orjson.dumps(trending_ids).decode(), iso(utcnow())))
+            if cur.rowcount == 0:
+                return None
+            c.executemany(INSERT_SENT, [(user_id, pid, cur.lastrowid) for pid in paper_ids + trending_ids])
+        return self.digest(user_id, period)
 
     def mark_digest(self, digest_id: int, status: str) -> None:
         with self._write() as c:  # type: ignore[attr-defined]
