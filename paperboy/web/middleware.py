@@ -62,9 +62,11 @@ class Hardening:
             elif message["type"] == "http.response.body" and "body" in status:
                 message = {"type": "http.response.body", "body": status.pop("body")}
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                status["ms"] = round((time.perf_counter() - started) * 1000, 1)  # sent: stop the clock
 
         await self.app(scope, receive, send_wrapped)
         client = scope.get("client") or ("?", 0)
         log.info(orjson.dumps({"method": scope.get("method"), "path": path[:300], "status": status["code"],
-                               "ms": round((time.perf_counter() - started) * 1000, 1),
+                               "ms": status.get("ms", round((time.perf_counter() - started) * 1000, 1)),
                                "client": client[0]}).decode())
