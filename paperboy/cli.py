@@ -75,12 +75,19 @@ def summary_line(what: str, s: IngestSummary) -> str:
             f"{s.skipped} skipped{resumed}")
 
 
-def report(what: str, s: IngestSummary, as_json: bool, max_errors: int) -> int:
-    """Print skipped-record reasons and the summary; return the exit code."""
+def problems(s: IngestSummary, max_errors: int) -> None:
+    """Skipped-record reasons (up to ``max_errors``) and warnings, on stderr."""
     for err in s.errors[:max_errors]:
         click.echo(f"skipped {err}", err=True)
     if len(s.errors) > max_errors or s.skipped > len(s.errors):
         click.echo(f"... and {s.skipped - min(max_errors, len(s.errors))} more skipped", err=True)
+    for warning in s.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def report(what: str, s: IngestSummary, as_json: bool, max_errors: int) -> int:
+    """Print skipped-record reasons, warnings and the summary; return the exit code."""
+    problems(s, max_errors)
     emit({"target": what, **asdict(s)}, as_json, lambda: summary_line(what, s))
     return EXIT_SKIPPED if s.skipped else EXIT_OK
 
@@ -110,26 +117,39 @@ def init(obj: Context, as_json: bool) -> None:
 
 @main.command("ingest")
 @click.argument("args", nargs=-1, required=True, metavar="[FORMAT] PATH...")
-@click.option("--map", "mapping", help="Field mapping for jsonl: title=name,abstract=summary,...")
+@click.option("--map", "mapping", help="Field mapping for jsonl (implies it): title=name,abstract=summary,...")
 @click.option("--embed", "then_embed", is_flag=True, help="Embed the new papers afterwards.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_obj
 def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, then_embed: bool, quiet: bool,
                as_json: bool) -> None:
-    """Ingest files. FORMAT is detected when left out; formats: see `paperboy formats`."""
+    """Ingest files. FORMAT is detected when left out; formats: see `paperboy formats`.
+
+    Exit 0: done; 3: done, some records skipped as malformed (listed); 1: a file could not be read
+    (the other files are still ingested)."""
     fmt, paths = None, list(args)
     if args[0] in sources.FORMATS and not Path(args[0]).exists():
         fmt, paths = args[0], list(args[1:])
     if not paths:
         raise click.UsageError("give at least one PATH")
-    total, results = IngestSummary(), []
+    if mapping and fmt not in (None, "jsonl"):
+        raise click.UsageError(f"--map applies to the jsonl format only, not {fmt}")
+    total, results, failed = IngestSummary(), [], 0
     with errors_to_exit(), obj.engine() as engine:
         field_map = sources.module("jsonl").parse_mapping(mapping) if mapping else None
         max_errors = engine.settings["max_errors_shown"]
         for p in paths:
-            with progress_bar(Path(p).name, quiet or as_json) as bar:
-                s = engine.ingest(Path(p), fmt, mapping=field_map, progress=bar)
+            try:
+                with progress_bar(Path(p).name, quiet or as_json) as bar:
+                    s = engine.ingest(Path(p), fmt, mapping=field_map, progress=bar)
+            except PaperboyError as e:
+                if len(paths) == 1:
+                    raise
+                click.echo(f"error: {e}", err=True)  # one file's failure does not stop the others
+                failed += 1
+                results.append({"path": p, "error": str(e)})
+                continue
             total.add(s)
             results.append({"path": p, **asdict(s)})
             if not as_json and len(paths) > 1:
@@ -138,9 +158,12 @@ def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, then_em
             with progress_bar("embed", quiet or as_json) as bar:
                 engine.embed(progress=bar)
     if as_json and len(paths) > 1:
+        problems(total, max_errors)
         emit({"files": results, "total": asdict(total)}, True, "")
-        sys.exit(EXIT_SKIPPED if total.skipped else EXIT_OK)
-    sys.exit(report("total" if len(paths) > 1 else paths[0], total, as_json, max_errors))
+        code = EXIT_SKIPPED if total.skipped else EXIT_OK
+    else:
+        code = report("total" if len(paths) > 1 else paths[0], total, as_json, max_errors)
+    sys.exit(EXIT_FAILED if failed else code)
 
 
 @main.command()
