@@ -125,7 +125,7 @@ def ingest_file(store: Store, path: Path, fmt: str | None = None, *, batch_size:
     if mapping is not None and fmt not in (None, "jsonl"):
         raise FormatError(f"a field mapping (--map) applies to the jsonl format only, not {fmt}")
     if not path.is_file():
-        raise FormatError(f"{path} is a directory, not a file" if path.is_dir() else f"{path}: no such file")
+        raise FormatError(sources.not_a_file(path))
     fmt = fmt or ("jsonl" if mapping is not None else sources.detect(path))
     mod = sources.module(fmt)
     try:

@@ -592,6 +592,13 @@ def test_bibtex_unbalanced_braces_and_latin1(cli, tmp_path):
     r = cli("ingest", str(bib))
     assert r.exit_code == EXIT_SKIPPED and "entry b: could not parse entry (unbalanced braces?)" in r.stderr
     assert "Good one" in titles(cli.home) and "Also good" in titles(cli.home)
+    deep = tmp_path / "deep.bib"  # the parser's recursion gives out on one entry: that entry alone is lost
+    deep.write_text("@string{jn = {Journal of Nesting}}\n@article{ok, title={Survives nesting}, journal=jn}\n"
+                    "@article{deep, title={" + "{" * 5000 + "}" * 5000 + "}}\n@article{ok2, title={Also survives}}\n")
+    r = cli("ingest", str(deep))
+    assert r.exit_code == EXIT_SKIPPED and "entry deep: could not parse entry" in r.stderr
+    assert {"Survives nesting", "Also survives"} <= set(titles(cli.home))
+    assert "Journal of Nesting" in [p["journal_ref"] for p in rows(cli.home)]
     latin = tmp_path / "old.bib"
     latin.write_bytes("@article{l,\n title={Caf\u00e9 na\u00efve},\n author={M\u00fcller, J\u00fcrgen}\n}\n".encode("latin-1"))
     r = cli("ingest", str(latin))

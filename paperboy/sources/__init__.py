@@ -32,10 +32,17 @@ def module(fmt: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{_MODULES[fmt]}")
 
 
+def not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file (a directory, a device, nothing there)."""
+    if path.is_dir():
+        return f"{path} is a directory, not a file"
+    return f"{path} is not a regular file" if path.exists() else f"{path}: no such file"
+
+
 def detect(path: Path) -> str:
     """The format of a file, from its first few KB; FormatError if none or the file is unreadable."""
     if not path.is_file():
-        raise FormatError(f"{path} is a directory, not a file" if path.is_dir() else f"{path}: no such file")
+        raise FormatError(not_a_file(path))
     head = read_head(path)
     if not head.strip():
         raise FormatError(f"{path} is empty")

@@ -21,7 +21,8 @@ def sniff(path: Path, head: str) -> bool:
 
 def _name(parts: object, i: int) -> str:
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        raise fields.FieldError(f"field 'authors_parsed' item {i} must be a list of texts, got {fields.json_type(parts)}")
+        raise fields.FieldError(f"field 'authors_parsed' item {i} must be a list of texts, "
+                                f"got {fields.json_type(parts)}")
     last, first, *rest = [*parts, "", ""][:3]
     name = clean_latex(" ".join(p for p in (first, last, *rest) if p and p.strip()))
     return name.replace(". -", ".-")  # authors_parsed splits "C.-P." into "C. -P."

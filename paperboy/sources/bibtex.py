@@ -121,6 +121,27 @@ def _record(e: dict[str, str]) -> PaperRecord:
         journal_ref=venue if venue and "arxiv" not in venue.lower() else None, extra=extra)
 
 
+def _parse(text: str) -> list[dict[str, str]]:
+    parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False)
+    parser.homogenize_fields = False
+    return parser.parse(text).entries
+
+
+def _parse_each(text: str) -> list[dict[str, str]]:
+    """Entries parsed one by one (with every @string definition before each); unparseable ones are
+    left out (and reported as such by the caller)."""
+    cuts = [m.start() for m in _ENTRY_RE.finditer(text)]
+    chunks = [text[a:b] for a, b in zip(cuts, cuts[1:] + [len(text)])]
+    strings = "".join(c for c in chunks if c.lstrip()[1:].lstrip().lower().startswith("string"))
+    entries: list[dict[str, str]] = []
+    for chunk in chunks:
+        try:
+            entries += _parse(strings + chunk)
+        except Exception:  # noqa: BLE001 - see read()
+            continue
+    return entries
+
+
 def _decode(data: bytes) -> str:
     """UTF-8, with bytes that are not kept as lone surrogates (their entries are then reported);
     a file that is not UTF-8 at all (more invalid bytes than UTF-8 sequences) is an old Latin-1 export."""
@@ -141,12 +162,10 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     starts = [k for t, k in _ENTRY_RE.findall(text) if t.lower() not in _NON_ENTRIES]
     if not _ENTRY_RE.search(text):
         raise FormatError(f"{path} does not look like BibTeX: no @type{{key, ...}} entries")
-    parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False)
-    parser.homogenize_fields = False
     try:
-        entries = parser.parse(text).entries
-    except Exception as e:  # bibtexparser/pyparsing raise assorted errors on broken input
-        raise FormatError(f"{path}: cannot parse BibTeX: {e}") from e
+        entries = _parse(text)
+    except Exception:  # noqa: BLE001 - bibtexparser raises assorted errors (RecursionError too) on broken input
+        entries = _parse_each(text)  # so one entry it chokes on costs that entry, not the file
     parsed = {e.get("ID") for e in entries}
     for key in starts:
         if key not in parsed:

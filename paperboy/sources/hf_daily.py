@@ -31,9 +31,9 @@ def _parse(item: dict, loc: str) -> PaperRecord | BadRecord:
     if not parsed:
         return BadRecord(loc, f"missing or invalid arXiv id {paper.get('id')!r}")
     submitter = fields.mapping(item, "submittedBy") or fields.mapping(paper, "submittedOnDailyBy")
-    extra = {
-        "upvotes": fields.count(paper, "upvotes") if "upvotes" in paper else fields.count(item, "upvotes"),
-        "num_comments": fields.count(item, "numComments") if "numComments" in item else fields.count(paper, "numComments"),
+    extra = {  # each signal from whichever of the item and its paper carries it
+        "upvotes": fields.count(paper if "upvotes" in paper else item, "upvotes"),
+        "num_comments": fields.count(item if "numComments" in item else paper, "numComments"),
         "submitted_by": fields.text(submitter, "name") or fields.text(submitter, "fullname") or None,
         "daily_date": fields.date(paper, "submittedOnDailyAt") or fields.date(item, "publishedAt"),
     }
