@@ -3,12 +3,16 @@ end (CLI, web, email) calls the engine; none of them opens the store or runs SQL
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import ingest as pipeline, settings as settings_mod
-from .errors import ConfigError, NotFound
+from .errors import BadRequest, ConfigError, NotFound
 from .models import IngestSummary, Paper
 from .store import Store, open_store
 
@@ -18,6 +22,9 @@ if TYPE_CHECKING:
     from .index.vectors import VectorIndex
     from .services.listing import Listings
     from .services.search import SearchResult, Searcher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Engine:
@@ -34,6 +41,11 @@ class Engine:
         self._similar: Any = None
         self._recommender: Any = None
         self._tfidf: Any = None
+        # derived indexes following the store (see ``refresh``); the lock serializes their updates
+        self._index_lock = threading.RLock()
+        self._next_refresh, self._seen_changes = 0.0, 0
+        self._vectors_loaded, self._vectors_version = False, 0
+        self._similar_version = self._recommender_version = -1
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "Engine":
@@ -61,7 +73,8 @@ class Engine:
         """Fetch papers by arXiv id or URL from the arXiv API."""
         return pipeline.fetch_arxiv(self.store, self.settings, ids)
 
-    # -- embeddings and indexes (derived data, rebuilt from the store when missing) -----------
+    # -- embeddings and indexes (derived data: they follow the store, and are rebuilt from it when
+    # missing or damaged) -------------------------------------------------------------------------
 
     @property
     def embedder(self) -> Embedder:
@@ -81,77 +94,187 @@ class Engine:
             shutil.rmtree(vector_dir(self.settings["home"], self.embedder.model_id), ignore_errors=True)
         counts = embed_pending(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
                                progress=progress)
-        self._vectors = self._searcher = None  # the searcher holds the old index
+        with self._index_lock:
+            self._vectors, self._vectors_loaded = None, False  # reloaded from what embed saved
+            self._next_refresh = 0.0
         vectors = self.vectors()
         if vectors is not None and len(vectors) > 1:  # hub scores and TF-IDF rows at index time, not
             self.similar_service(vectors).hub_scores()  # in a page request
             try:
-                self.tfidf()
+                self.tfidf().sync(self.store)  # and saved, for every other process to load
             except ConfigError:  # no scikit-learn: recommendations go without the TF-IDF model
                 pass
         return counts
 
-    @property
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index, synced with the store (a delta of the papers changed since last time)."""
+    def refresh(self, force: bool = False) -> dict[str, int]:
+        """Bring the loaded derived indexes up to date with the store, whichever process changed it
+        (the CLI, cron, another web worker). Every read path calls this; it compares the store's
+        change counters with what each index has synced, at most once per ``index_sync_seconds``
+        (``force``: now) and at once after this process wrote the store. Behind, it applies the
+        delta: the lexical index indexes the changed papers, or reloads what another process holding
+        tantivy's writer lock indexed; the vector index adds the new vectors in place; TF-IDF rows
+        follow in memory; hub scores, the searcher and the recommender follow the vectors. A thread
+        finding another one refreshing goes on with the indexes as they are. Returns what changed."""
+        if not force and time.monotonic() < self._next_refresh and self._own_changes() == self._seen_changes:
+            return {}
+        if not self._index_lock.acquire(blocking=force):
+            return {}
+        try:
+            self._seen_changes = self._own_changes()
+            return self._follow()
+        finally:
+            self._next_refresh = time.monotonic() + float(self.settings["index_sync_seconds"])
+            self._index_lock.release()
+
+    def _own_changes(self) -> int:
+        """Rows this process's store connection changed (SQLite counts them for free): a write made
+        here is seen by the next read at once, not after the throttle."""
+        conn = getattr(self._store, "conn", None)
+        return int(getattr(conn, "total_changes", 0) or 0)
+
+    def _follow(self) -> dict[str, int]:
+        from .index.sync import apply_new, behind
+        from .index.vectors import VectorIndexError
+
+        out: dict[str, int] = {}
+        rev = self.store.max_rev()
+        if self._lexical is not None and (self._lexical.follow() or self._lexical.synced < rev):
+            before = self._lexical.synced
+            self._with_lexical(lambda lex: lex.sync(self.store) if lex.synced < rev else 0)
+            out["lexical"] = max(self._lexical.synced - before, 0)
+        if self._vectors_loaded:
+            model = self.embedder.model_id
+            if behind(self.store, self._vectors, model):
+                try:
+                    vi, out["vectors"] = apply_new(self.store, self._vectors, model, self.settings["hnsw_threshold"])
+                except VectorIndexError as e:  # e.g. the store now holds another dimension: reload
+                    log.warning("reloading the vector index: %s", e)
+                    vi, self._vectors_loaded = None, False
+                self._vectors = vi
+                self._vectors_changed()
+        if self._tfidf is not None and self._tfidf.synced < rev:
+            try:
+                out["tfidf"] = self._tfidf.sync(self.store, save=False)
+            except ConfigError:
+                pass
+        return out
+
+    def _vectors_changed(self) -> None:
+        """Whatever holds the vectors or a sample of them is rebuilt or rescored on next use."""
+        self._vectors_version += 1
+        self._searcher = None
+
+    def _open_lexical(self) -> LexicalIndex:
         from .index.lexical import LexicalIndex
 
+        lex = LexicalIndex(self.settings["home"] / "index" / "lexical", title_boost=self.settings["title_boost"])
+        if lex.synced < self.store.max_rev():
+            lex.sync(self.store)
+        return lex
+
+    def _with_lexical(self, use: Callable[[LexicalIndex], T]) -> T:
+        """``use(lexical index)``, once more after a rebuild if the index turns out damaged."""
+        from .index.lexical import LexicalIndexDamaged
+
+        lex = self.lexical if self._lexical is None else self._lexical
+        try:
+            return use(lex)
+        except LexicalIndexDamaged as e:
+            return use(self._repair_lexical(lex, e))
+
+    def _repair_lexical(self, damaged: LexicalIndex, why: Exception) -> LexicalIndex:
+        """Rebuild the lexical index from the store (one warning), unless another thread already did."""
+        with self._index_lock:
+            if self._lexical is damaged or self._lexical is None:
+                log.warning("rebuilding the lexical index from the store: %s", why)
+                shutil.rmtree(self.settings["home"] / "index" / "lexical", ignore_errors=True)
+                self._lexical = self._searcher = None
+                self._lexical = self._open_lexical()
+            return self._lexical
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, following the store (see ``refresh``)."""
         if self._lexical is None:
-            self._lexical = LexicalIndex(self.settings["home"] / "index" / "lexical",
-                                         title_boost=self.settings["title_boost"])
-        if self._lexical.synced < self.store.max_rev():
-            self._lexical.sync(self.store)
+            with self._index_lock:
+                if self._lexical is None:
+                    self._lexical = self._open_lexical()
+                    self._searcher = None
+        self.refresh()
         return self._lexical
 
     def vectors(self) -> VectorIndex | None:
-        """The vector index of the configured model, synced with its stored embeddings."""
-        if self._vectors is None:
+        """The vector index of the configured model, following its stored embeddings (``refresh``)."""
+        if not self._vectors_loaded:
             from .index.sync import sync_vectors, vector_dir
 
-            model = self.embedder.model_id
-            self._vectors = sync_vectors(self.store, vector_dir(self.settings["home"], model), model,
-                                         self.settings["hnsw_threshold"])
+            with self._index_lock:
+                if not self._vectors_loaded:
+                    model = self.embedder.model_id
+                    self._vectors = sync_vectors(self.store, vector_dir(self.settings["home"], model), model,
+                                                 self.settings["hnsw_threshold"])
+                    self._vectors_loaded = True
+                    self._vectors_changed()
+        self.refresh()
         return self._vectors
 
     def searcher(self) -> Searcher:
+        """The searcher over the current indexes (rebuilt, cheaply, when one of them was replaced)."""
         from .services.search import Searcher
 
-        if self._searcher is None:
-            s = self.settings
-            vectors = self.vectors()
-            self._searcher = Searcher(
-                self.store, self.lexical, vectors, self.embedder if vectors is not None else None,
-                fusion=s["search_fusion"], alpha=s["search_alpha"], z_min=s["search_z_min"],
-                min_cosine=s["search_min_cosine"],
-                lexical_slack=s["search_lexical_slack"], candidates=s["search_candidates"],
-                max_query=s["search_max_query"])
-        return self._searcher
+        lexical, vectors = self.lexical, self.vectors()
+        if (s := self._searcher) is not None and s.lexical is lexical and s.vectors is vectors:
+            return s
+        with self._index_lock:
+            st = self.settings
+            self._searcher = s = Searcher(
+                self.store, lexical, vectors, self.embedder if vectors is not None else None,
+                fusion=st["search_fusion"], alpha=st["search_alpha"], z_min=st["search_z_min"],
+                min_cosine=st["search_min_cosine"],
+                lexical_slack=st["search_lexical_slack"], candidates=st["search_candidates"],
+                max_query=st["search_max_query"])
+        return s
 
     def search(self, text: str, **options: Any) -> SearchResult:
         """Search with the query language (see ``services/query.py``): mode, sort, page, per_page."""
-        return self.searcher().search(text, **options)
+        from .index.lexical import LexicalIndexDamaged
+
+        searcher = self.searcher()
+        try:
+            return searcher.search(text, **options)
+        except LexicalIndexDamaged as e:  # found at query time: rebuilt from the store, asked again
+            self._repair_lexical(searcher.lexical, e)
+            return self.searcher().search(text, **options)
 
     def paper(self, ref: str) -> Paper | None:
         return self.store.get_paper(ref)
 
     def similar_service(self, vectors: VectorIndex) -> Any:
-        """The hubness-reduced neighbour service over ``vectors`` (hub scores cached on disk)."""
+        """The hubness-reduced neighbour service over ``vectors`` (hub scores cached on disk, and
+        rescored, for the changed papers only, after the vectors changed)."""
         from .index.sync import vector_dir
         from .services.similar import SimilarPapers
 
-        if self._similar is None or self._similar.vectors is not vectors:
-            s = self.settings
-            self._similar = SimilarPapers(vectors, vector_dir(s["home"], self.embedder.model_id) / "hubness",
-                                          bank_k=s["similar_bank_k"], beta=s["similar_beta"],
-                                          candidates=s["similar_candidates"])
-        return self._similar
+        with self._index_lock:
+            if self._similar is None or self._similar.vectors is not vectors:
+                s = self.settings
+                self._similar = SimilarPapers(vectors, vector_dir(s["home"], self.embedder.model_id) / "hubness",
+                                              bank_k=s["similar_bank_k"], beta=s["similar_beta"],
+                                              candidates=s["similar_candidates"])
+                self._similar_version = -1
+            service = self._similar
+        if self._similar_version != self._vectors_version:
+            version = self._vectors_version
+            service.hub_scores()  # a no-op unless vectors were added or changed since
+            self._similar_version = version
+        return service
 
     def similar(self, paper_id: int, k: int | None = None, sort: str = "similarity",
                 hubness: bool = True) -> list[tuple[Paper, float]]:
         """Similar papers by embedding with hubness reduction (``services/similar.py``), as
         (paper, cosine); ``sort``: similarity, date or votes (re-orders the same k)."""
         if sort not in ("similarity", "date", "votes"):
-            raise NotFound(f"unknown sort {sort!r}: use similarity, date or votes")
+            raise BadRequest(f"unknown sort {sort!r}: use similarity, date or votes")
         vectors = self.vectors()
         if vectors is None or len(vectors) < 2:
             return []
@@ -180,9 +303,12 @@ class Engine:
         if not parts:
             return []
         text = " ".join(f'"{w}"' if " " in w else w for w in parts)
-        lex = self.lexical
-        query = lex.index.parse_query(text, ["text", "title"], field_boosts={"title": lex.title_boost})
-        return lex.search(query, k)[0]
+
+        def hits(lex: LexicalIndex) -> list[tuple[int, float]]:
+            query = lex.index.parse_query(text, ["text", "title"], field_boosts={"title": lex.title_boost})
+            return lex.search(query, k)[0]
+        _ = self.lexical  # opened and following the store
+        return self._with_lexical(hits)
 
     def tfidf_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int]) -> dict[int, float]:
         """The reader's TF-IDF SVM top ``k`` (``index/tfidf.py``); {} without scikit-learn."""
@@ -192,25 +318,34 @@ class Engine:
             return {}
 
     def tfidf(self) -> Any:
-        """The TF-IDF index (``index/tfidf.py``), synced with the store; ConfigError without scikit-learn."""
+        """The TF-IDF index (``index/tfidf.py``), following the store (``refresh``: in memory; ``embed``
+        saves it); ConfigError without scikit-learn."""
         from .index.tfidf import TfidfIndex
 
         if self._tfidf is None:
-            self._tfidf = TfidfIndex(self.settings["home"] / "index" / "tfidf")
-        self._tfidf.sync(self.store)
+            with self._index_lock:
+                if self._tfidf is None:
+                    tfidf = TfidfIndex(self.settings["home"] / "index" / "tfidf")
+                    tfidf.sync(self.store)
+                    self._tfidf = tfidf
+        self.refresh()
         return self._tfidf
 
     def recommender(self) -> Any:
-        """The recommender over the current vector index (None without vectors)."""
+        """The recommender over the current vector index (None without vectors), rebuilt when the
+        vectors changed (it keeps a background sample of them)."""
         from .services.recommend import Recommender
 
         vectors = self.vectors()
         if vectors is None or len(vectors) == 0:
             return None
-        if self._recommender is None or self._recommender.vectors is not vectors:
+        if (self._recommender is None or self._recommender.vectors is not vectors
+                or self._recommender_version != self._vectors_version):
             def titles(ids: list[int]) -> dict[int, str]:
                 return {i: p.title for i, p in self.store.get_papers(ids).items()}
+            version = self._vectors_version
             self._recommender = Recommender(vectors, titles, lexical=self.keyword_hits, sparse=self.tfidf_scores)
+            self._recommender_version = version
         return self._recommender
 
     @property

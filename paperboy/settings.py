@@ -81,6 +81,8 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of cron running `paperboy digest send`."),
     # -- ingest hardening
     # -- derived indexes
+    Setting("index_sync_seconds", 1.0, "How often (seconds, at most) a process checks the store's change counters and "
+            "brings its derived indexes (BM25, vectors, TF-IDF, hub scores) up to date with changes made by any process."),
     # -- accounts, abuse controls and moderation
     Setting("trusted_proxies", "", "Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For "
             "names the client; default none: the direct peer is the client, and the header is ignored."),

@@ -9,6 +9,11 @@ Chosen by measurement (benchmarks/search.py): tantivy's block-max WAND keeps top
 common words fast at 1M papers, where SQLite FTS5 scores every matching row. The index is derived
 data: ``sync`` (re)indexes the papers whose change counter (``rev``) is past the one saved in the
 sidecar, so new papers become searchable with a cheap delta and a deleted folder is rebuilt.
+Several processes share the folder: one holds tantivy's writer lock and indexes, the others see its
+commits through the sidecar and reload (``follow``). Damage is found at open (an unreadable sidecar or
+``meta.json``, a ``meta.json`` gone under a sidecar that says papers were indexed, segment files that
+fail tantivy's own footer and CRC32) or when a search fails and ``verify`` then finds it; the caller
+rebuilds the folder from the store (``LexicalIndexDamaged``).
 
 User text never reaches tantivy's query syntax: each clause is reduced to words (letters and
 digits) and the parsed pieces are combined as Query objects, so operator characters are inert.
@@ -17,17 +22,23 @@ digits) and the parsed pieces are combined as Query objects, so operator charact
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import tantivy
 
+from ..errors import PaperboyError
 from ..services.query import Clause, Query
 from ..store import Store
+
+log = logging.getLogger(__name__)
 
 TEXT_FIELDS = ("text", "title", "authors")
 FIELD_OF = {"title": "title", "abstract": "text", "authors": "authors"}  # abs: searches title + abstract
@@ -39,6 +50,44 @@ STOP_WORDS = frozenset("a an and are as at be but by for if in into is it no not
                        "their then there these they this to was will with".split())
 SIDE = "paperboy.json"
 LAYOUT = 2  # bump when the schema or analysis changes: an index of another layout is rebuilt
+_FOOTER_MAGIC = 1337  # tantivy's file footer: [data][JSON {"version", "crc"}][u32 JSON length][u32 magic]
+_SEGMENT_FILE = re.compile(r"^[0-9a-f]{32}\.")
+_CRC_BLOCK = 1 << 24
+
+
+class LexicalIndexDamaged(PaperboyError):
+    """The saved index cannot be read or fails a check: rebuild it from the store."""
+
+
+def _tantivy_failed(e: BaseException) -> bool:
+    """Errors tantivy raises for unreadable data: ValueError, or a Rust panic (pyo3's PanicException
+    derives from BaseException and cannot be imported by name)."""
+    return isinstance(e, ValueError) or type(e).__name__ == "PanicException"
+
+
+def _check_file(path: Path) -> str | None:
+    """Why a tantivy segment file is damaged (its footer or CRC32), or None if it checks out."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size < 8:
+                return f"{path.name}: truncated"
+            f.seek(size - 8)
+            length, magic = struct.unpack("<II", f.read(8))
+            if magic != _FOOTER_MAGIC or length > size - 8:
+                return f"{path.name}: no tantivy footer (truncated or overwritten)"
+            f.seek(size - 8 - length)
+            crc = json.loads(f.read(length))["crc"]
+            f.seek(0)
+            left, got = size - 8 - length, 0
+            while left:
+                block = f.read(min(left, _CRC_BLOCK))
+                if not block:
+                    return f"{path.name}: truncated"
+                got, left = zlib.crc32(block, got), left - len(block)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{path.name}: unreadable ({e})"
+    return None if got == crc else f"{path.name}: checksum mismatch"
 
 
 def _schema() -> tantivy.Schema:
@@ -69,17 +118,89 @@ class LexicalIndex:
         self.directory, self.title_boost = directory, title_boost
         self.schema = _schema()
         self.synced = 0
+        self._checked: dict[str, list[int]] = {}  # segment file -> [size, mtime_ns] known to be sound
         if directory is None:
             self.index = tantivy.Index(self.schema)
-        else:
-            side = directory / SIDE
-            meta = json.loads(side.read_text()) if side.exists() else {}
-            if meta.get("layout") != LAYOUT and directory.exists():  # derived data: rebuild
-                shutil.rmtree(directory)
-                meta = {}
+            return
+        meta, why = self._read_sidecar()
+        if meta.get("layout") not in (None, LAYOUT) and directory.exists():  # another layout: rebuild quietly
+            shutil.rmtree(directory)
+            meta = {}
+        index = None
+        if why is None and directory.exists():
+            index, why = self._open_checked(meta)
+        if why is not None:  # derived data: start over, and say so once
+            log.warning("rebuilding the lexical index in %s from the store: %s", directory, why)
+            shutil.rmtree(directory, ignore_errors=True)
+            meta, index, self._checked = {}, None, {}
+        if index is None:
             directory.mkdir(parents=True, exist_ok=True)
-            self.index = tantivy.Index(self.schema, path=str(directory), reuse=True)
-            self.synced = int(meta.get("synced", 0))
+            index = tantivy.Index(self.schema, path=str(directory), reuse=True)
+        self.index = index
+        self.synced = int(meta.get("synced", 0))
+
+    def _read_sidecar(self) -> tuple[dict[str, Any], str | None]:
+        """The sidecar ({} when there is none) and why it is unusable (None when it is fine)."""
+        assert self.directory is not None
+        try:
+            meta = json.loads((self.directory / SIDE).read_text())
+        except FileNotFoundError:
+            return {}, None
+        except (OSError, ValueError) as e:
+            return {}, f"{SIDE} unreadable ({e})"
+        if not isinstance(meta, dict) or not isinstance(meta.get("synced", 0), int) or meta.get("synced", 0) < 0:
+            return {}, f"{SIDE} is not a sidecar: {str(meta)[:80]}"
+        return meta, None
+
+    def _open_checked(self, meta: dict[str, Any]) -> tuple[tantivy.Index | None, str | None]:
+        """The saved index (None when there is none yet) and why it is damaged (None when sound)."""
+        assert self.directory is not None
+        d, synced = self.directory, int(meta.get("synced", 0))
+        files = [p.name for p in d.iterdir() if _SEGMENT_FILE.match(p.name) or p.name == "meta.json"]
+        if not meta:
+            return None, (f"{SIDE} missing beside {len(files)} index files" if files else None)
+        if synced and not (d / "meta.json").exists():
+            return None, f"tantivy's meta.json is missing, but {synced} changes were indexed"
+        self._checked = {k: v for k, v in meta.get("checked", {}).items() if isinstance(v, list)}
+        if why := self.verify(full=False):
+            return None, why
+        try:
+            index = tantivy.Index(self.schema, path=str(d), reuse=True)
+            n = index.searcher().num_docs
+        except BaseException as e:  # noqa: BLE001 - only tantivy's failures, see _tantivy_failed
+            if not _tantivy_failed(e):
+                raise
+            return None, f"tantivy cannot open it ({str(e)[:200]})"
+        if synced and n == 0:
+            return None, f"no documents, but {synced} changes were indexed"
+        return index, None
+
+    def verify(self, full: bool = True) -> str | None:
+        """Check every segment file's footer and CRC32 (``full=False``: only files changed since the
+        last check); why the index is damaged, or None."""
+        if self.directory is None:
+            return None
+        try:
+            meta = json.loads((self.directory / "meta.json").read_text())
+            segments = {s["segment_id"].replace("-", "") for s in meta["segments"]}
+        except FileNotFoundError:
+            return None if not full else "tantivy's meta.json is missing"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            return f"meta.json unreadable ({str(e)[:200]})"
+        present = {p.name.split(".")[0] for p in self.directory.iterdir() if _SEGMENT_FILE.match(p.name)}
+        if missing := segments - present:
+            return f"segment {sorted(missing)[0]} named in meta.json has no files"
+        for p in sorted(self.directory.iterdir()):
+            if not _SEGMENT_FILE.match(p.name) or p.name.split(".")[0] not in segments:
+                continue
+            st = p.stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+            if not full and self._checked.get(p.name) == stamp:
+                continue
+            if why := _check_file(p):
+                return why
+            self._checked[p.name] = stamp
+        return None
 
     def _doc(self, p: dict[str, Any]) -> tantivy.Document:
         d = tantivy.Document()
@@ -97,32 +218,61 @@ class LexicalIndex:
         return d
 
     def sync(self, store: Store, progress: Callable[[int], None] | None = None, chunk: int = 20_000) -> int:
-        """Index papers changed since the last sync; returns how many were (re)indexed."""
+        """Index papers changed since the last sync; returns how many were (re)indexed. When another
+        process holds the writer lock, its commits are picked up instead (``follow``)."""
         done = 0
         try:
             writer = self.index.writer(heap_size=128_000_000, num_threads=1)
-        except ValueError:  # another process holds the writer lock and is syncing: search as is
+        except ValueError:  # another process holds the writer lock and is indexing: read its commits
+            self.follow()
             return 0
-        while papers := store.papers_since(self.synced, chunk):
-            for p in papers:
-                if self.synced:  # a first build has nothing to replace
-                    writer.delete_documents_by_term("id", int(p["id"]))
-                writer.add_document(self._doc(p))
-            writer.commit()
-            self.synced = papers[-1]["rev"]
-            self._save_sidecar()
-            done += len(papers)
-            if progress:
-                progress(len(papers))
-        writer.wait_merging_threads()
+        try:
+            self.follow()  # what another writer committed while we waited need not be redone
+            replace = self.synced > 0 or self.index.searcher().num_docs > 0  # a first build has nothing to replace
+            while papers := store.papers_since(self.synced, chunk):
+                for p in papers:
+                    if replace:
+                        writer.delete_documents_by_term("id", int(p["id"]))
+                    writer.add_document(self._doc(p))
+                writer.commit()
+                self.synced, replace = papers[-1]["rev"], True
+                self._save_sidecar()
+                done += len(papers)
+                if progress:
+                    progress(len(papers))
+        finally:
+            writer.wait_merging_threads()  # consumes the writer: the lock is free for other processes
         self.index.reload()
+        if done:
+            self._remember_files()
         return done
+
+    def follow(self) -> bool:
+        """Pick up what another process indexed in the same folder (its sidecar is ahead of ours);
+        True if there was something."""
+        if self.directory is None:
+            return False
+        meta, why = self._read_sidecar()
+        if why is not None or int(meta.get("synced", 0)) <= self.synced:
+            return False
+        self.index.reload()
+        self.synced = int(meta["synced"])
+        return True
+
+    def _remember_files(self) -> None:
+        """Record our own segment files as sound, so the next open checks only files changed since."""
+        if self.directory is None:
+            return
+        names = {p.name: p for p in self.directory.iterdir() if _SEGMENT_FILE.match(p.name)}
+        self._checked = {n: [p.stat().st_size, p.stat().st_mtime_ns] for n, p in names.items()}
+        self._save_sidecar()
 
     def _save_sidecar(self) -> None:
         if self.directory is None:
             return
-        tmp = self.directory / (SIDE + ".tmp")
-        tmp.write_text(json.dumps({"synced": self.synced, "layout": LAYOUT, "engine": "tantivy"}))
+        tmp = self.directory / (SIDE + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"synced": self.synced, "layout": LAYOUT, "engine": "tantivy",
+                                   "checked": self._checked}))
         os.replace(tmp, self.directory / SIDE)
 
     # -- queries --------------------------------------------------------------------------------
@@ -191,18 +341,34 @@ class LexicalIndex:
     def search(self, query: tantivy.Query, k: int, count: bool = False) -> tuple[list[tuple[int, float]], int | None]:
         """(paper id, BM25 score) best first, and the number of matches when ``count`` (counting
         visits every match, which top-k pruning otherwise skips: ask only when it is shown)."""
-        searcher = self.index.searcher()
-        res = searcher.search(query, k, count=count)
-        return [(int(searcher.doc(addr)["id"][0]), float(score)) for score, addr in res.hits], res.count
+        try:
+            searcher = self.index.searcher()
+            # tantivy panics on a limit of 0 and reserves memory for the whole limit: ask for 1..num_docs
+            res = searcher.search(query, min(max(k, 1), max(searcher.num_docs, 1)), count=count)
+            return [(int(searcher.doc(addr)["id"][0]), float(score)) for score, addr in res.hits[:max(k, 0)]], res.count
+        except BaseException as e:  # noqa: BLE001 - re-raised unless the files are damaged, see _failed
+            self._failed(e)
+            raise
 
     def filtered_ids(self, q: Query, limit: int, order_by_day: bool = True) -> tuple[list[int], int]:
         """Papers matching only the filters (no text), newest first, and how many match."""
         fs = self.filters(q)
         query = tantivy.Query.all_query() if not fs else tantivy.Query.boolean_query(
             [(tantivy.Occur.Must, f) for f in fs])
-        searcher = self.index.searcher()
-        res = searcher.search(query, limit, count=True, order_by_field="day" if order_by_day else None)
-        return [int(searcher.doc(addr)["id"][0]) for _, addr in res.hits], int(res.count or 0)
+        try:
+            searcher = self.index.searcher()
+            res = searcher.search(query, min(max(limit, 1), max(searcher.num_docs, 1)), count=True,
+                                  order_by_field="day" if order_by_day else None)
+            return [int(searcher.doc(addr)["id"][0]) for _, addr in res.hits[:max(limit, 0)]], int(res.count or 0)
+        except BaseException as e:  # noqa: BLE001 - re-raised unless the files are damaged, see _failed
+            self._failed(e)
+            raise
+
+    def _failed(self, e: BaseException) -> None:
+        """Raise LexicalIndexDamaged for an exception out of tantivy when the files then fail
+        ``verify``; a query tantivy merely refuses returns, to be re-raised, and never costs a rebuild."""
+        if _tantivy_failed(e) and (why := self.verify(full=True)):
+            raise LexicalIndexDamaged(f"lexical index in {self.directory} is damaged: {why}") from e
 
     def constrain(self, q: Query, candidates: list[int]) -> set[int]:
         """Which ``candidates`` (e.g. dense hits) satisfy the query's phrases, fields, exclusions
@@ -215,4 +381,8 @@ class LexicalIndex:
         return {pid for pid, _ in self.search(query, len(candidates))[0]}
 
     def __len__(self) -> int:
-        return int(self.index.searcher().num_docs)
+        try:
+            return int(self.index.searcher().num_docs)
+        except BaseException as e:  # noqa: BLE001 - re-raised unless the files are damaged, see _failed
+            self._failed(e)
+            raise

@@ -18,19 +18,22 @@ def vector_dir(home: Path, model_id: str) -> Path:
     return home / "index" / "vectors" / model_id.replace("/", "__")
 
 
-def sync_vectors(store: Store, directory: Path, model_id: str, hnsw_threshold: int,
-                 chunk: int = 50_000) -> VectorIndex | None:
-    """Load the saved index, add the vectors written since it was saved, save it; None if empty.
+def stored_dim(store: Store, model_id: str) -> int | None:
+    """The dimension of the model's vectors in the store (one indexed row), None if it has none."""
+    rows = store.embeddings_since(model_id, 0, 1)
+    return len(rows[0][2]) // 4 if rows else None
 
-    The index is derived data: a damaged one is removed and rebuilt from the stored embeddings."""
-    vi = None
-    if VectorIndex.exists(directory):
-        try:
-            vi = VectorIndex.load(directory, model_id, hnsw_threshold=hnsw_threshold)
-        except VectorIndexError as e:
-            log.warning("rebuilding the vector index: %s", e)
-            shutil.rmtree(directory)
-    changed = False
+
+def behind(store: Store, vi: VectorIndex | None, model_id: str) -> bool:
+    """Whether the store holds vectors written after ``vi`` was synced (one indexed row)."""
+    return bool(store.embeddings_since(model_id, vi.synced if vi is not None else 0, 1))
+
+
+def apply_new(store: Store, vi: VectorIndex | None, model_id: str, hnsw_threshold: int,
+              chunk: int = 50_000) -> tuple[VectorIndex | None, int]:
+    """Add the vectors written since ``vi.synced`` to ``vi`` in place (a new index when None);
+    returns the index and how many vectors were added or replaced."""
+    done = 0
     while rows := store.embeddings_since(model_id, vi.synced if vi else 0, chunk):
         dim = len(rows[0][2]) // 4
         if vi is None:
@@ -38,7 +41,25 @@ def sync_vectors(store: Store, directory: Path, model_id: str, hnsw_threshold: i
         mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         vi.upsert(np.array([r[0] for r in rows], dtype=np.int64), mat)
         vi.synced = rows[-1][1]
-        changed = True
-    if vi is not None and changed:
+        done += len(rows)
+    return vi, done
+
+
+def sync_vectors(store: Store, directory: Path, model_id: str, hnsw_threshold: int,
+                 chunk: int = 50_000) -> VectorIndex | None:
+    """Load the saved index, add the vectors written since it was saved, save it; None if empty.
+
+    The index is derived data: one that is damaged, holds another model's vectors or vectors of
+    another dimension than the store's is removed (one warning) and rebuilt from the stored embeddings."""
+    vi = None
+    if VectorIndex.exists(directory):
+        try:
+            vi = VectorIndex.load(directory, model_id, dim=stored_dim(store, model_id),
+                                  hnsw_threshold=hnsw_threshold)
+        except VectorIndexError as e:
+            log.warning("rebuilding the vector index from the store: %s", e)
+            shutil.rmtree(directory, ignore_errors=True)
+    vi, done = apply_new(store, vi, model_id, hnsw_threshold, chunk)
+    if vi is not None and done:
         vi.save(directory)
     return vi

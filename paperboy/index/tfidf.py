@@ -4,7 +4,8 @@ arxiv-sanity-lite does: the lexical half of the recommender's per-reader model.
 Derived data beside the store: the fitted vocabulary (JSON), idf (.npy), the paper ids (.npy) and the
 sparse matrix (.npz, no pickle), written atomically with a sidecar. New or changed papers are
 transformed with the fitted vocabulary and appended (a changed paper's old row is retired); the
-vocabulary is refitted when the corpus has doubled since the last fit.
+vocabulary is refitted when the corpus has doubled since the last fit. Files that cannot be read or
+do not fit together (vocabulary, idf, ids and matrix shapes) are logged once and rebuilt from the store.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
+import zlib
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
+from .vectors import sweep
 
 # arxiv-sanity-lite's features (compute.py): unigrams and bigrams, sublinear tf, at most 20k terms.
 PARAMS: dict[str, Any] = dict(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
@@ -55,24 +60,46 @@ class TfidfIndex:
         self.synced, self.fitted_on = 0, 0
         self._row: dict[int, int] | None = None
         self._row_of: np.ndarray | None = None
+        self._unsaved = False  # rows updated in memory only (sync with save=False)
         if directory is not None and (directory / SIDE).exists():
             try:
                 self._load()
-            except (OSError, ValueError, KeyError) as e:  # derived data: rebuilt on the next sync
-                self.vectorizer, self.matrix, self.synced = None, None, 0
-                log.warning("rebuilding the TF-IDF index: %s", e)
+            except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
+                    zlib.error) as e:
+                # derived data: rebuilt on the next sync
+                log.warning("rebuilding the TF-IDF index in %s from the store: %s", directory, e)
 
     def _load(self) -> None:
+        """Load the saved generation, all of it or nothing (ValueError & co. for damaged files)."""
         sp, _, tfidf = _sklearn()
         d = self.directory
+        assert d is not None
         meta = json.loads((d / SIDE).read_text())
-        gen = meta["generation"]
+        if not isinstance(meta, dict):
+            raise ValueError(f"{SIDE} is not an object")
+        gen, synced, fitted_on = str(meta["generation"]), int(meta["synced"]), int(meta["fitted_on"])
+        if "/" in gen or gen.startswith("."):
+            raise ValueError(f"bad generation {gen!r}")
         vocab = json.loads((d / f"vocab-{gen}.json").read_text())
-        self.vectorizer = tfidf(**PARAMS, vocabulary=vocab)
-        self.vectorizer.idf_ = np.load(d / f"idf-{gen}.npy", allow_pickle=False)
-        self.ids = np.load(d / f"ids-{gen}.npy", allow_pickle=False)
-        self.matrix = sp.load_npz(d / f"matrix-{gen}.npz").tocsr()
-        self.synced, self.fitted_on = meta["synced"], meta["fitted_on"]
+        idf = np.load(d / f"idf-{gen}.npy", allow_pickle=False)
+        ids = np.load(d / f"ids-{gen}.npy", allow_pickle=False)
+        matrix = sp.load_npz(d / f"matrix-{gen}.npz").tocsr()
+        n_terms = len(idf)
+        if (not isinstance(vocab, dict) or len(vocab) != n_terms
+                or any(not isinstance(v, int) or isinstance(v, bool) for v in vocab.values())
+                or set(vocab.values()) != set(range(n_terms))):
+            raise ValueError("vocabulary does not match the idf array")
+        if idf.ndim != 1 or idf.dtype.kind != "f" or not np.isfinite(idf).all():
+            raise ValueError(f"idf array {idf.shape} {idf.dtype} is not finite floats")
+        if ids.ndim != 1 or ids.dtype != np.int64 or matrix.shape != (len(ids), n_terms):
+            raise ValueError(f"ids {ids.shape} {ids.dtype} and matrix {matrix.shape} do not fit "
+                             f"{n_terms} terms")
+        if matrix.nnz and not np.isfinite(matrix.data).all():
+            raise ValueError("matrix holds NaN or infinity")
+        vectorizer = tfidf(**PARAMS, vocabulary=vocab)
+        vectorizer.idf_ = idf
+        self.vectorizer, self.ids, self.matrix = vectorizer, ids, matrix
+        self.synced, self.fitted_on = synced, fitted_on
 
     def _save(self) -> None:
         if self.directory is None:
@@ -80,24 +107,28 @@ class TfidfIndex:
         sp, _, _ = _sklearn()
         d = self.directory
         d.mkdir(parents=True, exist_ok=True)
-        side = json.loads((d / SIDE).read_text()) if (d / SIDE).exists() else {}
-        gen = int(side.get("generation", 0)) + 1
+        # a generation name no other process picks (web workers and the CLI may save at once)
+        gen = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        files = {f"vocab-{gen}.json", f"idf-{gen}.npy", f"ids-{gen}.npy", f"matrix-{gen}.npz"}
         (d / f"vocab-{gen}.json").write_text(json.dumps({k: int(v) for k, v in self.vectorizer.vocabulary_.items()}))
         np.save(d / f"idf-{gen}.npy", self.vectorizer.idf_, allow_pickle=False)
         np.save(d / f"ids-{gen}.npy", self.ids, allow_pickle=False)
         sp.save_npz(d / f"matrix-{gen}.npz", self.matrix)
-        tmp = d / (SIDE + ".tmp")
+        tmp = d / (SIDE + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"generation": gen, "synced": self.synced, "fitted_on": self.fitted_on}))
         os.replace(tmp, d / SIDE)  # the sidecar last: a crash leaves the previous generation in use
-        for f in d.iterdir():
-            if f.name != SIDE and "-" in f.name and f.name.split("-")[-1].split(".")[0] != str(gen):
-                f.unlink(missing_ok=True)
+        self._unsaved = False
+        sweep(d, files, ("vocab-", "idf-", "ids-", "matrix-"))
 
-    def sync(self, store: Any, chunk: int = 20_000) -> int:
-        """Bring the rows up to date with the store; returns how many papers were (re)computed."""
+    def sync(self, store: Any, chunk: int = 20_000, save: bool = True) -> int:
+        """Bring the rows up to date with the store; returns how many papers were (re)computed.
+        ``save=False`` keeps the update in memory (a web worker following the store: the next
+        ``paperboy embed`` saves)."""
         sp, _, tfidf = _sklearn()
         total = store.max_rev()
         if total == self.synced:
+            if save and self._unsaved:
+                self._save()
             return 0
         refit = self.vectorizer is None or store.stats()["papers"] >= REFIT_GROWTH * max(self.fitted_on, 1)
         if refit:
@@ -118,7 +149,10 @@ class TfidfIndex:
             self.matrix = new if self.matrix is None else sp.vstack([self.matrix, new]).tocsr()
             self.synced = papers[-1]["rev"]
             done += len(papers)
-        self._save()
+        if save or refit:
+            self._save()
+        else:
+            self._unsaved = True
         return done
 
     def _rows(self) -> dict[int, int]:

@@ -28,6 +28,8 @@ _PREFIXES = ("ids-", "vectors-", "hnsw-")  # files of one saved generation
 _PARAMS = ("connectivity", "expansion_add", "expansion_search")
 REBUILD = "rebuild with paperboy embed --rebuild"  # derived data: the store holds every vector
 _SCORE_BLOCK = 1 << 25  # floats in one exact-search score block (128 MiB), whatever the corpus size
+_NORM_TOL = 1e-3  # saved vectors are unit length (normalized on upsert); float32 rounding is far below this
+SWEEP_GRACE = 120.0  # seconds: another process's files younger than this may belong to a save in progress
 
 
 class VectorIndexError(PaperboyError):
@@ -47,6 +49,15 @@ def _normalize(v: Any, dim: int) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)  # cosine = dot product
 
 
+def _unit_rows(vecs: np.ndarray, block: int = 65536) -> bool:
+    """Every row finite with length 1 (checked in blocks: no full-size temporary)."""
+    for s in range(0, len(vecs), block):
+        sq = np.einsum("ij,ij->i", vecs[s:s + block], vecs[s:s + block])
+        if not np.all(np.abs(sq - 1.0) <= _NORM_TOL):  # NaN fails the comparison
+            return False
+    return True
+
+
 def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
     """Write to a temp file in the same directory, fsync it, rename it over ``path``."""
     tmp = path.with_name(path.name + ".tmp")
@@ -59,6 +70,22 @@ def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a ".tmp" name
         np.save(f, array, allow_pickle=False)
+
+
+def sweep(directory: Path, keep: set[str], prefixes: tuple[str, ...]) -> None:
+    """Delete files of other generations (names starting with ``prefixes``, not in ``keep``): ours at
+    once, another process's only once older than ``SWEEP_GRACE``, since several processes (web workers,
+    the CLI) may save into one folder and one's sweep must not take the files of another's save in
+    progress before its sidecar names them."""
+    now, me = datetime.now(timezone.utc).timestamp(), f"-{os.getpid()}."
+    for p in Path(directory).iterdir():
+        if not p.name.startswith(prefixes) or p.name in keep:
+            continue
+        try:
+            if me in p.name or now - p.stat().st_mtime > SWEEP_GRACE:
+                p.unlink(missing_ok=True)
+        except OSError:  # swept by another process meanwhile
+            pass
 
 
 def _read_sidecar(directory: Path) -> dict[str, Any]:
@@ -231,9 +258,7 @@ class VectorIndex:
         fd = os.open(d, os.O_RDONLY)
         os.fsync(fd)  # make the renames durable
         os.close(fd)
-        for p in d.iterdir():  # the previous generation and leftovers of crashed saves
-            if p.name.startswith(_PREFIXES) and p.name not in files.values():
-                p.unlink(missing_ok=True)
+        sweep(d, set(files.values()), _PREFIXES)  # the previous generation and leftovers of crashed saves
 
     @classmethod
     def load(cls, directory: Path, model_id: str, *, dim: int | None = None,
@@ -261,6 +286,8 @@ class VectorIndex:
         if (ids.dtype != np.int64 or ids.ndim != 1 or vecs.dtype != np.float32
                 or vecs.shape != (n, params["dim"]) or meta.get("count") != n):
             raise _damaged(d, f"arrays {ids.shape} {ids.dtype}, {vecs.shape} {vecs.dtype} unlike the sidecar")
+        if n and not _unit_rows(vecs):  # NaN, infinity, zeros or garbage pass every shape check
+            raise _damaged(d, "vectors that are not finite unit vectors")
         if hnsw_threshold is not None:
             params["hnsw_threshold"] = hnsw_threshold
         vi = cls(model_id, **params)

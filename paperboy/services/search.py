@@ -160,8 +160,8 @@ class Searcher:
     def _relevant(self, row: dict[str, Any]) -> bool:
         """Above the query's background by ``z_min`` and above the floor; the floor is
         ``lexical_slack`` lower for a candidate that also matches the query's words."""
-        if row["z"] is None:
-            return False
+        if row["z"] is None:  # no vector (yet: ingested, not embedded): its words alone decide
+            return row["bm25"] is not None
         floor = self.min_cosine - (self.lexical_slack if row["bm25"] is not None else 0.0)
         return row["z"] >= self.z_min and row["dense"] >= floor
 

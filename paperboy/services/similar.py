@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..index.vectors import VectorIndex, _save_npy, _write_atomic
+from ..index.vectors import VectorIndex, _save_npy, _write_atomic, sweep
 
 log = logging.getLogger(__name__)
 SIDECAR = "hubness.json"
@@ -191,18 +191,26 @@ class SimilarPapers:
         d = self.cache_dir
         try:
             meta = json.loads((d / SIDECAR).read_text())
-            if not isinstance(meta, dict) or meta.get("params") != self._params():
-                log.info("hub scores in %s are for other parameters: recomputing", d)
+            if not isinstance(meta, dict) or not isinstance(meta.get("params"), dict):
+                raise ValueError(f"{SIDECAR} is not a sidecar")
+            if meta["params"] != self._params():
+                ours = self._params()
+                other = {k: meta["params"].get(k) for k in ours if meta["params"].get(k) != ours[k]}
+                # another model or dimension is a cache that does not belong here; other bank_k or
+                # beta is a changed setting
+                (log.warning if {"model_id", "dim"} & other.keys() else log.info)(
+                    "hub scores in %s are for other parameters %s: recomputing", d, other)
                 return None, 0
             ids, h, probe = (np.load(d / meta["files"][n], allow_pickle=False) for n in ("ids", "h", "probe"))
             n = len(ids)
             if (ids.dtype != np.int64 or ids.shape != (n,) or h.dtype != np.float64 or h.shape != (n,)
-                    or probe.dtype != np.float32 or probe.shape != (n, PROBES) or np.any(np.diff(ids) <= 0)):
+                    or probe.dtype != np.float32 or probe.shape != (n, PROBES) or np.any(np.diff(ids) <= 0)
+                    or np.isnan(h).any() or not np.isfinite(probe).all()):
                 raise ValueError("arrays unlike the sidecar")
             return HubScores(ids, h, probe), int(meta["full_count"])
         except FileNotFoundError:  # no cache yet, or a concurrent writer swept this generation
             return None, 0
-        except (OSError, ValueError, KeyError, TypeError) as e:  # derived data: recompute, never fail
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as e:  # derived data: recompute, never fail
             log.warning("hub score cache in %s is damaged (%s): recomputing", d, e)
             return None, 0
 
@@ -217,9 +225,7 @@ class SimilarPapers:
         meta = {"params": self._params(), "count": len(scores.ids), "full_count": self._full_count,
                 "files": files, "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         _write_atomic(d / SIDECAR, lambda p: p.write_text(json.dumps(meta, indent=1)))
-        for p in d.iterdir():  # older generations and leftovers of crashed saves
-            if p.name.startswith("hub-") and p.name not in files.values():
-                p.unlink(missing_ok=True)
+        sweep(d, set(files.values()), ("hub-",))  # older generations and leftovers of crashed saves
 
 
 def _positions(scores: HubScores | None, ids: np.ndarray) -> np.ndarray | None:
