@@ -25,6 +25,7 @@ from .models import IngestSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 SAMPLE = "sample.jsonl.gz"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class Context:
@@ -433,15 +434,22 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int) -> Non
 def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -> None:
     import uvicorn
 
-    from .web.app import create_app
+    from .web.app import configure_logging, create_app
 
     with errors_to_exit():
         engine = obj.engine()
         host, port = host or engine.settings["web_host"], port or engine.settings["web_port"]
+        if not engine.settings["base_url"] and host not in LOOPBACK:
+            engine.close()
+            raise ConfigError(f"serving on {host} needs base_url (e.g. https://papers.example.org): links in "
+                              "feeds and mail are built from it, never from a request's Host header")
+        engine.settings.update(web_host=host, web_port=port)  # the default base_url follows them
+        configure_logging()
         _ = engine.lexical  # bring the search index up to date before the first request
         click.echo(f"paperboy serving {engine.settings['home']} on http://{host}:{port}/ (Ctrl-C stops)")
         if workers > 1:  # each worker process builds its own engine from the same settings
             os.environ["PAPERBOY_HOME"] = str(engine.settings["home"])
+            os.environ.update(PAPERBOY_WEB_HOST=host, PAPERBOY_WEB_PORT=str(port))
             engine.close()
             uvicorn.run("paperboy.web.app:app_from_env", factory=True, host=host, port=port,
                         workers=workers, log_level="warning", proxy_headers=False)  # see trusted_proxies
@@ -481,7 +489,11 @@ if __name__ == "__main__":  # python -m paperboy.cli: run the package module, wh
     from paperboy.cli import main as _main
 
     _main()
-else:  # the command groups of their own modules import the helpers above
+elif __name__ == "paperboy.cli":  # not in a worker process (__mp_main__), which needs no commands
+    from .cli_ops import backup, jobs_group
+
+    main.add_command(jobs_group)
+    main.add_command(backup)
     from .cli_users import user_group
 
     main.add_command(user_group)

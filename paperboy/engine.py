@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+@dataclass(slots=True)
+class Submission:
+    """What a submission did: listed a known paper at once, or queued a job to fetch it."""
+
+    arxiv_id: str
+    paper: Paper | None  # None while the job fetches it
+    created: bool  # newly listed (False: it was listed before, or is still queued)
+    job_id: int | None
 
 
 class Engine:
@@ -357,30 +367,31 @@ class Engine:
                                       self.settings["trending_half_life_hours"])
         return self._listings
 
-    def submit(self, ref: str, user_id: int | None, day: str | None = None) -> tuple[Paper, bool]:
-        """Put a paper (arXiv id or URL) on ``day``'s list (default today) with its submitter:
-        found in the store, or fetched from the arXiv API. Returns the paper and whether it is
-        newly listed (a paper submitted before keeps its first listing: merged, not doubled)."""
+    def submit(self, ref: str, user_id: int | None, day: str | None = None) -> Submission:
+        """Put a paper (arXiv id or URL) on ``day``'s list (default today) with its submitter. A
+        paper in the store is listed at once (a paper submitted before keeps its first listing:
+        merged, not doubled); any other is queued for a background job to fetch from arXiv and
+        embed (``services/jobs.py``), so no request waits on arXiv or the model."""
         from datetime import date
 
         from .sources.normalize import parse_arxiv_id
 
-        parsed = parse_arxiv_id(ref.strip())
+        parsed = parse_arxiv_id(ref.strip()[:300])
         if not parsed:
-            raise NotFound(f"not an arXiv id or URL: {ref[:100]!r}")
+            raise BadRequest(f"not an arXiv id or URL: {ref[:100]!r}")
+        day = day or date.today().isoformat()
         paper = self.store.get_paper(parsed[0])
-        if paper is None:
-            self.fetch_arxiv([parsed[0]])
-            paper = self.store.get_paper(parsed[0])
-            if paper is None:
-                raise NotFound(f"arXiv has no paper {parsed[0]}")
-            if self.settings["submit_embeds"]:
-                try:
-                    self.embed()
-                except ConfigError:  # no embed extra: keyword search still finds it
-                    pass
-        created = self.store.submit(paper.id, user_id, day or date.today().isoformat())
-        return paper, created
+        if paper is not None:
+            return Submission(parsed[0], paper, self.store.submit(paper.id, user_id, day), None)
+        job_id, _ = self.store.enqueue_job("submit", parsed[0], {"arxiv_id": parsed[0], "user_id": user_id,
+                                                                 "day": day})
+        return Submission(parsed[0], None, False, job_id)
+
+    def run_jobs(self, limit: int | None = None) -> Any:
+        """Run due background jobs in this process (``services/jobs.py``)."""
+        from .services.jobs import run_pending
+
+        return run_pending(self, limit)
 
     def stats(self) -> dict[str, Any]:
         return self.store.stats()

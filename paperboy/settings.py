@@ -112,6 +112,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("digest_max_attempts", 8, "Attempts before a digest is given up (status failed); its papers are "
             "released for the reader's next digest."),
     # -- web hardening and jobs
+    Setting("max_body_bytes", 25 * 2**20, "Largest request body accepted (bytes); larger ones are refused "
+            "before they are read (413). Library imports are at most 20 MB."),
+    Setting("max_json_bytes", 1 * 2**20, "Largest JSON body accepted by the API (bytes)."),
+    Setting("jobs_in_serve", True, "Let each `paperboy serve` worker run queued background jobs (submissions "
+            "to fetch and embed) in a thread; set false to run them only with `paperboy jobs run`."),
+    Setting("job_poll_seconds", 2.0, "How often a job runner looks for due jobs."),
+    Setting("job_lease_seconds", 600.0, "How long a claimed job is a worker's; after that a crashed "
+            "worker's job is taken up again."),
+    Setting("job_max_attempts", 5, "Attempts of a job whose upstream fails before it is given up."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -317,5 +317,23 @@ class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
         out["path"] = str(self.path)
         return out
 
+    def backup(self, dest: Path | str) -> dict[str, Any]:
+        """A consistent copy of the live file at ``dest`` (the online backup API), written beside
+        it first and renamed, so a crash never leaves a half backup under the final name."""
+        dest = Path(dest)
+        tmp = dest.with_name(dest.name + ".partial")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            with sqlite3.connect(tmp) as target:
+                self.conn.backup(target, pages=1024)
+                papers = target.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
+            target.close()
+            tmp.replace(dest)
+        except (sqlite3.Error, OSError) as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot back up the store to {dest}: {e}") from e
+        return {"path": str(dest), "papers": papers, "bytes": dest.stat().st_size}
+
     def close(self) -> None:
         self.conn.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ..errors import Forbidden, NotFound
@@ -69,7 +69,7 @@ def _paper(request: Request, ref: str) -> Paper:
 async def daily_papers(request: Request, date: str | None = None, week: str | None = None,
                        month: str | None = None, submitter: str | None = None,
                        sort: str = Query("publishedAt", description="publishedAt or trending"),
-                       p: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+                       p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
     lst = request.app.state.engine.listings
     period = lst.period(parse_period(date, week, month))
     if period is None:
@@ -94,7 +94,7 @@ async def papers_search(request: Request, q: str = Query("", max_length=1000),
 
 @router.get("/search", summary="Search with the full query language, modes and paging")
 async def search(request: Request, q: str = Query(..., max_length=1000), mode: str = "hybrid",
-                 sort: str | None = None, page: int = Query(1, ge=1),
+                 sort: str | None = None, page: int = Query(1, ge=1, le=1000),
                  per_page: int = Query(20, ge=1, le=100)) -> dict[str, Any]:
     res = request.app.state.engine.search(q, mode=mode, sort=sort, page=page, per_page=per_page)
     return {"query": res.query, "mode": res.mode, "sort": res.sort, "page": res.page, "per_page": res.per_page,
@@ -104,7 +104,7 @@ async def search(request: Request, q: str = Query(..., max_length=1000), mode: s
 
 
 @router.get("/trending", summary="Trending papers: upvotes with time decay")
-async def trending(request: Request, p: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+async def trending(request: Request, p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
     return [hf_item(e) | {"trendingScore": e.score}
             for e in request.app.state.engine.listings.trending(limit, p)]
 
@@ -150,11 +150,25 @@ async def add_comment(request: Request, ref: str, body: CommentIn) -> dict[str, 
     return {"id": cid, "paper": paper.arxiv_id or paper.canonical_id, "user": user["name"], "body": body.body.strip()}
 
 
-@router.post("/submit", summary="Submit a paper to today's list (token)")
-async def submit(request: Request, body: SubmitIn) -> dict[str, Any]:
+@router.post("/submit", summary="Submit a paper to today's list (token); 202 while it is fetched")
+async def submit(request: Request, body: SubmitIn, response: Response) -> dict[str, Any]:
     user = _user(request)
-    paper, created = request.app.state.engine.submit(body.ref, user["id"])
-    return {"paper": hf_paper(paper), "created": created}
+    done = request.app.state.engine.submit(body.ref, user["id"])
+    if done.paper is None:  # queued: a background job fetches and embeds it
+        if request.app.state.jobs is not None:
+            request.app.state.jobs.wake.set()
+        response.status_code = 202
+        return {"status": "queued", "id": done.arxiv_id, "job": done.job_id, "status_url": f"/api/jobs/{done.job_id}"}
+    return {"status": "listed", "id": done.arxiv_id, "paper": hf_paper(done.paper), "created": done.created}
+
+
+@router.get("/jobs/{job_id}", summary="How a queued submission is doing")
+async def job_status(request: Request, job_id: int = Path(ge=1, le=2**63 - 1)) -> dict[str, Any]:
+    job = request.app.state.engine.store.job(job_id)
+    if job is None or job["kind"] != "submit":
+        raise NotFound("no such job")
+    return {"job": job["id"], "kind": job["kind"], "id": job["key"], "status": job["status"],
+            "attempts": job["attempts"], "error": job["last_error"], "result": job["result"]}
 
 
 class SaveIn(BaseModel):

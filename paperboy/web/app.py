@@ -1,8 +1,10 @@
 """The ASGI app: server-rendered pages, the JSON API under /api (OpenAPI at /api/docs), static files.
 
-Handlers run on the event loop and call the engine synchronously: one SQLite connection, no
-threads sharing it, and each call is milliseconds. Scale out with more worker processes
-(``paperboy serve --workers N``), each with its own engine.
+Handlers run on the event loop and call the engine synchronously (one SQLite connection; each
+call is milliseconds). Whatever may block for longer runs elsewhere: submissions are queued as jobs
+that a background thread (or ``paperboy jobs run``) completes, digests and account mail go out from
+worker threads. Scale out with more worker processes (``paperboy serve --workers N``), each with its
+own engine.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -25,10 +28,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from ..engine import Engine
-from ..errors import Conflict, Forbidden, NotFound, PaperboyError, RateLimited
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, PaperboyError, RateLimited
 from .auth import CSRF_COOKIE, Auth
+from .middleware import Hardening, security_headers
 
 HERE = Path(__file__).parent
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
@@ -53,6 +58,8 @@ def week_of(iso_day: str) -> str:
 
 
 def status_of(e: Exception) -> int:
+    if isinstance(e, BadRequest):
+        return 400
     if isinstance(e, NotFound):
         return 404
     if isinstance(e, RateLimited):
@@ -85,47 +92,94 @@ async def digest_loop(settings: dict[str, Any]) -> None:
         await asyncio.sleep(DIGEST_EVERY)
 
 
+class JobRunner:
+    """Runs queued jobs on one background thread with its own engine (its own SQLite connection
+    and model), so a submission's arXiv fetch and embedding never hold up a request."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings, self.wake = dict(settings), asyncio.Event()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperboy-jobs")
+        self.engine: Engine | None = None
+
+    def _pass(self) -> Any:
+        if self.engine is None:
+            self.engine = Engine(self.settings)
+        return self.engine.run_jobs()
+
+    async def loop(self) -> None:
+        running = asyncio.get_running_loop()
+        while True:
+            try:
+                await running.run_in_executor(self.pool, self._pass)
+            except Exception:  # noqa: BLE001 - the runner must outlive one bad pass
+                log.exception("job runner pass failed")
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.settings["job_poll_seconds"])
+            except TimeoutError:
+                pass
+            self.wake.clear()
+
+    def close(self) -> None:
+        self.pool.submit(lambda: self.engine and self.engine.close())
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
-    from . import account, api, feeds, pages, reader_pages
+    from . import account, api, feeds, ops, pages, reader_pages
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(digest_loop(engine.settings)) if engine.settings["digest_scheduler"] else None
+        tasks = []
+        if engine.settings["digest_scheduler"]:
+            tasks.append(asyncio.create_task(digest_loop(engine.settings)))
+        runner = app.state.jobs = JobRunner(engine.settings) if engine.settings["jobs_in_serve"] else None
+        if runner:
+            tasks.append(asyncio.create_task(runner.loop()))
         yield
-        if task:
+        for task in tasks:
             task.cancel()
+        if runner:
+            await asyncio.to_thread(runner.close)
 
-    app = FastAPI(lifespan=lifespan, title="paperboy", version="0.1", docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(lifespan=lifespan, title="paperboy", version="0.1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json",
                   description="Daily papers, search, similar papers and votes. `/api/daily_papers`, "
                               "`/api/papers/search` and `/api/papers/{id}` answer like the Hugging Face "
                               "Papers API. Writes need `Authorization: Bearer <token>` (create one in "
                               "Settings > API tokens).")
     app.state.engine = engine
+    app.state.jobs = None
     app.state.auth = Auth(engine.store, engine.settings)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["linkify"] = linkify
     templates.env.globals["urlencode"] = urlencode
     templates.env.globals["week_of"] = week_of
     app.state.templates = templates
+    try:
+        import swagger_ui_bundle
+
+        app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    except ImportError:  # pragma: no cover - a dependency; without it /api/docs has no script
+        log.warning("swagger-ui-bundle is not installed: /api/docs will be blank")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
     async def csrf_cookie(request: Request, call_next: Any) -> Response:
         # Every visitor gets a random CSRF seed cookie; forms carry its HMAC (see auth.py).
         seed = request.cookies.get(CSRF_COOKIE)
-        request.state.csrf_seed = seed or secrets.token_urlsafe(24)
+        request.state.csrf_seed = seed if seed and len(seed) <= 64 else secrets.token_urlsafe(24)
         response = await call_next(request)
-        if not seed:
+        if request.state.csrf_seed != seed:
             response.set_cookie(CSRF_COOKIE, request.state.csrf_seed, httponly=True, samesite="lax",
                                 secure=engine.settings["cookie_secure"])
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if response.headers.get("content-type", "").startswith("text/html") and request.url.path != "/api/docs":
-            response.headers.setdefault("Content-Security-Policy",
-                                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
         return response
+
+    s = engine.settings
+    # Bodies are refused past the limit before they are read (Content-Length) or as they stream;
+    # Hardening wraps the limiter so its 413 gets the error envelope and the security headers.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=s["max_body_bytes"])
+    app.add_middleware(Hardening, hsts=s["cookie_secure"])
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/") or request.url.path == "/api"
@@ -145,12 +199,28 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, e: RequestValidationError) -> Response:
-        where = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
-        return error(request, 422, f"invalid request: {where}")
+        where = "; ".join(f"{'.'.join(str(x) for x in err['loc'])[:80]}: {err['msg'][:200]}" for err in e.errors()[:5])
+        return error(request, 400, f"invalid request: {where}")
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, e: Exception) -> Response:
+        # Runs outside every middleware (Starlette's ServerErrorMiddleware): add the headers here,
+        # and render without touching the store, which may be what failed.
+        log.exception("internal error on %s %s", request.method, request.url.path[:300])
+        message = "internal error: the operator can find it in the log"
+        if is_api(request):
+            response: Response = JSONResponse({"error": {"status": 500, "message": message}}, status_code=500)
+        else:
+            response = Response(f"<!doctype html><title>Error 500</title><h1>Error</h1><p>{message}</p>",
+                                status_code=500, media_type="text/html")
+        for k, v in security_headers(request.url.path, response.media_type or "", s["cookie_secure"]):
+            response.headers[k.decode()] = v.decode()
+        return response
 
     from . import limits, moderation
     limits.install(app)  # rate limits on every router below (they copy the app's dependencies)
-    app.include_router(api.router)
+    app.include_router(ops.router)
+    app.include_router(api.router, max_body_size=s["max_json_bytes"])
     app.include_router(feeds.router)
     app.include_router(reader_pages.router)
     app.include_router(account.router)
@@ -159,6 +229,14 @@ def create_app(engine: Engine) -> FastAPI:
     return app
 
 
+def configure_logging() -> None:
+    """Request and job logs at INFO (each message one JSON object), everything else at WARNING."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in ("paperboy.access", "paperboy.jobs", "paperboy.web"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
+    configure_logging()
     return create_app(Engine.from_settings())
