@@ -53,6 +53,8 @@ class Engine:
         self._tfidf: Any = None
         # derived indexes following the store (see ``refresh``); the lock serializes their updates
         self._index_lock = threading.RLock()
+        self._lexical_lock = threading.Lock()  # one lexical delta at a time, whichever thread applies it
+        self.lexical_in_background = False
         self._next_refresh, self._seen_changes = 0.0, 0
         self._vectors_loaded, self._vectors_version = False, 0
         self._similar_version = self._recommender_version = -1
@@ -148,10 +150,8 @@ class Engine:
 
         out: dict[str, int] = {}
         rev = self.store.max_rev()
-        if self._lexical is not None and (self._lexical.follow() or self._lexical.synced < rev):
-            before = self._lexical.synced
-            self._with_lexical(lambda lex: lex.sync(self.store) if lex.synced < rev else 0)
-            out["lexical"] = max(self._lexical.synced - before, 0)
+        if not self.lexical_in_background and (indexed := self._follow_lexical(rev)):
+            out["lexical"] = indexed
         if self._vectors_loaded:
             model = self.embedder.model_id
             if behind(self.store, self._vectors, model):
@@ -168,6 +168,21 @@ class Engine:
             except ConfigError:
                 pass
         return out
+
+    def follow_lexical(self) -> int:
+        """Apply the lexical delta now, whatever the throttle says. The web app calls this from a
+        background thread and sets ``lexical_in_background``, so a big ingest by another process is
+        indexed beside the requests (tantivy serves its readers while one writer commits), not in
+        the request that noticed it. Returns the papers indexed."""
+        with self._lexical_lock:
+            return self._follow_lexical(self.store.max_rev())
+
+    def _follow_lexical(self, rev: int) -> int:
+        if self._lexical is None or not (self._lexical.follow() or self._lexical.synced < rev):
+            return 0
+        before = self._lexical.synced
+        self._with_lexical(lambda lex: lex.sync(self.store) if lex.synced < rev else 0)
+        return max(self._lexical.synced - before, 0)
 
     def _vectors_changed(self) -> None:
         """Whatever holds the vectors or a sample of them is rebuilt or rescored on next use."""

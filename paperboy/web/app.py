@@ -92,6 +92,18 @@ async def digest_loop(settings: dict[str, Any]) -> None:
         await asyncio.sleep(DIGEST_EVERY)
 
 
+async def follow_loop(engine: Engine) -> None:
+    """Keep the lexical index following the store from a worker thread: papers another process
+    ingested become searchable within ``index_sync_seconds`` and no request waits while they are
+    indexed (the other indexes' deltas are small and follow on the request path)."""
+    while True:
+        try:
+            await asyncio.to_thread(engine.follow_lexical)
+        except Exception:  # noqa: BLE001 - the follower must outlive one bad pass
+            log.exception("following the lexical index failed")
+        await asyncio.sleep(float(engine.settings["index_sync_seconds"]))
+
+
 class JobRunner:
     """Runs queued jobs on one background thread with its own engine (its own SQLite connection
     and model), so a submission's arXiv fetch and embedding never hold up a request."""
@@ -136,6 +148,8 @@ def create_app(engine: Engine) -> FastAPI:
         runner = app.state.jobs = JobRunner(engine.settings) if engine.settings["jobs_in_serve"] else None
         if runner:
             tasks.append(asyncio.create_task(runner.loop()))
+        engine.lexical_in_background = True
+        tasks.append(asyncio.create_task(follow_loop(engine)))
         yield
         for task in tasks:
             task.cancel()
