@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from paperboy.engine import Engine
 from paperboy.store.sqlite import SQLiteStore
+from support import Inbox, chromium, smtp_server
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -25,6 +26,21 @@ def shared(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared/data/{rel}")
     return path
+
+
+@pytest.fixture
+def smtp():
+    """A local SMTP server and what it received: ``(controller, Inbox)``."""
+    inbox = Inbox()
+    with smtp_server(inbox) as controller:
+        yield controller, inbox
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the browser tests (one per module)."""
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import statistics
 import threading
 import time
-from email import policy
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from paperboy.engine import Engine
@@ -23,38 +20,6 @@ from paperboy.web.app import create_app
 from paperboy.web.auth import sha256
 
 PASSWORD = "plum violin kettle"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def wait(self, n: int, timeout: float = 30.0) -> list[email.message.EmailMessage]:
-        """Account mail goes out from a worker thread after the answer: wait for it."""
-        end = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < end:
-            time.sleep(0.05)
-        assert len(self.messages) >= n, f"{len(self.messages)} of {n} mails arrived"
-        return self.messages
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import pytest
-import requests
-from playwright import sync_api as playwright
 
-CHROMIUM = "/usr/bin/chromium"
+from support import CHROMIUM, free_port, serving
+
 ARTIFACTS = Path(os.environ.get("PAPERBOY_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
-# Without the background-networking flags Chromium keeps trying hosts this sandbox cannot reach.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 HOSTILE = "<script>alert(1)</script>"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,29 +33,9 @@ def site(built, tmp_path_factory):
     env = dict(os.environ, PAPERBOY_HOME=str(home), HF_HUB_OFFLINE="1")
     subprocess.run([sys.executable, "-m", "paperboy.cli", "ingest", "kaggle", str(hostile), "-q"], env=env, check=True)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "paperboy.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(url + "/api/openapi.json", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("paperboy serve did not start: " + proc.stdout.read().decode()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
+    with serving([sys.executable, "-m", "paperboy.cli", "serve", "--port", str(port)], port, env=env,
+                 ready_path="/api/openapi.json") as url:
+        yield url
 
 
 def shot(page, name: str) -> None:

@@ -11,15 +11,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 
-from test_accounts import Inbox
-from test_browser import CHROMIUM, FLAGS, free_port, shot
+from support import CHROMIUM, Inbox, free_port, serving, smtp_server
+from test_browser import shot
 
 READER, MOD, PASSWORD = "rdr_e2e", "mod_e2e", "plum violin kettle"
 
@@ -27,10 +25,8 @@ READER, MOD, PASSWORD = "rdr_e2e", "mod_e2e", "plum violin kettle"
 @pytest.fixture(scope="module")
 def inbox():
     box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
+    with smtp_server(box) as controller:
+        yield box, controller.port
 
 
 @pytest.fixture(scope="module")
@@ -45,30 +41,9 @@ def site(built, tmp_path_factory, inbox):
                PAPERBOY_SMTP_PORT=str(inbox[1]), PAPERBOY_BASE_URL=url)
     subprocess.run([sys.executable, "-m", "paperboy.cli", "user", "add", MOD, "--role", "moderator",
                     "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "paperboy.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            if requests.get(url + "/api/openapi.json", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("paperboy serve did not start: " + proc.stdout.read().decode()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api as playwright
-
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
+    with serving([sys.executable, "-m", "paperboy.cli", "serve", "--port", str(port)], port, env=env,
+                 ready_path="/api/openapi.json") as site_url:
+        yield site_url
 
 
 def mailed_link(box: Inbox, n: int, kind: str) -> str:

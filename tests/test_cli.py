@@ -6,6 +6,7 @@ from click.testing import CliRunner
 from conftest import DATA
 from paperboy.cli import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, main
 from paperboy.store.migrations import LATEST
+from support import free_port, serving
 
 
 @pytest.fixture
@@ -83,31 +84,16 @@ def test_run_ingests_bundled_sample(cli):
 def test_run_serves_the_sample_corpus(tmp_path):
     """The README's main job, as a process: ingest the sample, then serve it over HTTP."""
     import os
-    import socket
-    import subprocess
     import sys
-    import time
 
     import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, PAPERBOY_HOME=str(tmp_path / "home"), PAPERBOY_WEB_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "paperboy.cli", "run", "-q", "--no-embed"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(600):
-            try:
-                r = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                time.sleep(0.1)
+    with serving([sys.executable, "-m", "paperboy.cli", "run", "-q", "--no-embed"], port, env=env, ready_path="/",
+                 timeout=90) as site:
+        r = requests.get(f"{site}/", timeout=2)
         assert r.status_code == 200 and "<h1>Daily papers" in r.text and r.text.count('class="entry"') > 0
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_bad_config_is_a_clear_error(cli, tmp_path, monkeypatch):

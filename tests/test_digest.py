@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import email
 import json
 import re
 import shutil
-import socket
 from datetime import datetime, timedelta, timezone
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -20,33 +16,10 @@ from paperboy.cli import main
 from paperboy.engine import Engine
 from paperboy.services.library import import_library
 from paperboy.web.app import create_app
+from support import free_port
 
 BASE = "http://papers.example"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.fixture

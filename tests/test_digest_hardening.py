@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -25,7 +24,8 @@ from paperboy.services.library import import_library
 from paperboy.settings import secret_key
 from paperboy.store.sqlite import SQLiteStore
 from paperboy.web.app import create_app
-from test_digest import BASE, NOW, free_port, ids_in, list_on
+from support import free_port, smtp_server
+from test_digest import BASE, NOW, ids_in, list_on
 
 PERIOD = f"daily:{NOW.date().isoformat()}"
 
@@ -59,10 +59,8 @@ class Server:
 def smtp():
     server = Server()
     # Like many real servers, this one does not take internationalized addresses (no SMTPUTF8).
-    controller = Controller(server, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=False)
-    controller.start()
-    yield controller, server
-    controller.stop()
+    with smtp_server(server, enable_SMTPUTF8=False) as controller:
+        yield controller, server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ its own OpenAPI schema (schemathesis + hypothesis) with a real token, so writes 
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from paperboy.models import PaperRecord
 from paperboy.web.app import create_app
+from support import free_port, serving
 
 HUGE = str(10**30)
 PATH_VALUES = ["%C2%B2", "%00", "%FF%FE", "..%2F..%2Fetc%2Fpasswd", "x" * 5000, HUGE, "-1", "0", "%EF%BF%BE",
@@ -237,30 +237,14 @@ def test_server_process_survives_the_walk(tmp_path):
     """The same hostile walk against a real `paperboy serve` process: it is still up afterwards."""
     import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     home = tmp_path / "home"
     subprocess.run([sys.executable, "-m", "paperboy.cli", "--home", str(home), "run", "--no-serve", "--no-embed", "-q"],
                    check=True, timeout=300, capture_output=True)
-    proc = subprocess.Popen([sys.executable, "-m", "paperboy.cli", "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    site = f"http://127.0.0.1:{port}"
-    try:
-        import time
-
-        for _ in range(300):
-            try:
-                requests.get(site + "/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                time.sleep(0.1)
+    server = serving([sys.executable, "-m", "paperboy.cli", "--home", str(home), "serve", "--port", str(port)], port)
+    with server as site:
         for url in ("/api/search?q=x&page=1000000000", "/search?q=x&page=1000000000", "/papers/%C2%B2",
                     "/api/papers/%C2%B2", f"/api/search?q={'x' * 3000}", "/feeds/search.atom?q=%01",
                     "/unsubscribe/%C2%B2.x", f"/api/daily_papers?p={HUGE}"):
             assert requests.get(site + url, timeout=30).status_code < 500, url
-        assert proc.poll() is None and requests.get(site + "/healthz", timeout=10).json()["status"] == "ok"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        assert server.proc.poll() is None and requests.get(site + "/healthz", timeout=10).json()["status"] == "ok"

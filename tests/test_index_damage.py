@@ -7,11 +7,9 @@ import json
 import logging
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -23,6 +21,7 @@ from paperboy.engine import Engine
 from paperboy.index.sync import vector_dir
 from paperboy.index.vectors import VectorIndex
 from paperboy.services import library
+from support import free_port, serving
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SAVED = ("gr-qc/9210004", "gr-qc/9210006", "gr-qc/9210010")  # the reader's library
@@ -204,12 +203,6 @@ def test_a_tantivy_error_on_a_sound_index_costs_no_rebuild(reference, tmp_path, 
         assert e.lexical is lex and not caplog.records
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("case", ["lexical sidecar garbage", "tantivy term file truncated",
                                   "tantivy meta.json deleted", "vectors full of NaN"])
 def test_serve_starts_and_answers_on_damaged_files(reference, tmp_path, case):
@@ -218,23 +211,15 @@ def test_serve_starts_and_answers_on_damaged_files(reference, tmp_path, case):
     DAMAGE[case][0](home)
     port = free_port()
     paperboy = str(Path(sys.executable).with_name("paperboy"))
-    proc = subprocess.Popen([paperboy, "--home", str(home), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline, body = time.monotonic() + 60, None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/api/search", params={"q": QUERY, "mode": "bm25"}, timeout=30)
-                body = r.json()
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert proc.poll() is None, proc.stdout.read()
+    search = "/api/search?" + urlencode({"q": QUERY, "mode": "bm25"})
+    server = serving([paperboy, "--home", str(home), "serve", "--port", str(port)], port, ready_path=search)
+    with server as base:
+        r = httpx.get(base + search, timeout=30)
+        body = r.json()
+        assert server.proc.poll() is None, server.output
         assert r.status_code == 200
         assert [h["paper"]["id"] for h in body["hits"]][:1]  # found something
-        sim = httpx.get(f"http://127.0.0.1:{port}/api/papers/{SAVED[0]}/similar", timeout=30)
+        sim = httpx.get(f"{base}/api/papers/{SAVED[0]}/similar", timeout=30)
         assert sim.status_code == 200 and len(sim.json()) == len(reference[1]["similar"])
-    finally:
-        proc.terminate()
-        out = proc.communicate(timeout=30)[0]
+    out = server.output
     assert "rebuilding" in out and "Traceback" not in out

@@ -5,7 +5,6 @@ lock held elsewhere is waited out, never a crash."""
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from paperboy.engine import Engine
+from support import free_port, serving
 
 CLI = [str(Path(sys.executable).with_name("paperboy"))]  # the installed command, as an operator runs it
 
@@ -46,12 +46,6 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     return r
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def poll(check, seconds: float = 30.0, every: float = 0.2):
     """``check()`` until it returns something truthy; fails after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -75,20 +69,11 @@ def home(built, tmp_path):
 def server(home):
     """``paperboy serve --workers 2`` on a free port over ``home``; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen([*CLI, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            return httpx.get(f"{base}/api/search", params={"q": "quantum", "mode": "bm25"}, timeout=30).status_code == 200
-        except httpx.TransportError:
-            return False
-    poll(up, 90)
-    yield base
-    proc.terminate()
-    out = proc.communicate(timeout=30)[0]
+    served = serving([*CLI, "--home", str(home), "serve", "--port", str(port), "--workers", "2"], port,
+                     ready_path="/api/search?q=quantum&mode=bm25", timeout=90)
+    with served as base:
+        yield base
+    out = served.output
     assert "Traceback" not in out, out
 
 
