@@ -101,10 +101,13 @@ def test_deep_pages_and_huge_ids_are_400s_not_crashes(hostile):
     for url in ("/api/search?q=x&page=1000000000", "/search?q=x&page=1000000000", "/api/search?q=x&page=51&per_page=100",
                 "/api/daily_papers?p=100000000000", "/api/trending?p=99999999999", "/?p=100000000000",
                 "/trending?p=-1", "/api/papers/0704.0001/similar?k=100000", "/api/recommendations?k=0",
-                f"/api/jobs/{HUGE}", f"/submit?job={2**64}"):
+                f"/api/jobs/{HUGE}", f"/submit?job={2**64}", "/?week=9999-W52", "/api/daily_papers?week=9999-W52",
+                "/?week=10000-W01", "/api/daily_papers?month=0-01"):
         r = hostile.get(url)
         assert r.status_code == 400, (url, r.status_code)
         assert ("error" in r.json()) if url.startswith("/api/") else "<h1>" in r.text
+    for url in ("/?week=0001-W01", "/?month=0001-01", "/api/daily_papers?month=9999-12", "/?week=9999-W51"):
+        assert hostile.get(url).status_code == 200, url  # the calendar's ends: no link beyond them
     csrf = sign_up(hostile, "bigid")
     r = hostile.post("/vote", data={"paper_id": str(2**70), "csrf": csrf})
     assert r.status_code == 400
@@ -145,6 +148,11 @@ def test_xml_invalid_characters_never_break_a_feed(engine, hostile):
     assert titles == ["Bad  title  zzfeed"]
     for url in ("/papers/2401.99999", "/api/papers/2401.99999", "/search?q=zzfeed", "/api/search?q=zzfeed"):
         assert hostile.get(url).status_code == 200, url
+
+
+def test_pages_print_no_control_characters(hostile):
+    page = hostile.get("/search", params={"q": "zz\x01q\ufffe"}).text
+    assert "\x01" not in page and "\ufffe" not in page and "zzq" in page
 
 
 def test_feed_links_never_come_from_the_host_header(hostile):

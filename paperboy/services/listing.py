@@ -50,27 +50,40 @@ class Period:
 
 
 def parse_period(day: str | None = None, week: str | None = None, month: str | None = None) -> Period | None:
-    """The period a request names (None: the latest day); a malformed one is a QueryError."""
+    """The period a request names (None: the latest day); a malformed one is a QueryError. At the
+    ends of the calendar (years 1 and 9999) there is no previous or next period to link to."""
     try:
         if week:
             y, w = week.upper().split("-W")
             first = date.fromisocalendar(int(y), int(w), 1)
-            last = first + timedelta(days=6)
+            last = _shift(first, 6)
+            if last is None:
+                raise ValueError("week out of range")
+            prev, nxt = _shift(first, -7), _shift(first, 7)
             return Period("week", f"{int(y):04d}-W{int(w):02d}", first.isoformat(), last.isoformat(),
-                          _week(first - timedelta(days=7)), _week(first + timedelta(days=7)))
+                          prev and _week(prev), nxt and _week(nxt))
         if month:
             y, m = (int(x) for x in month.split("-"))
             first = date(y, m, 1)
-            nxt = date(y + m // 12, m % 12 + 1, 1)
-            prev = (first - timedelta(days=1)).replace(day=1)
-            return Period("month", f"{y:04d}-{m:02d}", first.isoformat(), (nxt - timedelta(days=1)).isoformat(),
-                          prev.strftime("%Y-%m"), nxt.strftime("%Y-%m"))
+            nxt = date(y + m // 12, m % 12 + 1, 1) if (y, m) != (9999, 12) else None
+            prev = _shift(first, -1)
+            last = _shift(nxt, -1) if nxt else date(9999, 12, 31)
+            return Period("month", f"{y:04d}-{m:02d}", first.isoformat(), last.isoformat(),
+                          prev and f"{prev.year:04d}-{prev.month:02d}", nxt and f"{nxt.year:04d}-{nxt.month:02d}")
         if day:
             d = date.fromisoformat(day)
             return Period("day", d.isoformat(), d.isoformat(), d.isoformat())
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise QueryError(f"bad date: use date=YYYY-MM-DD, week=YYYY-Www or month=YYYY-MM ({e})") from e
     return None
+
+
+def _shift(d: date | None, days: int) -> date | None:
+    """``d`` moved by ``days``, or None past the calendar's ends."""
+    try:
+        return d + timedelta(days=days) if d else None
+    except OverflowError:
+        return None
 
 
 def _week(d: date) -> str:

@@ -33,6 +33,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from ..engine import Engine
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PaperboyError, RateLimited
 from .auth import CSRF_COOKIE, Auth
+from .feeds import xml_text
 from .middleware import Hardening, security_headers
 
 HERE = Path(__file__).parent
@@ -42,7 +43,7 @@ _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 def linkify(text: str) -> Markup:
     """Escape plain text, then make http(s) URLs clickable (nofollow, no opener): nothing else
     of the text can become markup."""
-    out, last = [], 0
+    out, last, text = [], 0, xml_text(text)
     for m in _URL.finditer(text):
         out.append(escape(text[last:m.start()]))
         url = escape(m.group(0))
@@ -50,6 +51,14 @@ def linkify(text: str) -> Markup:
         last = m.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)
+
+
+def printable(value: Any) -> Any:
+    """A value a page prints, without control characters or code points HTML and XML forbid
+    (older rows or a query may hold them); markup made by ``linkify`` is left as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return xml_text(value)
+    return value
 
 
 def week_of(iso_day: str) -> str:
@@ -167,6 +176,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.auth = Auth(engine.store, engine.settings)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["linkify"] = linkify
+    templates.env.finalize = printable  # before any template compiles: every printed value passes
     templates.env.globals["urlencode"] = urlencode
     templates.env.globals["week_of"] = week_of
     app.state.templates = templates
