@@ -360,8 +360,13 @@ def library_import(obj: Context, user: str, path: Path, folder: str, as_json: bo
         if found is None:
             raise PaperboyError(f"no user {user!r}")
         res = import_library(engine, found["id"], path, folder)
-    emit(res, as_json, f"{path.name}: {res['read']} read, {res['papers']} papers, {res['saved']} newly saved"
-         + "".join(f"\nskipped {x}" for x in res["skipped"]))
+    for err in res["skipped"]:  # on stderr, every one, as `ingest` reports them
+        click.echo(f"skipped {err}", err=True)
+    for warning in res["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    emit(res, as_json, f"{path.name}: {res['read']} read, {res['papers']} papers, {res['saved']} newly saved, "
+         f"{len(res['skipped'])} skipped")
+    sys.exit(EXIT_SKIPPED if res["skipped"] else EXIT_OK)
 
 
 @main.group("eval")

@@ -52,11 +52,18 @@ class Coverage:
         return out
 
 
-def _check(item: PaperRecord) -> str | None:
+def check_item(item: PaperRecord) -> str | None:
+    """``check_record``, with an unforeseen error costing that one record, not the batch."""
     try:
         return check_record(item)
-    except (TypeError, ValueError, AttributeError, RecursionError) as e:  # a source bug: one record, not the batch
+    except (TypeError, ValueError, AttributeError, RecursionError, OverflowError) as e:  # a source bug
         return f"cannot normalize record ({type(e).__name__}: {e})"
+
+
+def item_location(label: str, n: int, item: PaperRecord) -> str:
+    """Where a record the gate refused was: "FILE:record N (SOURCE id ID)", N counted from 1."""
+    where = f"{label}:record {n}" if label else f"record {n}"
+    return f"{where} ({item.source} id {item.source_id[:200]})" if isinstance(item.source_id, str) else where
 
 
 def ingest_items(store: Store, items: Iterable[PaperRecord | BadRecord], *, batch_size: int,
@@ -83,9 +90,8 @@ def ingest_items(store: Store, items: Iterable[PaperRecord | BadRecord], *, batc
             continue
         progress(1)
         summary.read += 1
-        if isinstance(item, PaperRecord) and (reason := _check(item)):
-            where = f"{item.source} id {item.source_id}" if isinstance(item.source_id, str) else f"record {n}"
-            item = BadRecord(f"{label}: {where}" if label else where, reason)
+        if isinstance(item, PaperRecord) and (reason := check_item(item)):
+            item = BadRecord(item_location(label, n, item), reason)
         if isinstance(item, BadRecord):
             summary.skipped += 1
             if len(summary.errors) < MAX_ERRORS_KEPT:

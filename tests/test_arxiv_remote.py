@@ -280,7 +280,7 @@ def test_api_error_entry_is_reported_as_skipped(tmp_path, serve, store):
     summary = ingest.fetch_arxiv(store, s, ["1234.12345"])
     assert server.params[0]["id_list"] == "1234.12345"
     assert (summary.read, summary.inserted, summary.skipped) == (1, 0, 1)
-    assert summary.errors == [f"{s['api_url']}:entry 1: arXiv API error: incorrect id format for 1234.12345"]
+    assert summary.errors == [f"{s['api_url']}:record 1: arXiv API error: incorrect id format for 1234.12345"]
     assert papers(store) == 0 and store.stats()["recent_runs"][0]["status"] == "partial"
 
 

@@ -47,7 +47,7 @@ def test_bibtex_zotero_export() -> None:
     recs, bad = _split(BIB, bibtex)
     assert list(recs) == ["vaswani_attention_2023", "devlin_bert_2019", "he_deep_2015",
                           "scholkopf_toward_2021", "nickel_poincare_2017", "openai_gpt-4_2024"]
-    assert bad == [BadRecord(location=f"{BIB}:entry noauthor_nodate", reason="missing title")]
+    assert bad == [BadRecord(location=f"{BIB}:75 (entry noauthor_nodate)", reason="missing title")]
     assert all(r.source == "bibtex" and not r.authoritative for r in recs.values())
 
     r = recs["vaswani_attention_2023"]  # arXiv via url; arXiv's DataCite DOI dropped
@@ -96,7 +96,7 @@ def test_bibtex_names_dates_and_broken_entries(tmp_path: Path) -> None:
 @online{after, title = {Still read}, author = {Ada Lovelace and M{\"u}ller, J{\'e}r{\^o}me}, date = {2021-03}}
 """)
     recs, bad = _split(path, bibtex)
-    assert bad == [BadRecord(f"{path}:entry broken", "could not parse entry (unbalanced braces?)")]
+    assert bad == [BadRecord(f"{path}:5 (entry broken)", "could not parse entry (unbalanced braces?)")]
     first, after = recs["first"], recs["after"]
     assert first.authors == ["Google Research, Brain Team", "Juan de la Cruz Jr"]
     assert (first.title, first.submitted) == ("A broken neighbour", "2020-11-07")
@@ -122,7 +122,7 @@ def test_bibtex_rejects_other_formats(tmp_path: Path) -> None:
 
 def test_csl_zotero_export() -> None:
     recs, bad = _split(CSL, csl_json)
-    assert bad == [BadRecord(location=f"{CSL}:item 7", reason="missing title")]
+    assert bad == [BadRecord(location=f"{CSL}:record 8", reason="missing title")]
     assert len(recs) == 7 and all(r.source == "csl-json" and not r.authoritative for r in recs.values())
     zot = "http://zotero.org/users/local/8NzSPQvR/items/"
 
@@ -160,8 +160,8 @@ def test_csl_odd_items(tmp_path: Path) -> None:
               "keyword": "graphs; causality", "categories": ["cs.LG", "stat.ML"]}, 42, {"type": "book"}]
     path = _write(tmp_path, "lib.json", json.dumps(items))
     out = list(csl_json.read(path))
-    assert out[1:] == [BadRecord(f"{path}:item 1", "expected a JSON object, got int"),
-                       BadRecord(f"{path}:item 2", "missing title")]
+    assert out[1:] == [BadRecord(f"{path}:record 2", "expected a JSON object, got number"),
+                       BadRecord(f"{path}:record 3", "missing title")]
     rec = out[0]
     assert (rec.title, rec.primary_category, rec.categories) == ("On Rich Text", "cs.LG", ["cs.LG", "stat.ML"])
     assert rec.extra == {"entry_type": "article", "keywords": ["graphs", "causality"]}

@@ -121,10 +121,10 @@ WRONG_TYPES = [
     ({"title": "t", "authors": [1, 2]}, "field 'authors' item 0 must be a name"),
     ({"title": "t", "id": [1]}, "field 'id' must be text or a whole number, got array"),
     ({"title": "t", "date": {"y": 1}}, "field 'date' must be a date (text), got object"),
-    ([1, 2], "expected a JSON object, got list"),
-    (5, "expected a JSON object, got int"),
-    ("just a string", "expected a JSON object, got str"),
-    (None, "expected a JSON object, got NoneType"),
+    ([1, 2], "expected a JSON object, got array"),
+    (5, "expected a JSON object, got number"),
+    ("just a string", "expected a JSON object, got string"),
+    (None, "expected a JSON object, got null"),
 ]
 
 
@@ -163,7 +163,7 @@ def test_wrong_json_types_in_kaggle(cli, tmp_path):
                        (5, "'authors' must be"), (6, "'versions' must be an array"),
                        (7, "'authors_parsed' item 0 must be a list of texts"), (8, "'abstract' must be text"),
                        (9, "'comments' must be text"), (10, "'id' must be text or a whole number"),
-                       (11, "expected a JSON object, got list")]:
+                       (11, "expected a JSON object, got array")]:
         assert f"{path}:{line}: field {what}" in r.stderr or f"{path}:{line}: {what}" in r.stderr, what
     assert titles(cli.home) == ["Kaggle paper 1", "Kaggle paper 11"]
 
@@ -181,8 +181,8 @@ def test_wrong_json_types_in_hf_daily_scrape_csl_and_beir(cli, tmp_path):
     assert r.exit_code == EXIT_SKIPPED and "7 read, 1 new" in r.stdout
     for i, what in [(2, "'title' must be text"), (3, "'summary' must be text"), (4, "'authors' must be"),
                     (5, "'upvotes' must be a whole number"), (6, "'paper' must be an object")]:
-        assert f"{daily}:item {i}: field {what}" in r.stderr
-    assert f"{daily}:item 7: expected a JSON object, got int" in r.stderr
+        assert f"{daily}:record {i}: field {what}" in r.stderr
+    assert f"{daily}:record 7: expected a JSON object, got number" in r.stderr
 
     scrape = tmp_path / "scrape.json"
     scrape.write_text(json.dumps({
@@ -192,8 +192,8 @@ def test_wrong_json_types_in_hf_daily_scrape_csl_and_beir(cli, tmp_path):
         "2401.00024": 5}))
     r = cli("ingest", str(scrape))
     assert r.exit_code == EXIT_SKIPPED and "4 read, 1 new" in r.stdout
-    assert "item 2 (2401.00022): field 'title' must be text, got object" in r.stderr
-    assert "item 4 (2401.00024): expected a JSON object, got int" in r.stderr
+    assert "record 2 (2401.00022): field 'title' must be text, got object" in r.stderr
+    assert "record 4 (2401.00024): expected a JSON object, got number" in r.stderr
 
     csl = tmp_path / "lib.json"
     csl.write_text(json.dumps([
@@ -207,7 +207,7 @@ def test_wrong_json_types_in_hf_daily_scrape_csl_and_beir(cli, tmp_path):
     assert r.exit_code == EXIT_SKIPPED and "6 read, 1 new" in r.stdout
     for i, what in [(1, "'title' must be text"), (2, "'DOI' must be text"), (3, "'author' must be an array"),
                     (4, "'issued' must be an object"), (5, "'id' must be text or a whole number")]:
-        assert f"{csl}:item {i}: field {what}" in r.stderr
+        assert f"{csl}:record {i + 1}: field {what}" in r.stderr
 
     (tmp_path / "beir").mkdir()
     corpus = jsonl(tmp_path / "beir" / "corpus.jsonl",
@@ -335,7 +335,7 @@ def test_truncated_atom_page_keeps_closed_entries_only(cli, tmp_path):
     page.write_bytes(data[:data.index(b"<summary>", cut) + 40])  # the 5th entry breaks off in its abstract
     r = cli("ingest", "arxiv-atom", str(page))
     assert r.exit_code == EXIT_SKIPPED
-    assert f"{page}:entry 5: malformed or truncated XML" in r.stderr
+    assert f"{page}:record 5: malformed or truncated XML" in r.stderr
     assert len(rows(cli.home)) == 4  # the half-read 5th entry (a cut abstract) is not stored
 
 
@@ -460,7 +460,7 @@ def test_xml_invalid_characters_in_oai_and_atom_are_bad_records(cli, tmp_path):
     second = atom.index(b"<title>", atom.index(b"<entry", atom.index(b"<entry") + 1)) + len(b"<title>")
     (tmp_path / "atom.xml").write_bytes(atom[:second] + b"&#xFFFE;" + atom[second:])
     r = cli("ingest", "arxiv-atom", str(tmp_path / "atom.xml"))
-    assert r.exit_code == EXIT_SKIPPED and "entry 2: malformed or truncated XML" in r.stderr
+    assert r.exit_code == EXIT_SKIPPED and "record 2: malformed or truncated XML" in r.stderr
     assert not any(INVALID.search(t) for t in stored_text(cli.home))
 
 
@@ -590,13 +590,13 @@ def test_bibtex_unbalanced_braces_and_latin1(cli, tmp_path):
     bib.write_text("@article{a,\n title={Good one},\n}\n@article{b,\n title={Bad {unbalanced,\n}\n"
                    "@article{c, title={Also good}}\n@article{d, title={Never closed\n", encoding="utf-8")
     r = cli("ingest", str(bib))
-    assert r.exit_code == EXIT_SKIPPED and "entry b: could not parse entry (unbalanced braces?)" in r.stderr
+    assert r.exit_code == EXIT_SKIPPED and "(entry b): could not parse entry (unbalanced braces?)" in r.stderr
     assert "Good one" in titles(cli.home) and "Also good" in titles(cli.home)
     deep = tmp_path / "deep.bib"  # the parser's recursion gives out on one entry: that entry alone is lost
     deep.write_text("@string{jn = {Journal of Nesting}}\n@article{ok, title={Survives nesting}, journal=jn}\n"
                     "@article{deep, title={" + "{" * 5000 + "}" * 5000 + "}}\n@article{ok2, title={Also survives}}\n")
     r = cli("ingest", str(deep))
-    assert r.exit_code == EXIT_SKIPPED and "entry deep: could not parse entry" in r.stderr
+    assert r.exit_code == EXIT_SKIPPED and "(entry deep): could not parse entry" in r.stderr
     assert {"Survives nesting", "Also survives"} <= set(titles(cli.home))
     assert "Journal of Nesting" in [p["journal_ref"] for p in rows(cli.home)]
     latin = tmp_path / "old.bib"
@@ -655,3 +655,205 @@ def test_mutated_files_never_crash(tmp_path, path, fmt):
                      for v in row if isinstance(v, str)]
             store.close()
         assert not any(INVALID.search(t) for t in texts)
+
+
+# -- red-team round 2: numbers, dates, macros, ids, OAI splitting, reports ------------------------------
+
+def _dates(home: Path) -> dict[str, tuple[str | None, str | None]]:
+    return {r["title"]: (r["submitted"], r["updated"]) for r in rows(home)}
+
+
+def test_csl_date_parts_that_overflow_cost_the_date_not_the_file(cli, tmp_path):
+    csl = tmp_path / "lib.json"
+    csl.write_text(json.dumps([
+        {"type": "article", "title": "ok one", "DOI": "10.1/a", "issued": {"date-parts": [[2020, 1, 2]]}},
+        {"type": "article", "title": "overflow", "issued": {"date-parts": [[99999999999]]}},
+        {"type": "article", "title": "huge month", "issued": {"date-parts": [[2020, 10**30, 1]]}},
+        {"type": "article", "title": "fullwidth", "issued": {"date-parts": [["\uff12\uff10\uff12\uff10"]]}},
+        {"type": "article", "title": "string year", "issued": {"date-parts": [["2021"]]}}]))
+    r = cli("ingest", "csl-json", str(csl))
+    assert r.exit_code == EXIT_OK and "5 read, 5 new" in r.stdout, r.output
+    assert _dates(cli.home) == {"ok one": ("2020-01-02", None), "overflow": (None, None),
+                                "huge month": (None, None), "fullwidth": (None, None),
+                                "string year": ("2021-01-01", None)}
+
+
+def test_bibtex_month_and_day_that_overflow_or_are_not_ascii(cli, tmp_path):
+    bib = tmp_path / "lib.bib"
+    bib.write_text("@article{o, title={Overflow month}, year={2020}, month={99999999999999999999}}\n"
+                   "@article{o2, title={Overflow day}, date={2020-01-99999999999999999999}}\n"
+                   "@article{s, title={Superscript month}, year={2020}, month={\u00b2}}\n"
+                   "@article{f, title={Fullwidth day}, year={2020}, month={3}, day={\uff15}}\n"
+                   "@article{g, title={Good}, year={2020}, month=mar, day={4}}\n", encoding="utf-8")
+    r = cli("ingest", "bibtex", str(bib))
+    assert r.exit_code == EXIT_OK and "5 read, 5 new" in r.stdout, r.output
+    assert _dates(cli.home) == {"Overflow month": ("2020-01-01", None), "Overflow day": (None, None),
+                                "Superscript month": ("2020-01-01", None), "Fullwidth day": ("2020-03-01", None),
+                                "Good": ("2020-03-04", None)}
+
+
+def _library_user(cli) -> None:
+    r = CliRunner().invoke(main, ["--home", str(cli.home), "user", "add", "ann", "--password-stdin"],
+                           input="correct horse battery staple\n")
+    assert r.exit_code == 0, r.output
+
+
+def test_library_import_survives_overflow_reports_duplicates_and_exits_3(cli, tmp_path):
+    cli("init")
+    _library_user(cli)
+    bib = tmp_path / "lib.bib"
+    bib.write_text("@article{o, title={Overflow month}, year={2020}, month={99999999999999999999}}\n"
+                   "@article{s, title={Superscript month}, year={2020}, month={\u00b2}}\n"
+                   "@article{dup, title={First of two}, year={2021}}\n"
+                   "@article{dup, title={Second of two}, year={2022}}\n", encoding="utf-8")
+    r = cli("library", "import", "ann", str(bib))
+    assert r.exit_code == EXIT_SKIPPED, r.output
+    assert f"skipped {bib}:4 (entry dup): duplicate key 'dup' (first at line 3)" in r.stderr
+    assert sorted(row["title"] for row in rows(cli.home)) == ["First of two", "Overflow month", "Superscript month"]
+    ok = tmp_path / "ok.bib"
+    ok.write_text("@article{k, title={Fine}, year={2020}}\n")
+    assert cli("library", "import", "ann", str(ok)).exit_code == EXIT_OK
+
+
+def test_ingest_reports_a_duplicate_bibtex_key(cli, tmp_path):
+    bib = tmp_path / "lib.bib"
+    bib.write_text("@article{dup, title={First}}\n\n@article{dup, title={Second}}\n@article{x, title={Third}}\n")
+    r = cli("ingest", "bibtex", str(bib))
+    assert r.exit_code == EXIT_SKIPPED and "3 read, 2 new, 0 updated, 0 unchanged, 1 skipped" in r.stdout, r.output
+    assert f"skipped {bib}:3 (entry dup): duplicate key 'dup' (first at line 1); skipped" in r.stderr
+
+
+@pytest.mark.parametrize("strings, bad", [
+    ("@string{a = b}\n", ["1 (@string): uses an undefined @string macro 'b'"]),
+    ("@string{c = c # c}\n", ["1 (@string): uses an undefined @string macro 'c'"]),
+    ("@string{a = b}\n@string{b = a}\n", ["1 (@string): uses an undefined @string macro 'b'",
+                                           "2 (@string): uses an undefined @string macro 'a'"]),
+])
+def test_a_bad_string_macro_costs_only_the_entries_that_use_it(cli, tmp_path, strings, bad):
+    bib = tmp_path / "lib.bib"
+    n = strings.count("\n")
+    bib.write_text(strings + "@string{ok = {Good Journal}}\n"
+                   "@article{uses, title = a # { loop } # c, year={2020}}\n"
+                   "@article{ok1, title = {Fine entry}, journal = ok, eprint = {2101.00001}}\n"
+                   "@article{ok2, title = {Another}, month = jan, year = {2021}}\n")
+    r = cli("ingest", "bibtex", str(bib))
+    assert r.exit_code == EXIT_SKIPPED, r.output
+    for why in bad:
+        assert f"skipped {bib}:{why}; the macro is ignored" in r.stderr
+    assert f"skipped {bib}:{n + 2} (entry uses): uses an undefined @string macro" in r.stderr
+    assert "unbalanced braces" not in r.stderr
+    stored = {row["title"]: row for row in rows(cli.home)}
+    assert set(stored) == {"Fine entry", "Another"}
+    assert stored["Fine entry"]["journal_ref"] == "Good Journal" and stored["Another"]["submitted"] == "2021-01-01"
+
+
+def test_dates_outside_the_sane_range_are_dropped_for_every_source(cli, tmp_path):
+    from datetime import date, timedelta
+    soon = (date.today() + timedelta(days=30)).isoformat()
+    kaggle = jsonl(tmp_path / "k.jsonl", *(
+        {"id": f"2412.0000{i}", "title": f"K {d}", "abstract": "a", "authors": "A B", "categories": "cs.LG",
+         "update_date": d, "versions": [{"version": "v1", "created": d}]}
+        for i, d in enumerate(["9999-12-31", "0001-01-01", "1799-12-31", "2999-01-01", "2020-05-05", soon])))
+    r = cli("ingest", "kaggle", str(kaggle))
+    assert r.exit_code == EXIT_OK and "6 read, 6 new" in r.stdout, r.output
+    bib = tmp_path / "lib.bib"
+    bib.write_text("@article{y, title={Year 99999}, year={99999999999}}\n@article{z, title={Year 9999}, year={9999}}\n"
+                   "@article{w, title={Year 1850}, year={1850}}\n")
+    assert cli("ingest", "bibtex", str(bib)).exit_code == EXIT_OK
+    csl = tmp_path / "lib.json"
+    csl.write_text(json.dumps([{"type": "article", "title": "CSL 9999", "issued": {"date-parts": [[9999, 12, 31]]}}]))
+    assert cli("ingest", "csl-json", str(csl)).exit_code == EXIT_OK
+    got = _dates(cli.home)
+    assert got["K 9999-12-31"] == got["K 0001-01-01"] == got["K 1799-12-31"] == got["K 2999-01-01"] == (None, None)
+    assert got["K 2020-05-05"] == ("2020-05-05", "2020-05-05") and got[f"K {soon}"] == (soon, soon)
+    assert got["Year 99999"] == got["Year 9999"] == got["CSL 9999"] == (None, None)
+    assert got["Year 1850"] == ("1850-01-01", None)
+    versions = sqlite3.connect(cli.home / "paperboy.sqlite3").execute("SELECT versions FROM papers").fetchall()
+    assert not any("9999" in (v or "") or "0001-01" in (v or "") for (v,) in versions)
+
+
+@pytest.mark.parametrize("text", ["2401.0000\uff13", "2401.0000\u0663", "\u0662\u0664\u0660\u0661.00001",
+                                  "hep-th/990100\uff11", "arXiv:2401.0000\uff13", "https://arxiv.org/abs/2401.0000\u0663",
+                                  "2401.00001v\uff12"])
+def test_arxiv_ids_take_ascii_digits_only(text):
+    from paperboy.sources.normalize import parse_arxiv_id
+    assert parse_arxiv_id(text) is None
+    assert parse_arxiv_id("2401.00003") == ("2401.00003", None)
+
+
+def test_kaggle_id_with_a_fullwidth_digit_is_a_bad_record(cli, tmp_path):
+    path = jsonl(tmp_path / "k.jsonl", kaggle_line(1), kaggle_line(2, id="2402.0000\uff13"))
+    r = cli("ingest", "kaggle", str(path))
+    assert r.exit_code == EXIT_SKIPPED and f"{path}:2: missing or invalid arXiv id" in r.stderr
+
+
+def _oai(records: str, *, root_ns: str = "", decl: str = "", tail: str = "\n") -> str:
+    return (f'{decl}<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"{root_ns}>\n<ListRecords>\n'
+            f"{records}</ListRecords>\n</OAI-PMH>{tail}")
+
+
+def _dc_record(n: int, title: str, declare: bool = True) -> str:
+    ns = (' xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+          if declare else "")
+    return (f"<record><header><identifier>oai:arXiv.org:2401.{n:05d}</identifier></header><metadata>"
+            f"<oai_dc:dc{ns}><dc:title>{title}</dc:title><dc:description>About {n}.</dc:description>"
+            f"<dc:date>2024-01-0{n}</dc:date></oai_dc:dc></metadata></record>\n")
+
+
+def test_oai_record_inside_a_comment_is_not_ingested(cli, tmp_path):
+    page = tmp_path / "p.xml"
+    page.write_text(_oai(_dc_record(1, "One") + "<!-- a note\n" + _dc_record(9, "COMMENTED OUT") + "-->\n"
+                         + _dc_record(2, "Two")))
+    r = cli("ingest", "oai-pmh", str(page))
+    assert r.exit_code == EXIT_OK and "2 read, 2 new" in r.stdout, r.output
+    assert sorted(row["title"] for row in rows(cli.home)) == ["One", "Two"]
+
+
+def test_oai_namespaces_declared_on_the_root(cli, tmp_path):
+    page = tmp_path / "p.xml"
+    root_ns = (' xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"'
+               ' xmlns:dc="http://purl.org/dc/elements/1.1/"')
+    page.write_text(_oai(_dc_record(1, "One", False) + _dc_record(2, "Two", False), root_ns=root_ns))
+    r = cli("ingest", "oai-pmh", str(page))
+    assert r.exit_code == EXIT_OK and "2 read, 2 new" in r.stdout, r.output
+
+
+def test_oai_page_in_latin1_keeps_its_characters(cli, tmp_path):
+    page = tmp_path / "p.xml"
+    page.write_bytes(_oai(_dc_record(1, "Caf\u00e9 na\u00efve") + _dc_record(2, "Two"),
+                          decl='<?xml version="1.0" encoding="ISO-8859-1"?>\n').encode("latin-1"))
+    r = cli("ingest", "oai-pmh", str(page))
+    assert r.exit_code == EXIT_OK and "2 read, 2 new" in r.stdout, r.output
+    assert sorted(row["title"] for row in rows(cli.home)) == ["Caf\u00e9 na\u00efve", "Two"]
+
+
+def test_oai_trailing_whitespace_is_no_truncation_but_a_cut_still_is(cli, tmp_path):
+    page = tmp_path / "p.xml"
+    page.write_text(_oai(_dc_record(1, "One") + _dc_record(2, "Two"), tail="\n" + " \n" * 5000))
+    r = cli("ingest", "oai-pmh", str(page))
+    assert r.exit_code == EXIT_OK and "2 read, 2 new" in r.stdout and "truncated" not in r.stderr, r.output
+    cut = tmp_path / "cut.xml"
+    text = _oai(_dc_record(3, "Three") + _dc_record(4, "Four"))
+    cut.write_text(text[:text.index("Four")] + " " * 3000)
+    r = cli("ingest", "oai-pmh", str(cut))
+    assert r.exit_code == EXIT_SKIPPED and "after 1 complete records" in r.stderr, r.output
+
+
+def test_skip_lines_name_json_types_and_count_records_from_1(cli, tmp_path):
+    daily = tmp_path / "daily.json"
+    daily.write_text(json.dumps([None, [1], "s", 5, {}]))
+    r = cli("ingest", "hf-daily", str(daily))
+    for n, kind in enumerate(["null", "array", "string", "number"], start=1):
+        assert f"skipped {daily}:record {n}: expected a JSON object, got {kind}" in r.stderr
+    assert "NoneType" not in r.stderr and "list" not in r.stderr and ":item " not in r.stderr
+    long = jsonl(tmp_path / "long.jsonl", {**GOOD, "title": "x" * 5000})
+    r = cli("ingest", "jsonl", str(long))
+    assert re.search(rf"skipped {re.escape(str(long))}:record 1 \(jsonl id [^)]*2401\.00001\): title too long", r.stderr)
+
+
+def test_readme_describes_the_skip_report_as_it_is(cli, tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "max_errors_shown" in readme and "... and N more skipped" in readme
+    path = jsonl(tmp_path / "many.jsonl", GOOD, *([1] * 25))
+    r = cli("ingest", "jsonl", str(path), env={"PAPERBOY_MAX_ERRORS_SHOWN": "3"})
+    assert r.stderr.count("skipped /") == 3 and "... and 22 more skipped" in r.stderr

@@ -13,7 +13,7 @@ import numpy as np
 from .. import sources
 from ..errors import FormatError
 from ..models import BadRecord, Paper, PaperRecord
-from ..sources.normalize import check_record
+from ..ingest import check_item, item_location
 from ..store.merge import source_id_of
 from .recommend import Interest, Reader, Recommendation
 
@@ -52,11 +52,12 @@ def import_library(engine: Engine, user_id: int, path: Path, folder: str = "impo
     if fmt not in IMPORT_FORMATS:
         raise FormatError(f"{path}: a library import takes BibTeX or CSL-JSON (Zotero's exports), not {fmt}")
     items = list(sources.module(fmt).read(Path(path)))
-    # The same gate as `paperboy ingest`: types, lengths, control and XML-invalid characters.
-    items = [BadRecord(f"{path}: entry {r.source_id}", why) if isinstance(r, PaperRecord) and (why := check_record(r))
-             else r for r in items]
+    # The same gate as `paperboy ingest` (types, lengths, characters, date range), the same locations.
+    items = [BadRecord(item_location(str(path), n, r), why)
+             if isinstance(r, PaperRecord) and (why := check_item(r)) else r for n, r in enumerate(items, start=1)]
     records = [r for r in items if isinstance(r, PaperRecord)]
     skipped = [str(r) for r in items if isinstance(r, BadRecord)]
+    warnings: list[str] = []
     store = engine.store
     store.upsert_papers(records)
     ids = store.paper_ids_by_source(fmt, [source_id_of(r) for r in records])
@@ -64,8 +65,9 @@ def import_library(engine: Engine, user_id: int, path: Path, folder: str = "impo
     try:
         engine.embed()
     except Exception as e:  # noqa: BLE001 - no embed extra: the library is saved, recommendations wait
-        skipped.append(f"not embedded: {e}")
-    return {"read": len(items), "papers": len(set(ids.values())), "saved": saved, "skipped": skipped}
+        warnings.append(f"not embedded: {e}")
+    return {"read": len(items), "papers": len(set(ids.values())), "saved": saved, "skipped": skipped,
+            "warnings": warnings}
 
 
 def reader_for(engine: Engine, user_id: int, for_digest: bool = False) -> tuple[Reader, dict[str, Any]]:

@@ -106,10 +106,10 @@ def parse_feed(data: bytes, label: str) -> tuple[list[PaperRecord | BadRecord], 
     entries, damage = feed.entries, _damage(data, feed)
     if damage:
         entries = entries[:damage[0]]
-    items = [BadRecord(f"{label}:entry {i}", "invalid UTF-8 in the entry") if i in undecodable
-             else fields.parse_one(parse_entry, e, f"{label}:entry {i}") for i, e in enumerate(entries, start=1)]
+    items = [BadRecord(f"{label}:record {i}", "invalid UTF-8 in the entry") if i in undecodable
+             else fields.parse_one(parse_entry, e, f"{label}:record {i}") for i, e in enumerate(entries, start=1)]
     if damage:
-        items.append(BadRecord(f"{label}:entry {len(entries) + 1}", damage[1]))
+        items.append(BadRecord(f"{label}:record {len(entries) + 1}", damage[1]))
     try:
         total = int(feed.feed.get("opensearch_totalresults") or len(items))
     except (TypeError, ValueError):

@@ -32,6 +32,11 @@ _TOKEN = re.compile(rb"<resumptionToken\b[^>]*>([^<]*)</resumptionToken>")
 _END = b"</OAI-PMH>"
 _ERROR = re.compile(rb'<error\b[^>]*code="([^"]+)"[^>]*>([^<]*)</error>')
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+_COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
+_DECL = re.compile(rb"""\A\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+_XMLNS = re.compile(rb"""\sxmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*("[^"<]*"|'[^'<]*')""")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_TAIL = 1 << 16
 MAX_RETRY_AFTER = 3600
 
 
@@ -86,12 +91,52 @@ def _from_dc(md: Any, oai_id: str) -> PaperRecord:
         comments=comments[0] if comments else None, authoritative=True)
 
 
-def parse_record(chunk: bytes, loc: str) -> PaperRecord | BadRecord | None:
-    """One ``<record>`` element; None for a deleted record."""
+def as_ascii_compatible(data: bytes) -> bytes:
+    """A UTF-16 response (BOM) transcoded to UTF-8, so the byte-level splitting below can see its tags."""
+    if data.startswith(_UTF16_BOMS):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FormatError(f"OAI-PMH response declared UTF-16 but is not: {e}") from e
+    return data
+
+
+def _wrapper(data: bytes) -> bytes:
+    """The start of the document each record is parsed in: the response's XML declaration (its
+    encoding, e.g. ISO-8859-1) and every namespace declared above the first record (on the
+    ``<OAI-PMH>`` root or ``<ListRecords>``), so a record means what it meant in the response."""
+    decl = b""
+    if (m := _DECL.match(data)) and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8", b"utf-16"):
+        decl = b'<?xml version="1.0" encoding="' + m.group(1) + b'"?>'
+    first = data.find(b"<record")
+    spaces = {b"": b'"' + OAI.encode() + b'"'}
+    for prefix, uri in _XMLNS.findall(data[:first if first >= 0 else 4096]):
+        spaces[prefix] = uri
+    attrs = b" ".join((b"xmlns:" + k if k else b"xmlns") + b"=" + v for k, v in spaces.items())
+    return decl + b"<w " + attrs + b">"
+
+
+def _content_end(data: bytes) -> int:
+    """The length of ``data`` without trailing whitespace (read from the end, not copied whole)."""
+    end = len(data)
+    while end > 0:
+        chunk = data[max(0, end - _TAIL):end]
+        kept = len(chunk.rstrip())
+        end -= len(chunk) - kept
+        if kept:
+            break
+    return end
+
+
+def parse_record(chunk: bytes, loc: str, wrapper: bytes | None = None) -> PaperRecord | BadRecord | None:
+    """One ``<record>`` element (parsed inside ``wrapper``, see ``_wrapper``); None for a deleted record."""
+    wrapper = wrapper or b'<w xmlns="' + OAI.encode() + b'">'
     try:
-        root = etree.fromstring(b'<w xmlns="' + OAI.encode() + b'">' + chunk + b"</w>", _PARSER)
+        root = etree.fromstring(wrapper + chunk + b"</w>", _PARSER)
     except etree.XMLSyntaxError as e:
         return BadRecord(loc, f"malformed XML: {e.msg}")
+    except LookupError as e:  # an encoding the declaration names but no codec knows
+        return BadRecord(loc, f"cannot decode the record: {e}")
     header = root.find("o:record/o:header", NS)
     if header is None:
         return BadRecord(loc, "record without header")
@@ -110,19 +155,23 @@ def parse_record(chunk: bytes, loc: str) -> PaperRecord | BadRecord | None:
 def parse_page(data: bytes, label: str) -> Page:
     """Split a ListRecords response into parsed records, its resumptionToken and any OAI error."""
     page = Page()
+    data = as_ascii_compatible(data)
+    if b"<!--" in data:  # a <record> inside a comment is no record; newlines kept for line numbers
+        data = _COMMENT.sub(lambda m: b"\n" * m.group().count(b"\n"), data)
     if err := _ERROR.search(data):
         page.error = (err.group(1).decode("utf-8", "replace"), clean_text(err.group(2).decode("utf-8", "replace")))
         return page
-    line, pos = 1, 0
+    line, pos, wrapper = 1, 0, _wrapper(data)
     for i, m in enumerate(_RECORD.finditer(data), start=1):
         line += data.count(b"\n", pos, m.start())
         pos = m.start()
-        item = parse_record(m.group(0), f"{label}:{line} (record {i})")
+        item = parse_record(m.group(0), f"{label}:{line} (record {i})", wrapper)
         if item is not None:
             page.items.append(item)
     if tok := _TOKEN.search(data):
         page.token = tok.group(1).decode("utf-8", "replace").strip() or None
-    if _END not in data[-1024:]:  # the records after the break, and the resumptionToken, are gone
+    end = _content_end(data)
+    if _END not in data[max(0, end - 1024):end]:  # the records after the break, and the resumptionToken, are gone
         page.truncated = True
         line += data.count(b"\n", pos)
         page.items.append(BadRecord(f"{label}:{line}", f"response is truncated (no closing </OAI-PMH>) after "
@@ -132,6 +181,10 @@ def parse_page(data: bytes, label: str) -> Page:
 
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     data, broken = read_document(path, "OAI-PMH")
+    try:
+        data = as_ascii_compatible(data)
+    except FormatError as e:
+        raise FormatError(f"{path}: {e}") from e
     if b"<OAI-PMH" not in data[:4096]:
         raise FormatError(f"{path} is not an OAI-PMH response (no <OAI-PMH> root element)")
     page = parse_page(data, str(path))

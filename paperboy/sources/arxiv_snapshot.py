@@ -8,7 +8,7 @@ from pathlib import Path
 from ..models import BadRecord, PaperRecord
 from . import fields
 from .base import iter_json_lines
-from .normalize import clean_latex, parse_arxiv_id
+from .normalize import clean_latex, parse_arxiv_id, whole_number
 
 FORMAT = "kaggle"
 DESCRIPTION = "Kaggle arXiv metadata snapshot (arxiv-metadata-oai-snapshot.json, JSON lines, .gz ok)"
@@ -33,9 +33,9 @@ def _versions(obj: dict) -> dict[int, str | None]:
     for i, v in enumerate(fields.array(obj, "versions")):
         if not isinstance(v, dict):
             raise fields.FieldError(f"field 'versions' item {i} must be an object, got {fields.json_type(v)}")
-        number = fields.ident(v, "version").lstrip("v")
-        if number.isdigit():
-            versions[int(number)] = fields.date(v, "created")
+        number = whole_number(fields.ident(v, "version").lstrip("v"))  # ASCII digits only, bounded
+        if number:
+            versions[number] = fields.date(v, "created")
     return versions
 
 

@@ -21,6 +21,20 @@ import orjson
 
 from ..errors import FormatError
 
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages: object, array, string, number, boolean, null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    for kind, name in ((str, "string"), (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
 HEAD_BYTES = 8192
 # One JSON line (one record) past this is skipped unread: a Kaggle record is < 1 MB; this bounds
 # memory against a file with no newlines (or a gzip bomb of one).
@@ -154,7 +168,7 @@ def iter_json_lines(path: Path, fmt: str) -> Iterator[tuple[str, object, str | N
             try:
                 obj = orjson.loads(text)  # type: ignore[arg-type]
                 if first and not isinstance(obj, dict):
-                    err = f"expected a JSON object, got {type(obj).__name__}"
+                    err = f"expected a JSON object, got {json_type(obj)}"
             except orjson.JSONDecodeError as e:
                 err = f"invalid JSON ({e})"
         if first and err is not None and not isinstance(err, StreamError):

@@ -6,13 +6,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from bibtexparser.bibdatabase import UndefinedString
 from bibtexparser.bparser import BibTexParser
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
 from .base import read_document
 from .normalize import (arxiv_links, clean_latex, clean_text, date_from_parts, normalize_doi, parse_arxiv_id,
-                        parse_date)
+                        parse_date, whole_number)
 
 FORMAT = "bibtex"
 DESCRIPTION = "BibTeX library (.bib), e.g. a Zotero or Better BibTeX export"
@@ -21,6 +22,8 @@ _ENTRY_RE = re.compile(r"(?m)^[ \t]*@[ \t]*([A-Za-z]+)[ \t]*[{(][ \t\r\n]*([^,\s
 _UTF8_SEQ = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 _NON_ENTRIES = {"comment", "string", "preamble"}
+_YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
+_SMALL = re.compile(r"[0-9]{1,2}")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 
@@ -75,13 +78,14 @@ def _date(e: dict[str, str]) -> str | None:
     """ISO date from biblatex ``date`` or from ``year`` (+ ``month``, ``day``)."""
     if e.get("date"):
         return parse_date(e["date"].split("/")[0])
-    year = re.search(r"\d{4}", e.get("year", ""))
+    year = _YEAR.search(e.get("year", ""))  # four ASCII digits, not four of "99999999"
     if not year:
         return None
     month = e.get("month", "").strip().lower()
-    num = int(month) if month.isdigit() else _MONTHS.get(month[:3])
-    day = e.get("day", "").strip()
-    parts = [int(year.group()), num or 1, int(day) if day.isdigit() and num else 1]
+    num = whole_number(month) if _SMALL.fullmatch(month) else _MONTHS.get(month[:3])
+    num = num if num and 1 <= num <= 12 else None  # a month of "99999999999999999999" or "²" is dropped
+    day = whole_number(e.get("day", "")) if _SMALL.fullmatch(e.get("day", "").strip()) else None
+    parts = [int(year.group()), num or 1, day if day and num else 1]
     return date_from_parts(parts) or date_from_parts(parts[:2])
 
 
@@ -127,19 +131,34 @@ def _parse(text: str) -> list[dict[str, str]]:
     return parser.parse(text).entries
 
 
-def _parse_each(text: str) -> list[dict[str, str]]:
-    """Entries parsed one by one (with every @string definition before each); unparseable ones are
-    left out (and reported as such by the caller)."""
-    cuts = [m.start() for m in _ENTRY_RE.finditer(text)]
-    chunks = [text[a:b] for a, b in zip(cuts, cuts[1:] + [len(text)])]
-    strings = "".join(c for c in chunks if c.lstrip()[1:].lstrip().lower().startswith("string"))
-    entries: list[dict[str, str]] = []
-    for chunk in chunks:
+def _why(e: Exception) -> str:
+    """A true reason for an entry bibtexparser refused."""
+    if isinstance(e, UndefinedString):
+        return f"uses an undefined @string macro {str(e).strip(chr(39))!r}"
+    if isinstance(e, RecursionError):
+        return "could not parse entry (nested too deeply)"
+    return f"could not parse entry ({type(e).__name__}; unbalanced braces?)"
+
+
+def _parse_each(text: str, starts: list[tuple[int, int, str, str]]) -> tuple[list[dict[str, str]], dict[int, str]]:
+    """Entries parsed one by one, each after every good @string definition before it (a macro that
+    is itself undefined or circular is left out); returns the entries and, by start offset, why
+    an entry or a @string could not be parsed."""
+    bounds = [start for start, *_ in starts] + [len(text)]
+    strings, entries, failed = "", [], {}
+    for (start, _, kind, _), end in zip(starts, bounds[1:]):
+        chunk = text[start:end]
         try:
-            entries += _parse(strings + chunk)
-        except Exception:  # noqa: BLE001 - see read()
+            parsed = _parse(strings + chunk)
+        except Exception as e:  # noqa: BLE001 - see read()
+            failed[start] = _why(e)
             continue
-    return entries
+        if kind == "string":
+            strings += chunk
+        for entry in parsed:
+            entry["_start"] = start  # type: ignore[assignment] - where it is, for its location
+        entries += parsed
+    return entries, failed
 
 
 def _decode(data: bytes) -> str:
@@ -156,26 +175,59 @@ def _decode(data: bytes) -> str:
 
 
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
-    """Yield one record per entry; entries bibtexparser could not parse come back as BadRecords."""
+    """Yield one record per entry; entries bibtexparser could not parse, a bad @string macro and a
+    second entry with a key already seen come back as BadRecords (FILE:LINE (entry KEY): why)."""
     data, broken = read_document(path, "BibTeX")
     text = _decode(data)
-    starts = [k for t, k in _ENTRY_RE.findall(text) if t.lower() not in _NON_ENTRIES]
-    if not _ENTRY_RE.search(text):
+    starts = []  # (offset, line, type, key) of every @... start
+    line, pos = 1, 0
+    for m in _ENTRY_RE.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        starts.append((m.start(), line, m.group(1).lower(), m.group(2)))
+    if not starts:
         raise FormatError(f"{path} does not look like BibTeX: no @type{{key, ...}} entries")
     try:
-        entries = _parse(text)
+        entries, failed = _parse(text), {}
     except Exception:  # noqa: BLE001 - bibtexparser raises assorted errors (RecursionError too) on broken input
-        entries = _parse_each(text)  # so one entry it chokes on costs that entry, not the file
+        entries, failed = _parse_each(text, starts)  # so one entry it chokes on costs that entry, not the file
+    lines = {start: ln for start, ln, *_ in starts}
+    by_key: dict[str, list[int]] = {}  # key -> lines of the entries with that key, in order
+    for start, ln, kind, key in starts:
+        if kind not in _NON_ENTRIES:
+            by_key.setdefault(key, []).append(ln)
+    for start, ln, kind, key in starts:
+        if start in failed and kind not in ("comment", "preamble"):
+            what = "@string" if kind == "string" else f"entry {key}"
+            why = failed[start] + ("; the macro is ignored" if kind == "string" else "")
+            yield BadRecord(f"{path}:{ln} ({what})", why)
     parsed = {e.get("ID") for e in entries}
-    for key in starts:
-        if key not in parsed:
-            yield BadRecord(f"{path}:entry {key}", "could not parse entry (unbalanced braces?)")
+    reported = {key for start, _, _, key in starts if start in failed}
+    for key, where in by_key.items():  # an entry neither parsed nor reported above
+        if key not in parsed and key not in reported:
+            yield BadRecord(f"{path}:{where[0]} (entry {key})", "could not parse entry (unbalanced braces?)")
+    seen: dict[str, int] = {}
     for e in entries:
+        key = e.get("ID", "")
+        start = e.pop("_start", None)
+        ln = lines[start] if start is not None else _line_of(by_key, key, seen.get(key, 0))
+        loc = f"{path}:{ln} (entry {key})"
+        if key in seen:
+            seen[key] += 1
+            yield BadRecord(loc, f"duplicate key {key!r} (first at line {by_key.get(key, [ln])[0]}); skipped")
+            continue
+        seen[key] = 1
         if any(_UNDECODED.search(v) for v in e.values() if isinstance(v, str)):
-            yield BadRecord(f"{path}:entry {e.get('ID')}", "invalid UTF-8 in the entry")
+            yield BadRecord(loc, "invalid UTF-8 in the entry")
         elif not clean_latex(e.get("title")):
-            yield BadRecord(location=f"{path}:entry {e.get('ID')}", reason="missing title")
+            yield BadRecord(loc, "missing title")
         else:
             yield _record(e)
     if broken:
-        yield BadRecord(f"{path}:end", broken)
+        yield BadRecord(f"{path}:{text.count(chr(10)) + 1}", broken)
+
+
+def _line_of(by_key: dict[str, list[int]], key: str, n: int) -> int:
+    """The line of the n-th entry (from 0) with ``key``; 0 when the key was not found in the text."""
+    where = by_key.get(key, [])
+    return where[n] if n < len(where) else (where[-1] if where else 0)

@@ -107,5 +107,5 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
         raise FormatError(f"{path} is not CSL-JSON: expected a JSON array of items, got {kind}")
     if items and not any(isinstance(i, dict) and "type" in i for i in items):
         raise FormatError(f"{path} is not CSL-JSON: no item is an object with a \"type\"")
-    for index, item in enumerate(items):
-        yield fields.parse_one(_record, item, f"{path}:item {index}")
+    for index, item in enumerate(items, start=1):
+        yield fields.parse_one(_record, item, f"{path}:record {index}")

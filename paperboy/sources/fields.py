@@ -13,28 +13,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..models import BadRecord, PaperRecord
+from .base import json_type
 from .normalize import clean_latex, parse_date, split_authors
 
 
 class FieldError(ValueError):
     """A field holds a JSON type the record cannot be read with."""
-
-
-def json_type(value: object) -> str:
-    """The JSON name of a parsed value's type (for messages)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
@@ -153,12 +137,12 @@ def parse_one(parse: Parse, obj: object, loc: str) -> PaperRecord | BadRecord:
     """``parse(obj, loc)``, with a record that is not an object or has a field of the wrong type
     turned into a ``BadRecord`` instead of an exception."""
     if not isinstance(obj, dict):
-        return BadRecord(loc, f"expected a JSON object, got {type(obj).__name__}")
+        return BadRecord(loc, f"expected a JSON object, got {json_type(obj)}")
     try:
         return parse(obj, loc)
     except FieldError as e:
         return BadRecord(loc, str(e))
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as e:
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError) as e:
         # Belt and braces: a shape no getter foresaw still costs one record, not the batch.
         return BadRecord(loc, f"cannot read record ({type(e).__name__}: {e})")
 

@@ -49,4 +49,4 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     if not isinstance(data, list):
         raise FormatError(f"{path}: Hugging Face daily papers JSON is a list, got {fields.json_type(data)}")
     for i, item in enumerate(data, start=1):
-        yield parse(item, f"{path}:item {i}")
+        yield parse(item, f"{path}:record {i}")

@@ -38,5 +38,5 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
         raise FormatError(f"{path}: a Daily Papers scrape is a JSON object keyed by arXiv id, "
                           f"got {fields.json_type(data)}")
     for i, (key, item) in enumerate(data.items(), start=1):
-        loc = f"{path}:item {i} ({key[:100]})"
+        loc = f"{path}:record {i} ({key[:100]})"
         yield fields.parse_one(lambda obj, where, key=key: parse(key, obj, where), item, loc)

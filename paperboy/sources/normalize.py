@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
@@ -22,13 +22,22 @@ MAX_NOTE = 5_000  # comments, journal reference
 MAX_CATEGORIES = 100
 MAX_SHORT = 1_000  # one category, an id, a DOI, a link
 MAX_EXTRA_BYTES = 64 << 10  # a source's signals (upvotes, keywords), as JSON
+MAX_VERSION = 9_999  # an arXiv version number (SQLite integers overflow past 2**63)
+
+# Dates outside this range are dropped (the record is kept): a year 9999 or 0001 is a typo or an
+# attack, and would sort first in every date-ordered list. The future bound is today + MAX_FUTURE.
+MIN_DATE = date(1800, 1, 1)
+MAX_FUTURE = timedelta(days=366)
 
 # New-style ids (0704.0001, 2401.01234) and old-style ids (hep-th/9901001, math.GT/0309136).
-_NEW_ID = r"\d{4}\.\d{4,5}"
-_OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
-_ARXIV_RE = re.compile(rf"(?:^|[^\w.\-/])({_NEW_ID}|{_OLD_ID})(?:v(\d+))?(?![\w.])", re.IGNORECASE)
-_ARXIV_EXACT = re.compile(rf"^({_NEW_ID}|{_OLD_ID})(?:v(\d+))?$", re.IGNORECASE)
-_DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
+# Digits are ASCII [0-9] only: \d would also take "３" or Arabic-Indic digits (a second spelling of
+# an id); the surrounding \w stays Unicode so such a digit next to an id stops the match.
+_NEW_ID = r"[0-9]{4}\.[0-9]{4,5}"
+_OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/[0-9]{7}"
+_VERSION = r"(?:v([0-9]{1,4}))?"
+_ARXIV_RE = re.compile(rf"(?:^|[^\w.\-/])({_NEW_ID}|{_OLD_ID}){_VERSION}(?![\w.])", re.IGNORECASE)
+_ARXIV_EXACT = re.compile(rf"^({_NEW_ID}|{_OLD_ID}){_VERSION}$", re.IGNORECASE)
+_DOI_RE = re.compile(r"(10\.[0-9]{4,9}/\S+)")
 # Control and invisible format characters (Cc, soft hyphen, zero-width, bidi overrides, BOM), and
 # what XML 1.0 cannot carry at all (lone surrogates, U+FFFE, U+FFFF) or reserves (noncharacters):
 # one of these in a title would break every feed listing it.
@@ -159,7 +168,8 @@ def split_authors(text: str | None) -> list[str]:
 
 
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
-_RFC_DATE = re.compile(r"^(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4})\b")
+_RFC_DATE = re.compile(r"^(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4})\b", re.ASCII)
+_WHOLE = re.compile(r"[0-9]{1,9}", re.ASCII)
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d")
 
 
@@ -168,37 +178,67 @@ def parse_date(text: str | None) -> str | None:
     if not text:
         return None
     text = str(text).strip()
-    if not text:
+    if not text or not text.isascii():  # every form read is ASCII; strptime's \d takes any digit
         return None
     if (m := _RFC_DATE.match(text)) and (month := _MONTHS.get(m.group(2).lower())):  # arXiv's versions
         try:
             return date(int(m.group(3)), month, int(m.group(1))).isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     try:
         return parsedate_to_datetime(text).date().isoformat()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         pass
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
     return None
 
 
-def date_from_parts(parts: list[int] | None) -> str | None:
-    """CSL-JSON ``date-parts`` entry ([2024, 1, 5], [2024]) to an ISO date."""
-    if not parts:
+def whole_number(value: object) -> int | None:
+    """A small non-negative whole number from an int or ASCII digits ("12"), else None.
+
+    Not ``int(x)`` on ``x.isdigit()``: that is true for "²" and "３" (ValueError, or a second
+    spelling of a number), and a 20-digit number overflows ``date()``.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10**9 else None
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+def sane_date(iso: str | None) -> str | None:
+    """``iso`` (YYYY-MM-DD) if it is a real date from MIN_DATE to today + MAX_FUTURE, else None."""
+    if not iso:
         return None
     try:
-        y, m, d = (list(parts) + [1, 1])[:3]
-        return date(int(y), int(m), int(d)).isoformat()
-    except (TypeError, ValueError):
+        day = date.fromisoformat(iso) if isinstance(iso, str) and iso.isascii() else None
+    except ValueError:
+        return None
+    if day is None or not MIN_DATE <= day <= date.today() + MAX_FUTURE:
+        return None
+    return day.isoformat()
+
+
+def date_from_parts(parts: list[int] | None) -> str | None:
+    """CSL-JSON ``date-parts`` entry ([2024, 1, 5], [2024]) to an ISO date."""
+    if not parts or not isinstance(parts, (list, tuple)):
+        return None
+    y, m, d = (whole_number(v) for v in (list(parts) + [1, 1])[:3])
+    if y is None or m is None or d is None:
+        return None
+    try:
+        return date(y, m, d).isoformat()
+    except (ValueError, OverflowError):
         return None
 
 
@@ -241,10 +281,12 @@ def _type_error(rec: PaperRecord) -> str | None:
         value = getattr(rec, name)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"{name} is not a list of texts"
-    if rec.arxiv_version is not None and (not isinstance(rec.arxiv_version, int) or rec.arxiv_version < 1):
-        return "arxiv_version is not a whole number >= 1"
+    if rec.arxiv_version is not None and (not isinstance(rec.arxiv_version, int)
+                                          or not 1 <= rec.arxiv_version <= MAX_VERSION):
+        return f"arxiv_version is not a whole number from 1 to {MAX_VERSION}"
     if not isinstance(rec.versions, dict) or not all(
-            isinstance(k, int) and (v is None or isinstance(v, str)) for k, v in rec.versions.items()):
+            isinstance(k, int) and 1 <= k <= MAX_VERSION and (v is None or isinstance(v, str))
+            for k, v in rec.versions.items()):
         return "versions is not a map of version number to date"
     if not isinstance(rec.links, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in rec.links.items()):
@@ -309,4 +351,11 @@ def check_record(rec: PaperRecord) -> str | None:
         rec.arxiv_version = max(rec.versions)
     if rec.doi:
         rec.doi = normalize_doi(strip_invalid(rec.doi))
+    _sane_dates(rec)
     return None
+
+
+def _sane_dates(rec: PaperRecord) -> None:
+    """Dates out of range (see MIN_DATE) dropped, for every source in this one place; the record stays."""
+    rec.submitted, rec.updated = sane_date(rec.submitted), sane_date(rec.updated)
+    rec.versions = {k: sane_date(v) for k, v in rec.versions.items()}
