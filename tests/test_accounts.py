@@ -301,7 +301,10 @@ def test_expired_and_forged_verification_links_fail(mailing):
     link = link_in(inbox.wait(1)[0], "verify")
     assert c.post(link, data={"csrf": csrf(c, "/")}).status_code == 404
     uid = engine.store.user_by_name("jack")["id"]
-    for forged in (f"/verify/{uid}.9999999999.AAAA", "/verify/garbage", f"/verify/{uid}.1.{link.split('.')[-1]}"):
+    uid_, expires, sig = link.rsplit("/", 1)[1].split(".")
+    for forged in (f"/verify/{uid}.9999999999.AAAA", "/verify/garbage", f"/verify/{uid}.1.{link.split('.')[-1]}",
+                   f"/verify/0{uid_}.{expires}.{sig}", f"/verify/{uid_}.0{expires}.{sig}",  # one spelling per link
+                   "/verify/%C2%B2.1.x", f"/verify/1.{'9' * 5000}.x"):
         assert c.post(forged, data={"csrf": csrf(c, "/")}).status_code == 404
     assert engine.store.user_by_name("jack")["email_verified_at"] is None
 

@@ -23,7 +23,8 @@ from support import free_port, serving
 
 HUGE = str(10**30)
 PATH_VALUES = ["%C2%B2", "%00", "%FF%FE", "..%2F..%2Fetc%2Fpasswd", "x" * 5000, HUGE, "-1", "0", "%EF%BF%BE",
-               "<script>", "2401.01234v999999999999999999999"]
+               "<script>", "2401.01234v999999999999999999999", "%C2%B2.1.x", "1." + "9" * 5000 + ".x",
+               "1.%C2%B2.AAAAAAAAAAAAAAAAAAAA"]
 QUERY_VALUES = ["-1", "0", "1000000000", HUGE, "abc", "1e3", "\x00", "\ufffe", "x" * 5000, "%", "2024-13-45"]
 
 

@@ -160,3 +160,17 @@ def test_operator_cli_user_commands(engine):
     actions = [a["action"] for a in engine.store.audit_log()]
     assert actions[:6] == ["delete", "unsuspend", "suspend", "set-password", "set-role", "add"]
     assert all(a["actor"] == "operator" for a in engine.store.audit_log())
+
+
+def test_a_refused_suspension_hides_nothing(engine):
+    """A moderator may not suspend an admin: 'suspend the author' of an admin's comment must leave
+    the comment as it was (it used to be hidden before the suspension was refused)."""
+    boss = moderator(engine, "boss2", "admin")
+    pid = paper_id(engine)
+    boss.post("/comment", data={"paper_id": pid, "body": "admin here", "csrf": csrf(boss, "/")})
+    mod = moderator(engine, "mod3")
+    cid = next(c["id"] for c in engine.store.recent_comments() if c["body"] == "admin here")
+    r = mod.post("/moderation/comment", data={"comment_id": cid, "action": "suspend-author", "csrf": csrf(mod, "/")})
+    assert r.status_code == 403
+    assert "admin here" in [c["body"] for c in boss.get("/api/papers/0704.0001/comments").json()]
+    assert not [a for a in engine.store.audit_log() if a["target_kind"] == "comment" and a["target_id"] == cid]

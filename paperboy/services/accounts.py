@@ -111,11 +111,14 @@ def sign_link(key: bytes, purpose: str, user_id: int, binding: str, seconds: flo
     return f"{user_id}.{expires}.{_sig(key, purpose, user_id, expires, binding)}"
 
 
+# One spelling per link: ASCII digits without leading zeros ("²" is a digit to str.isdigit, and
+# "06" would otherwise verify like "6"), bounded lengths.
+_LINK = re.compile(r"([1-9][0-9]{0,17})\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{16,64})")
+
+
 def read_link(token: str) -> tuple[int, int] | None:
-    parts = (token or "").split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 18:
-        return None
-    return int(parts[0]), int(parts[1])
+    m = _LINK.fullmatch(token or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def check_link(key: bytes, purpose: str, token: str, binding: str) -> bool:

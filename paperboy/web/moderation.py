@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import BadRequest, Forbidden
+from ..errors import BadRequest, Forbidden, NotFound
 from ..services.accounts import require_moderator
 from .pages import _back, _engine, _signed_in, render
 
@@ -41,8 +41,12 @@ async def moderate_comment(request: Request, comment_id: int = Form(..., ge=1, l
     if action in ("hide", "unhide"):
         accounts.hide_comment(comment_id, actor, undo=action == "unhide", reason=reason.strip()[:300])
     elif action == "suspend-author":
-        comment = accounts.hide_comment(comment_id, actor, reason=reason.strip()[:300] or "author suspended")
+        comment = _engine(request).store.comment(comment_id)
+        if comment is None:
+            raise NotFound("no such comment")
+        # Suspend first: when that is refused (an admin's comment), nothing has been hidden either.
         accounts.suspend(comment["user_id"], actor, reason=f"comment {comment_id}")
+        accounts.hide_comment(comment_id, actor, reason=reason.strip()[:300] or "author suspended")
     else:
         raise BadRequest("action is hide, unhide or suspend-author")
     return RedirectResponse(_back(request, "/moderation"), status_code=303)
