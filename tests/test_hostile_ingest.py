@@ -857,3 +857,17 @@ def test_readme_describes_the_skip_report_as_it_is(cli, tmp_path):
     path = jsonl(tmp_path / "many.jsonl", GOOD, *([1] * 25))
     r = cli("ingest", "jsonl", str(path), env={"PAPERBOY_MAX_ERRORS_SHOWN": "3"})
     assert r.stderr.count("skipped /") == 3 and "... and 22 more skipped" in r.stderr
+
+
+def test_a_string_macro_bomb_is_refused_in_bounded_memory(cli, tmp_path):
+    """Thirty @string doublings are 10 GB once expanded (a red-team upload took the server to 21 GB):
+    the macros past the bound and every entry using them are reported, the rest is kept."""
+    lines = ['@string{m0 = "xxxxxxxxxx"}'] + [f"@string{{m{i + 1} = m{i} # m{i}}}" for i in range(30)]
+    lines += ["@article{bomb, title = m30, eprint={2507.00002}}",
+              "@article{fine, title = {A fine paper}, abstract = {ok}, eprint = {2507.00003}}"]
+    path = tmp_path / "bomb.bib"
+    path.write_text("\n".join(lines) + "\n")
+    r = cli("ingest", "bibtex", str(path))
+    assert r.exit_code == EXIT_SKIPPED, r.output
+    assert "expands to more than" in r.output and "(entry bomb)" in r.output
+    assert [row["title"] for row in rows(cli.home)] == ["A fine paper"]

@@ -24,6 +24,10 @@ _UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a by
 _NON_ENTRIES = {"comment", "string", "preamble"}
 _YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
 _SMALL = re.compile(r"[0-9]{1,2}")
+_WORD = re.compile(r"[A-Za-z_][\w:.+/-]*")
+_STRING_NAME = re.compile(r"@\s*string\s*[{(]\s*([^\s=#{}()]+)\s*=", re.I)
+MAX_EXPANDED = 1_000_000  # characters an entry or @string macro may expand to (a real one: a few hundred)
+MAX_FILE_EXPANDED = 64_000_000  # and all entries of a file together
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 
@@ -161,6 +165,38 @@ def _parse_each(text: str, starts: list[tuple[int, int, str, str]]) -> tuple[lis
     return entries, failed
 
 
+def _macro_bombs(text: str, starts: list[tuple[int, int, str, str]]) -> dict[int, str]:
+    """@string macros and entries that would expand past ``MAX_EXPANDED`` characters (``m1 = m0 #
+    m0``, thirty times over, is gigabytes from one line). The estimate is an upper bound: a chunk's
+    length plus the size of every known macro name it mentions."""
+    bounds = [start for start, *_ in starts] + [len(text)]
+    sizes: dict[str, int] = {}
+    bombs, total = {}, 0
+    for (start, _, kind, _), end in zip(starts, bounds[1:]):
+        if kind in ("comment", "preamble"):
+            continue
+        chunk = text[start:end]
+        name = _STRING_NAME.match(chunk) if kind == "string" else None
+        body = chunk[name.end():] if name else chunk
+        size = len(chunk) + sum(sizes.get(w.group(0).lower(), 0) for w in _WORD.finditer(body))
+        if size > MAX_EXPANDED or total + size > MAX_FILE_EXPANDED:
+            bombs[start] = f"expands to more than {MAX_EXPANDED:,} characters through @string macros"
+        elif name:
+            sizes[name.group(1).lower()] = size
+        else:
+            total += size
+    return bombs
+
+
+def _blank(text: str, starts: list[tuple[int, int, str, str]], which: dict[int, str]) -> str:
+    """``text`` with the chunks starting at ``which`` blanked (newlines kept, so lines still count)."""
+    bounds = dict(zip([s for s, *_ in starts], [s for s, *_ in starts[1:]] + [len(text)]))
+    for start in sorted(which, reverse=True):
+        end = bounds[start]
+        text = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+    return text
+
+
 def _decode(data: bytes) -> str:
     """UTF-8, with bytes that are not kept as lone surrogates (their entries are then reported);
     a file that is not UTF-8 at all (more invalid bytes than UTF-8 sequences) is an old Latin-1 export."""
@@ -187,10 +223,14 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
         starts.append((m.start(), line, m.group(1).lower(), m.group(2)))
     if not starts:
         raise FormatError(f"{path} does not look like BibTeX: no @type{{key, ...}} entries")
+    bombs = _macro_bombs(text, starts)
+    if bombs:
+        text = _blank(text, starts, bombs)
     try:
         entries, failed = _parse(text), {}
     except Exception:  # noqa: BLE001 - bibtexparser raises assorted errors (RecursionError too) on broken input
         entries, failed = _parse_each(text, starts)  # so one entry it chokes on costs that entry, not the file
+    failed |= bombs
     lines = {start: ln for start, ln, *_ in starts}
     by_key: dict[str, list[int]] = {}  # key -> lines of the entries with that key, in order
     for start, ln, kind, key in starts:
