@@ -37,6 +37,15 @@ class Submission:
     job_id: int | None
 
 
+LIBRARY_SOURCES = frozenset({"bibtex", "csl-json"})
+
+
+def confirmed(paper: Paper) -> bool:
+    """Seen by a source other than a reader's library file, whose metadata anyone can write: only
+    such a paper is listed on a submission without asking arXiv first."""
+    return any(s["source"] not in LIBRARY_SOURCES for s in paper.sources)
+
+
 class Engine:
     """paperboy as a library: ``with Engine.from_settings(home="/tmp/x") as e: e.ingest(path)``."""
 
@@ -396,7 +405,7 @@ class Engine:
             raise BadRequest(f"not an arXiv id or URL: {ref[:100]!r}")
         day = day or date.today().isoformat()
         paper = self.store.get_paper(parsed[0])
-        if paper is not None:
+        if paper is not None and confirmed(paper):
             return Submission(parsed[0], paper, self.store.submit(paper.id, user_id, day), None)
         job_id, _ = self.store.enqueue_job("submit", parsed[0], {"arxiv_id": parsed[0], "user_id": user_id,
                                                                  "day": day})

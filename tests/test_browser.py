@@ -135,6 +135,7 @@ def test_a_reader_imports_zotero_and_steers_recommendations(site, browser):
     page.click("nav >> text=Library")
     page.set_input_files("#file", str(Path(__file__).parent / "data" / "library" / "zotero.bib"))
     page.click("button:has-text('Import')")
+    page.wait_for_selector("text=newly saved", timeout=120_000)  # a background job; the page reloads itself
     assert "6 papers" in page.locator("main").inner_text()
     page.click("text=See your recommendations")
     recs = page.locator("article.rec h2")

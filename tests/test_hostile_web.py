@@ -6,9 +6,11 @@ its own OpenAPI schema (schemathesis + hypothesis) with a real token, so writes 
 
 from __future__ import annotations
 
+import gzip
 import re
 import subprocess
 import sys
+import time
 
 import feedparser
 import pytest
@@ -257,3 +259,26 @@ def test_server_process_survives_the_walk(tmp_path):
                     "/unsubscribe/%C2%B2.x", f"/api/daily_papers?p={HUGE}"):
             assert requests.get(site + url, timeout=30).status_code < 500, url
         assert server.proc.poll() is None and requests.get(site + "/healthz", timeout=10).json()["status"] == "ok"
+
+
+def test_library_uploads_are_jobs_that_never_show_server_paths(hostile, engine):
+    csrf = sign_up(hostile, "uploader")
+
+    def upload(name: str, data: bytes):
+        return hostile.post("/library/import", data={"csrf": csrf, "folder": "x"}, files={"file": (name, data)})
+
+    assert upload("lib.bib.gz", gzip.compress(b"@article{a, title={x}}" + b" " * 10_000)).status_code == 400
+    assert upload("lib.zip", b"PK\x03\x04" + b"\x00" * 100).status_code == 400
+    assert upload("empty.bib", b"").status_code == 400
+    r = upload("junk.bib", bytes(range(256)) * 10)
+    assert r.status_code == 200 and "/library/import/" in str(r.url)
+    deadline = time.monotonic() + 60
+    while 'http-equiv="refresh"' in r.text and time.monotonic() < deadline:
+        time.sleep(0.2)
+        r = hostile.get(str(r.url))
+    assert "Import failed" in r.text and "junk.bib" in r.text
+    assert str(engine.settings["home"]) not in r.text and "/tmp" not in r.text and "paperboy ingest" not in r.text
+    assert not list((engine.settings["home"] / "uploads").iterdir())  # the upload is gone once read
+    other = TestClient(hostile.app)
+    sign_up(other, "snoop")
+    assert other.get(str(r.url)).status_code == 404  # one's own imports only

@@ -130,3 +130,33 @@ def test_submitting_never_waits_on_arxiv(engine):
     finally:
         release.set()
         server.close()
+
+
+def test_a_library_file_cannot_put_made_up_metadata_on_a_public_list(engine, tmp_path):
+    """Anyone's BibTeX can name an arXiv id with any title (a red-team "FREE BITCOIN" paper by
+    "Albert Einstein"): it is not listed by its date, and a submission of it asks arXiv first,
+    whose metadata replaces the file's."""
+    from paperboy.services.library import import_library
+
+    uid = engine.store.create_user("eve", None, "x")
+    today = date.today()
+    bib = tmp_path / "fake.bib"
+    bib.write_text("@article{fake, title={FREE BITCOIN at http://evil.example}, author={Einstein, Albert},\n"
+                   f"  eprint={{1903.02058}}, archivePrefix={{arXiv}}, year={{{today.year}}}, month={{{today.month}}},\n"
+                   "  abstract={Visit now}}\n")
+    import_library(engine, uid, bib)
+    fake = engine.paper("1903.02058")
+    assert fake.title.startswith("FREE BITCOIN")
+    day = fake.submitted
+    assert fake.id not in engine.store.day_ids(day, day)  # not public by its date
+    server = atom_server()
+    try:
+        engine.settings.update(api_url=f"{server.url}/api/query", api_delay=0.0, submit_embeds=False)
+        done = engine.submit("1903.02058", uid)
+        assert done.paper is None and done.job_id  # queued: arXiv is asked first
+        assert engine.run_jobs().done == 1 and len(server.log) == 1
+    finally:
+        server.close()
+    real = engine.paper("1903.02058")
+    assert real.title == "Rotatable random sequences in local fields" and "Albert Einstein" not in real.authors
+    assert real.id in engine.store.day_ids(today.isoformat(), today.isoformat())

@@ -101,7 +101,7 @@ def test_a_suspended_member_cannot_log_in_post_vote_or_use_tokens(engine):
     assert member.post("/api/papers/0704.0001/vote", json={"up": True}, headers=auth).status_code == 403
     r = log_in(new_client(engine), "troll")
     assert r.status_code == 403 and "suspended" in r.text
-    assert [a["action"] for a in engine.store.audit_log()[:2]] == ["suspend", "hide"]
+    assert [a["action"] for a in engine.store.audit_log()[:2]] == ["hide", "suspend"]  # newest first: suspended, then hidden
     mod.post("/moderation/user", data={"user_id": user["id"], "action": "unsuspend", "csrf": csrf(mod, "/")})
     assert log_in(new_client(engine), "troll").status_code == 303
     assert member.get("/api/me", headers=auth).status_code == 200

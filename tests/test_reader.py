@@ -23,8 +23,23 @@ def import_zotero(client) -> str:
     bib = (DATA / "library" / "zotero.bib").read_bytes()
     r = client.post("/library/import", data={"csrf": token, "folder": "zotero"},
                     files={"file": ("zotero.bib", bib, "application/x-bibtex")})
-    assert r.status_code == 200 and "6 papers" in r.text and "missing title" in r.text
+    r = wait_for_import(client, r)
+    assert "6 papers" in r.text and "missing title" in r.text and "zotero.bib:" in r.text
     return token
+
+
+def wait_for_import(client, answer, seconds: float = 120.0):
+    """An import is a background job: the form answers with its status page at once, which
+    reloads itself until the job is done (the app's job runner does it)."""
+    import time
+
+    assert answer.status_code == 200 and re.search(r"/library/import/\d+$", str(answer.url)), answer.text[:300]
+    deadline = time.monotonic() + seconds
+    while 'http-equiv="refresh"' in answer.text and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = client.get(str(answer.url))
+    assert 'http-equiv="refresh"' not in answer.text, "the import did not finish"
+    return answer
 
 
 def rec_titles(client) -> list[str]:

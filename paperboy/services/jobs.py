@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFound, PaperboyError, SourceError
@@ -45,9 +46,12 @@ def worker_name() -> str:
 
 def submit_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     """Fetch a submitted arXiv id, list it on the submission day, embed it."""
+    from ..engine import confirmed
+
     arxiv_id = payload["arxiv_id"]
     store = engine.store
-    if store.get_paper(arxiv_id) is None:
+    known = store.get_paper(arxiv_id)
+    if known is None or not confirmed(known):  # arXiv's metadata overwrites a library file's
         try:
             summary = engine.fetch_arxiv([arxiv_id])
         except SourceError as e:
@@ -66,7 +70,24 @@ def submit_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     return {"paper_id": paper.id, "arxiv_id": paper.arxiv_id, "created": created}
 
 
-HANDLERS: dict[str, Callable[[Engine, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job}
+def import_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+    """Import an uploaded library into a reader's folder (parse, store, save, embed), then drop the
+    upload. Messages name the file as the reader called it, never the server's path."""
+    from . import library
+
+    path = Path(payload["path"])
+    try:
+        result = library.import_library(engine, payload["user_id"], path, payload["folder"])
+    except PaperboyError as e:
+        raise PaperboyError(str(e).replace(str(path), payload["name"]).split("; name it:")[0]) from e
+    finally:
+        path.unlink(missing_ok=True)
+    result["skipped"] = [s.replace(str(path), payload["name"]) for s in result["skipped"][:100]]
+    return result
+
+
+HANDLERS: dict[str, Callable[[Engine, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job,
+                                                                        "library_import": import_job}
 
 
 def run_pending(engine: Engine, limit: int | None = None, worker: str | None = None) -> JobRun:

@@ -5,18 +5,17 @@ rules, digest schedule, feed link). Only the signed-in reader's rows are ever re
 from __future__ import annotations
 
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path as Path_, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, NotFound
 from ..services import library
 from ..services.library import FEEDBACK_KINDS
 from .auth import sha256
-from .pages import PaperId, _back, _engine, _signed_in, render
+from .pages import MAX_ID, PaperId, _back, _engine, _signed_in, render
 
 router = APIRouter(include_in_schema=False)
 MAX_IMPORT = 20 * 2**20
@@ -68,16 +67,42 @@ async def save(request: Request, paper_id: int = PaperId, folder: str = Form("sa
 @router.post("/library/import")
 async def import_file(request: Request, file: UploadFile = File(...), folder: str = Form("imported"),
                       csrf: str = Form("")) -> Response:
+    """Save the upload and queue its import: parsing, storing and embedding a library can take
+    minutes, so a background job does it (``services/jobs.py``) while the page says how it goes."""
     user = _signed_in(request, csrf)
     data = await file.read(MAX_IMPORT + 1)
     if len(data) > MAX_IMPORT:
         raise BadRequest("a library file may be at most 20 MB")
-    suffix = Path(file.filename or "library.bib").suffix[:10] or ".bib"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"library{suffix}"
-        path.write_bytes(data)
-        result = library.import_library(_engine(request), user["id"], path, folder.strip()[:80] or "imported")
-    return render(request, "imported.html", {"result": result, "folder": folder})
+    if not data.strip():
+        raise BadRequest("the file is empty")
+    if data[:2] == b"\x1f\x8b" or data[:4] == b"PK\x03\x04":
+        raise BadRequest("upload the export itself (.bib or .json), not a compressed archive")
+    engine = _engine(request)
+    name = Path(file.filename or "library.bib").name[:100] or "library.bib"
+    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".bib", ".bibtex", ".json") else ".bib"
+    key = secrets.token_urlsafe(12)
+    uploads = Path(engine.settings["home"]) / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    path = uploads / f"{key}{suffix}"
+    path.write_bytes(data)
+    job_id, _ = engine.store.enqueue_job("library_import", key, {
+        "user_id": user["id"], "path": str(path), "name": name, "folder": folder.strip()[:80] or "imported"})
+    if request.app.state.jobs is not None:
+        request.app.state.jobs.wake.set()
+    return RedirectResponse(f"/library/import/{job_id}", status_code=303)
+
+
+@router.get("/library/import/{job_id}", response_class=HTMLResponse)
+async def import_status(request: Request, job_id: int = Path_(ge=1, le=MAX_ID)) -> Response:
+    """How one's own import is doing; the result once done (the page reloads itself until then)."""
+    user = _reader(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    job = _engine(request).store.job(job_id)
+    if job is None or job["kind"] != "library_import" or job["payload"].get("user_id") != user["id"]:
+        raise NotFound("no such import of yours")
+    return render(request, "imported.html", {"job": job, "result": job["result"], "folder": job["payload"]["folder"],
+                                             "name": job["payload"]["name"]})
 
 
 @router.post("/feedback")
