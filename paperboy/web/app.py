@@ -1,10 +1,9 @@
 """The ASGI app: server-rendered pages, the JSON API under /api (OpenAPI at /api/docs), static files.
 
 Handlers run on the event loop and call the engine synchronously (one SQLite connection; each
-call is milliseconds). Whatever may block for longer runs elsewhere: submissions are queued as jobs
-that a background thread (or ``paperboy jobs run``) completes, digests and account mail go out from
-worker threads. Scale out with more worker processes (``paperboy serve --workers N``), each with its
-own engine.
+call is milliseconds). Whatever may block for longer runs beside it (``background.py``): queued
+jobs (submissions, library imports), the lexical index following the store, digests and account
+mail. Scale out with more worker processes (``paperboy serve --workers N``), each with its own engine.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -33,6 +31,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from ..engine import Engine
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PaperboyError, RateLimited
 from .auth import CSRF_COOKIE, Auth
+from .background import JobRunner, digest_loop, follow_loop
 from .feeds import xml_text
 from .middleware import Hardening, security_headers
 
@@ -80,69 +79,7 @@ def status_of(e: Exception) -> int:
     return 400
 
 
-DIGEST_EVERY = 600.0
 log = logging.getLogger("paperboy.web")
-
-
-def send_due_digests(settings: dict[str, Any]) -> None:
-    """One scheduler pass, on its own engine (and SQLite connection) in a worker thread."""
-    with Engine(dict(settings)) as engine:
-        run = engine.digests().run()
-    if run.sent or run.failed:
-        log.warning("digests: %d sent, %d failed %s", run.sent, len(run.failed), run.failed[:3])
-
-
-async def digest_loop(settings: dict[str, Any]) -> None:
-    while True:
-        try:
-            await asyncio.to_thread(send_due_digests, settings)
-        except Exception:  # noqa: BLE001 - the scheduler must outlive one bad pass
-            log.exception("digest scheduler pass failed")
-        await asyncio.sleep(DIGEST_EVERY)
-
-
-async def follow_loop(engine: Engine) -> None:
-    """Keep the lexical index following the store from a worker thread: papers another process
-    ingested become searchable within ``index_sync_seconds`` and no request waits while they are
-    indexed (the other indexes' deltas are small and follow on the request path)."""
-    while True:
-        try:
-            await asyncio.to_thread(engine.follow_lexical)
-        except Exception:  # noqa: BLE001 - the follower must outlive one bad pass
-            log.exception("following the lexical index failed")
-        await asyncio.sleep(float(engine.settings["index_sync_seconds"]))
-
-
-class JobRunner:
-    """Runs queued jobs on one background thread with its own engine (its own SQLite connection
-    and model), so a submission's arXiv fetch and embedding never hold up a request."""
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings, self.wake = dict(settings), asyncio.Event()
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperboy-jobs")
-        self.engine: Engine | None = None
-
-    def _pass(self) -> Any:
-        if self.engine is None:
-            self.engine = Engine(self.settings)
-        return self.engine.run_jobs()
-
-    async def loop(self) -> None:
-        running = asyncio.get_running_loop()
-        while True:
-            try:
-                await running.run_in_executor(self.pool, self._pass)
-            except Exception:  # noqa: BLE001 - the runner must outlive one bad pass
-                log.exception("job runner pass failed")
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.settings["job_poll_seconds"])
-            except TimeoutError:
-                pass
-            self.wake.clear()
-
-    def close(self) -> None:
-        self.pool.submit(lambda: self.engine and self.engine.close())
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def create_app(engine: Engine) -> FastAPI:

@@ -1,0 +1,77 @@
+"""Background work of each web worker, beside the event loop: the job runner (submissions, library
+imports), the lexical index following the store, and the optional digest scheduler. Each runs in a
+worker thread; the runner and the scheduler on engines of their own (their own SQLite connection
+and model), so a request never waits on arXiv, the model or SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..engine import Engine
+
+DIGEST_EVERY = 600.0
+log = logging.getLogger("paperboy.web")
+
+
+def send_due_digests(settings: dict[str, Any]) -> None:
+    """One scheduler pass, on its own engine (and SQLite connection) in a worker thread."""
+    with Engine(dict(settings)) as engine:
+        run = engine.digests().run()
+    if run.sent or run.failed:
+        log.warning("digests: %d sent, %d failed %s", run.sent, len(run.failed), run.failed[:3])
+
+
+async def digest_loop(settings: dict[str, Any]) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(send_due_digests, settings)
+        except Exception:  # noqa: BLE001 - the scheduler must outlive one bad pass
+            log.exception("digest scheduler pass failed")
+        await asyncio.sleep(DIGEST_EVERY)
+
+
+async def follow_loop(engine: Engine) -> None:
+    """Keep the lexical index following the store from a worker thread: papers another process
+    ingested become searchable within ``index_sync_seconds`` and no request waits while they are
+    indexed (the other indexes' deltas are small and follow on the request path)."""
+    while True:
+        try:
+            await asyncio.to_thread(engine.follow_lexical)
+        except Exception:  # noqa: BLE001 - the follower must outlive one bad pass
+            log.exception("following the lexical index failed")
+        await asyncio.sleep(float(engine.settings["index_sync_seconds"]))
+
+
+class JobRunner:
+    """Runs queued jobs on one background thread with its own engine (its own SQLite connection
+    and model), so a submission's arXiv fetch and embedding never hold up a request."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings, self.wake = dict(settings), asyncio.Event()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperboy-jobs")
+        self.engine: Engine | None = None
+
+    def _pass(self) -> Any:
+        if self.engine is None:
+            self.engine = Engine(self.settings)
+        return self.engine.run_jobs()
+
+    async def loop(self) -> None:
+        running = asyncio.get_running_loop()
+        while True:
+            try:
+                await running.run_in_executor(self.pool, self._pass)
+            except Exception:  # noqa: BLE001 - the runner must outlive one bad pass
+                log.exception("job runner pass failed")
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.settings["job_poll_seconds"])
+            except TimeoutError:
+                pass
+            self.wake.clear()
+
+    def close(self) -> None:
+        self.pool.submit(lambda: self.engine and self.engine.close())
+        self.pool.shutdown(wait=True, cancel_futures=True)
