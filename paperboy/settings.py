@@ -79,7 +79,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("digest_trending", 5, "Trending papers per digest."),
     Setting("digest_scheduler", False, "Let `paperboy serve` send due digests itself (every 10 minutes) "
             "instead of cron running `paperboy digest send`."),
-    # -- ingest hardening
     # -- derived indexes
     Setting("index_sync_seconds", 1.0, "How often (seconds, at most) a process checks the store's change counters and "
             "brings its derived indexes (BM25, vectors, TF-IDF, hub scores) up to date with changes made by any process."),
@@ -111,7 +110,7 @@ SETTINGS: tuple[Setting, ...] = (
             "at most a day."),
     Setting("digest_max_attempts", 8, "Attempts before a digest is given up (status failed); its papers are "
             "released for the reader's next digest."),
-    # -- web hardening and jobs
+    # -- request bounds and background jobs
     Setting("max_body_bytes", 25 * 2**20, "Largest request body accepted (bytes); larger ones are refused "
             "before they are read (413). Library imports are at most 20 MB."),
     Setting("max_json_bytes", 1 * 2**20, "Largest JSON body accepted by the API (bytes)."),
