@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from .base import Store, UpsertCounts
+from .base import CommunityStore, JobStore, LibraryStore, PaperStore, Store, UpsertCounts
 
-__all__ = ["Store", "UpsertCounts", "open_store"]
+__all__ = ["CommunityStore", "JobStore", "LibraryStore", "PaperStore", "Store", "UpsertCounts", "open_store"]
 
 
 def open_store(url: str, home: Path) -> Store:

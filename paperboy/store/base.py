@@ -1,98 +1,56 @@
-"""The storage interface. Everything above ``store/`` talks to this, never to SQL."""
+"""The storage interface. Everything above ``store/`` talks to this, never to SQL.
+
+``Store`` combines one small ABC per concern, each in its own module:
+
+- ``PaperStore`` (``interfaces_papers.py``): papers and sources, the change counter, embeddings,
+  cursors, ingest runs;
+- ``CommunityStore`` (``interfaces_community.py``): users, sessions, API tokens, login failures and
+  rate limits, votes, comments, submissions, the audit log, the daily lists;
+- ``LibraryStore`` (``interfaces_library.py``): saves, feedback, profiles, interest preferences,
+  digests and the sent ledger;
+- ``JobStore`` (``interfaces_jobs.py``): the leased job queue;
+
+plus the lifecycle methods below. A backend implements all of them (``SQLiteStore`` does, through
+its mixins) and must pass ``tests/test_store_contract.py``; a test there fails when code above
+``store/`` calls a store method this interface does not declare.
+
+Most methods still return plain dicts (rows as the SQLite backend shapes them). Typed records
+(``models.User``, ``Digest``, ``Job`` ...) are the next step, before a second backend is written,
+so that a backend cannot drift in the shape of what it returns.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from abc import abstractmethod
+from pathlib import Path
 from typing import Any
 
-from ..models import Paper, PaperRecord
+from .interfaces_community import CommunityStore
+from .interfaces_jobs import JobStore
+from .interfaces_library import LibraryStore
+from .interfaces_papers import PaperStore, UpsertCounts
+
+__all__ = ["CommunityStore", "JobStore", "LibraryStore", "PaperStore", "Store", "UpsertCounts"]
 
 
-@dataclass(slots=True)
-class UpsertCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
-class Store(ABC):
-    """A paper store. Backends: ``sqlite`` (default, one file) and, later, ``postgres``."""
+class Store(PaperStore, CommunityStore, LibraryStore, JobStore):
+    """A paperboy store. Backends: ``sqlite`` (default, one file) and, later, ``postgres``."""
 
     @abstractmethod
     def migrate(self) -> list[int]:
-        """Apply pending schema migrations; return the versions applied."""
+        """Apply pending schema migrations; return the versions applied (none the second time)."""
 
     @abstractmethod
     def schema_version(self) -> int:
         """The highest migration applied."""
 
     @abstractmethod
-    def upsert_papers(self, records: Sequence[PaperRecord],
-                      cursor: tuple[str, dict[str, Any]] | None = None) -> UpsertCounts:
-        """Insert or merge records in one transaction, saving ``cursor`` (name, value) with them."""
-
-    @abstractmethod
-    def get_paper(self, ref: str) -> Paper | None:
-        """A paper by arXiv id (any version, URL or ``arXiv:`` form), DOI, canonical id or row id."""
-
-    @abstractmethod
-    def get_papers(self, ids: Sequence[int]) -> dict[int, Paper]:
-        """Papers by row id (without their source list), for rendering hits."""
-
-    @abstractmethod
-    def votes(self, ids: Sequence[int]) -> dict[int, int]:
-        """Community votes per paper (for now: upvotes its sources reported, e.g. Hugging Face)."""
-
-    @abstractmethod
-    def max_rev(self) -> int:
-        """The change counter: every insert or update of a paper takes the next value."""
-
-    @abstractmethod
-    def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
-        """Papers changed after ``rev``, oldest change first: what derived indexes must (re)index."""
-
-    @abstractmethod
-    def embedding_hashes(self, model: str, ids: Sequence[int]) -> dict[int, str]:
-        """Content hash of the stored vector of each paper that has one for ``model``."""
-
-    @abstractmethod
-    def vectors_by_hash(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
-        """Stored vectors (float32 bytes) whose text has one of these content hashes."""
-
-    @abstractmethod
-    def put_embeddings(self, model: str, rows: Sequence[tuple[int, str, bytes]],
-                       cursor: tuple[str, dict[str, Any]] | None = None) -> None:
-        """Save (paper id, content hash, float32 vector bytes) rows, each taking the next seq."""
-
-    @abstractmethod
-    def embeddings_since(self, model: str, seq: int, limit: int = 10000) -> list[tuple[int, int, bytes]]:
-        """(paper id, seq, vector bytes) of vectors written after ``seq``, oldest first."""
-
-    @abstractmethod
-    def count_embeddings(self, model: str) -> int:
-        """How many papers have a vector for ``model``."""
-
-    @abstractmethod
-    def get_cursor(self, name: str) -> dict[str, Any] | None:
-        """A saved cursor's value (a JSON object), or None."""
-
-    @abstractmethod
-    def set_cursor(self, name: str, value: dict[str, Any]) -> None:
-        """Save a cursor on its own (outside an upsert)."""
-
-    @abstractmethod
-    def start_run(self, source: str, target: str) -> int:
-        """Record that an ingest or harvest started; returns the run id."""
-
-    @abstractmethod
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int], errors: list[str]) -> None:
-        """Record how a run ended."""
-
-    @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Counts for ``paperboy stats``: papers, per source, per year, per category, last runs."""
+
+    @abstractmethod
+    def backup(self, dest: Path | str) -> dict[str, Any]:
+        """A consistent copy of the whole store at ``dest`` (path, papers, bytes), never half written."""
 
     @abstractmethod
     def close(self) -> None:
