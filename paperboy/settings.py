@@ -91,6 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
             "rate_address_factor times an account's limit."),
     Setting("rate_vote", "300/hour", "Upvotes and their undos per account (pages and API)."),
     Setting("rate_submit", "20/hour", "Paper submissions per account (pages and API)."),
+    Setting("rate_import", "10/day", "Library imports (uploads) per account; besides, one account has at most "
+            "one import waiting or running."),
     Setting("rate_api_write", "600/hour", "API writes (every POST under /api) per token's account."),
     Setting("rate_mail", "5/hour", "Verification and password-reset mails per client address and per account."),
     Setting("rate_address_factor", 5, "An address (a lab behind one NAT) may do this many times an account's limit."),

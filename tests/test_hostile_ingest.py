@@ -871,3 +871,13 @@ def test_a_string_macro_bomb_is_refused_in_bounded_memory(cli, tmp_path):
     assert r.exit_code == EXIT_SKIPPED, r.output
     assert "expands to more than" in r.output and "(entry bomb)" in r.output
     assert [row["title"] for row in rows(cli.home)] == ["A fine paper"]
+
+
+def test_bibtex_files_too_big_to_parse_are_one_clear_error(cli, tmp_path):
+    """bibtexparser is pure Python: 100,000 @strings (6 minutes of a server's job thread) or hundreds
+    of thousands of entries are refused at once with a message that says to split the file."""
+    many_strings = tmp_path / "strings.bib"
+    many_strings.write_text("@string{a={x}}\n" + "".join(f"@string{{b{i} = a # a}}\n" for i in range(1000))
+                            + "@article{k, title=b5, eprint={2507.00001}}\n")
+    r = cli("ingest", "bibtex", str(many_strings))
+    assert r.exit_code == EXIT_FAILED and "split it" in r.output

@@ -282,3 +282,14 @@ def test_library_uploads_are_jobs_that_never_show_server_paths(hostile, engine):
     other = TestClient(hostile.app)
     sign_up(other, "snoop")
     assert other.get(str(r.url)).status_code == 404  # one's own imports only
+
+
+def test_one_import_at_a_time_per_account(engine):
+    engine.settings.update(jobs_in_serve=False)  # nothing runs the queue: the first import stays waiting
+    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+        csrf = sign_up(c, "importer")
+        bib = b"@article{a, title={A paper}, eprint={2507.00001}}\n"
+        first = c.post("/library/import", data={"csrf": csrf}, files={"file": ("a.bib", bib)})
+        assert first.status_code == 200 and "Importing" in first.text
+        second = c.post("/library/import", data={"csrf": csrf}, files={"file": ("b.bib", bib)})
+        assert second.status_code == 429 and "still running" in second.text

@@ -118,13 +118,14 @@ def test_submitting_never_waits_on_arxiv(engine):
             assert r.status_code == 202 and r.json()["status"] == "queued"
             assert not release.is_set()
             assert c.get("/").status_code == 200 and c.get("/api/search", params={"q": "quantum"}).status_code == 200
-            status = c.get(r.json()["status_url"]).json()
+            status = c.get(r.json()["status_url"], headers=auth).json()
             assert status["status"] in ("queued", "running")
+            assert c.get(r.json()["status_url"]).status_code == 403  # a job's status is its submitter's
             release.set()
             deadline = time.monotonic() + 60
             while status["status"] != "done" and time.monotonic() < deadline:
                 time.sleep(0.2)
-                status = c.get(r.json()["status_url"]).json()
+                status = c.get(r.json()["status_url"], headers=auth).json()
             assert status["status"] == "done", status
             assert c.get("/api/papers/1903.02058").status_code == 200
     finally:
@@ -160,3 +161,22 @@ def test_a_library_file_cannot_put_made_up_metadata_on_a_public_list(engine, tmp
     real = engine.paper("1903.02058")
     assert real.title == "Rotatable random sequences in local fields" and "Albert Einstein" not in real.authors
     assert real.id in engine.store.day_ids(today.isoformat(), today.isoformat())
+
+
+def test_a_job_whose_runs_never_finish_is_given_up(engine):
+    """A job that kills its worker each time (claimed, never finished) must not run forever after
+    every restart: past job_max_attempts claims it fails for good."""
+    engine.settings["job_max_attempts"] = 2
+    job_id, _ = engine.store.enqueue_job("submit", "1903.02058", {"arxiv_id": "1903.02058"})
+    for _ in range(3):  # three workers died with it
+        assert engine.store.claim_job("doomed", 0.001)["id"] == job_id
+        time.sleep(0.01)
+    run = engine.run_jobs()
+    assert run.done == 0 and len(run.failed) == 1 and "never finished" in run.failed[0]
+    assert engine.store.job(job_id)["status"] == "failed"
+
+
+def test_submissions_go_before_long_imports(engine):
+    engine.store.enqueue_job("library_import", "big", {"user_id": 1, "path": "/nonexistent", "name": "x", "folder": "x"})
+    submit_id, _ = engine.store.enqueue_job("submit", "1903.02058", {"arxiv_id": "1903.02058"})
+    assert engine.store.claim_job("w", 60)["id"] == submit_id

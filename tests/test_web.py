@@ -237,7 +237,9 @@ def test_submit_fetches_from_arxiv_and_merges_duplicates(engine, tmp_path):
         assert r.status_code == 303 and r.headers["location"].startswith("/submit?job=")  # queued, not fetched
         assert server.log == [] and "is being fetched" in a.get(r.headers["location"]).text
         again = b.post("/submit", data={"ref": "1903.02058", "csrf": tb}, follow_redirects=False)
-        assert again.headers["location"] == r.headers["location"]  # one job for one paper
+        assert again.headers["location"] == "/submit?pending=1903.02058"  # one job for one paper: kim's
+        assert "is being fetched" in b.get(again.headers["location"]).text
+        assert b.get(r.headers["location"]).status_code == 404  # a job's status is its submitter's
         assert engine.run_jobs().done == 1  # what the background runner (or `paperboy jobs run`) does
         assert "is on today's list" in a.get(r.headers["location"]).text
         r = b.post("/submit", data={"ref": "1903.02058", "csrf": tb}, follow_redirects=False)

@@ -40,6 +40,13 @@ class JobRun:
     failed: list[str] = field(default_factory=list)
 
 
+def visible_to(job: dict[str, Any] | None, user: dict[str, Any] | None) -> bool:
+    """A job's status is its submitter's (and the moderators'): ids are sequential, so anyone
+    else could walk them and list every submission, even those that never reach a list."""
+    return bool(job and user) and (job["payload"].get("user_id") == user["id"]  # type: ignore[index]
+                                   or user.get("role") in ("moderator", "admin"))  # type: ignore[union-attr]
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -86,6 +93,11 @@ def import_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _drop_upload(job: dict[str, Any]) -> None:
+    if job["kind"] == "library_import":
+        Path(job["payload"]["path"]).unlink(missing_ok=True)
+
+
 HANDLERS: dict[str, Callable[[Engine, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job,
                                                                         "library_import": import_job}
 
@@ -99,6 +111,11 @@ def run_pending(engine: Engine, limit: int | None = None, worker: str | None = N
         if job is None:
             break
         label = f"job {job['id']} {job['kind']} {job['key']}"
+        if job["attempts"] > s["job_max_attempts"]:  # claimed again and again: its runs never finish
+            store.finish_job(job["id"], worker, "failed", error="gave up: it never finished (worker restarts)")
+            out.failed.append(f"{label}: never finished in {job['attempts'] - 1} attempts")
+            _drop_upload(job)
+            continue
         try:
             result = HANDLERS[job["kind"]](engine, job["payload"])
         except Retry as e:

@@ -28,6 +28,10 @@ _WORD = re.compile(r"[A-Za-z_][\w:.+/-]*")
 _STRING_NAME = re.compile(r"@\s*string\s*[{(]\s*([^\s=#{}()]+)\s*=", re.I)
 MAX_EXPANDED = 1_000_000  # characters an entry or @string macro may expand to (a real one: a few hundred)
 MAX_FILE_EXPANDED = 64_000_000  # and all entries of a file together
+# bibtexparser 1.x is pure Python (~1 ms an entry), and the entry-by-entry fallback re-reads every
+# @string before each entry: bounds keep one file's cost to minutes, not hours (a red-team file of
+# 100,000 @strings ran 6 minutes, one of 700,000 entries grew the server past 2 GB).
+MAX_ENTRIES, MAX_STRINGS, MAX_ONE_BY_ONE = 50_000, 500, 5_000
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 
@@ -223,12 +227,19 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
         starts.append((m.start(), line, m.group(1).lower(), m.group(2)))
     if not starts:
         raise FormatError(f"{path} does not look like BibTeX: no @type{{key, ...}} entries")
+    strings = sum(kind == "string" for _, _, kind, _ in starts)
+    if len(starts) - strings > MAX_ENTRIES or strings > MAX_STRINGS:
+        raise FormatError(f"{path} has {len(starts) - strings:,} entries and {strings:,} @string macros: at most "
+                          f"{MAX_ENTRIES:,} and {MAX_STRINGS:,} a file (split it)")
     bombs = _macro_bombs(text, starts)
     if bombs:
         text = _blank(text, starts, bombs)
     try:
         entries, failed = _parse(text), {}
-    except Exception:  # noqa: BLE001 - bibtexparser raises assorted errors (RecursionError too) on broken input
+    except Exception as e:  # noqa: BLE001 - bibtexparser raises assorted errors (RecursionError too) on broken input
+        if len(starts) > MAX_ONE_BY_ONE:
+            raise FormatError(f"{path} cannot be parsed ({_why(e)}), and with {len(starts):,} entries it is too "
+                              f"big to read entry by entry (at most {MAX_ONE_BY_ONE:,}): split it") from e
         entries, failed = _parse_each(text, starts)  # so one entry it chokes on costs that entry, not the file
     failed |= bombs
     lines = {start: ln for start, ln, *_ in starts}

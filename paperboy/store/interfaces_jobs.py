@@ -27,6 +27,10 @@ class JobStore(ABC):
         """Record how a claimed job ended ('done', 'failed', 'queued' to retry); False if the lease was lost."""
 
     @abstractmethod
+    def live_jobs_of(self, kind: str, user_id: int) -> int:
+        """How many jobs of ``kind`` queued by ``user_id`` (payload ``user_id``) wait or run."""
+
+    @abstractmethod
     def job(self, job_id: int) -> dict[str, Any] | None:
         """One job row (payload and result decoded), or None."""
 

@@ -1,5 +1,6 @@
 """The job queue: rows claimed with a lease, so two processes never run one job at once and a
-crashed worker's job is retried when its lease runs out.
+crashed worker's job is retried when its lease runs out. Submissions (seconds) are claimed before
+library imports (minutes), so one reader's big import does not hold up everyone's submissions.
 
 A mixin of the SQL store. SQLite serializes claims with ``BEGIN IMMEDIATE``; PostgreSQL will claim
 with ``FOR UPDATE SKIP LOCKED`` behind the same methods. One live job per (kind, key): enqueueing a
@@ -21,12 +22,15 @@ SELECT_LIVE_JOB = "SELECT id FROM jobs WHERE kind = ? AND key = ? AND status IN 
 INSERT_JOB = """INSERT INTO jobs (kind, key, payload, status, run_after, created_at, updated_at)
 VALUES (?, ?, ?, 'queued', ?, ?, ?)"""
 SELECT_DUE_JOB = """SELECT id FROM jobs WHERE ((status = 'queued' AND run_after <= ?)
-OR (status = 'running' AND locked_until <= ?)) {kinds} ORDER BY run_after, id LIMIT 1"""
+OR (status = 'running' AND locked_until <= ?)) {kinds}
+ORDER BY CASE kind WHEN 'submit' THEN 0 ELSE 1 END, run_after, id LIMIT 1"""
 CLAIM_JOB = """UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1,
 updated_at = ? WHERE id = ?"""
 FINISH_JOB = """UPDATE jobs SET status = ?, result = ?, last_error = ?, run_after = ?, locked_by = NULL,
 locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ?"""
 SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
+COUNT_LIVE_OF = """SELECT COUNT(*) FROM jobs WHERE kind = ? AND status IN ('queued', 'running')
+AND json_extract(payload, '$.user_id') = ?"""
 COUNT_JOBS = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
 OLDEST_QUEUED = "SELECT MIN(run_after) FROM jobs WHERE status = 'queued'"
 
@@ -81,6 +85,10 @@ class JobsMixin:
             return c.execute(FINISH_JOB, (status, orjson.dumps(result).decode() if result is not None else None,
                                           error, iso(t + timedelta(seconds=retry_in_s)), iso(t), job_id,
                                           worker)).rowcount > 0
+
+    def live_jobs_of(self, kind: str, user_id: int) -> int:
+        """How many jobs of ``kind`` that ``user_id`` queued are waiting or running."""
+        return int(self.conn.execute(COUNT_LIVE_OF, (kind, user_id)).fetchone()[0])
 
     def job(self, job_id: int) -> dict[str, Any] | None:
         return _job(self.conn.execute(SELECT_JOB, (job_id,)).fetchone())

@@ -158,15 +158,21 @@ async def submit(request: Request, body: SubmitIn, response: Response) -> dict[s
         if request.app.state.jobs is not None:
             request.app.state.jobs.wake.set()
         response.status_code = 202
+        job = request.app.state.engine.store.job(done.job_id) or {}
+        if job.get("payload", {}).get("user_id") != user["id"]:  # someone else's submission of it is queued
+            return {"status": "queued", "id": done.arxiv_id}
         return {"status": "queued", "id": done.arxiv_id, "job": done.job_id, "status_url": f"/api/jobs/{done.job_id}"}
     return {"status": "listed", "id": done.arxiv_id, "paper": hf_paper(done.paper), "created": done.created}
 
 
-@router.get("/jobs/{job_id}", summary="How a queued submission is doing")
+@router.get("/jobs/{job_id}", summary="How your queued submission is doing (token)")
 async def job_status(request: Request, job_id: int = Path(ge=1, le=2**63 - 1)) -> dict[str, Any]:
+    from ..services.jobs import visible_to
+
+    user = _user(request)
     job = request.app.state.engine.store.job(job_id)
-    if job is None or job["kind"] != "submit":
-        raise NotFound("no such job")
+    if job is None or job["kind"] != "submit" or not visible_to(job, user):
+        raise NotFound("no such job of yours")
     return {"job": job["id"], "kind": job["kind"], "id": job["key"], "status": job["status"],
             "attempts": job["attempts"], "error": job["last_error"], "result": job["result"]}
 

@@ -33,6 +33,7 @@ BUCKETS = {
     "comment": ("rate_comment", "comments", True),
     "vote": ("rate_vote", "votes", True),
     "submit": ("rate_submit", "submissions", True),
+    "import": ("rate_import", "library imports", True),
     "api_write": ("rate_api_write", "API writes", True),
     "mail": ("rate_mail", "mails", False),
 }
@@ -42,6 +43,7 @@ RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"^/comment$"), ("comment",)),
     (re.compile(r"^/vote$"), ("vote",)),
     (re.compile(r"^/submit$"), ("submit",)),
+    (re.compile(r"^/library/import$"), ("import",)),
     (re.compile(r"^/(reset|settings/account/verify|settings/account/email)$"), ("mail",)),
     (re.compile(r"^/api/papers/.+/comments$"), ("comment", "api_write")),
     (re.compile(r"^/api/papers/.+/vote$"), ("vote", "api_write")),

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from ..errors import BadRequest, ConfigError, Forbidden, NotFound
 from ..services.listing import parse_period
 from ..services.search import MODES
+from ..sources.normalize import parse_arxiv_id
 
 router = APIRouter(include_in_schema=False)
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id is a 400, not an OverflowError
@@ -137,14 +138,21 @@ async def comment(request: Request, paper_id: int = PaperId, body: str = Form(""
 
 
 @router.get("/submit", response_class=HTMLResponse)
-async def submit_form(request: Request, job: int | None = Query(None, ge=1, le=MAX_ID)) -> Response:
-    """The form; with ``job``, how a queued submission is doing (it links to the paper once fetched)."""
+async def submit_form(request: Request, job: int | None = Query(None, ge=1, le=MAX_ID),
+                      pending: str | None = Query(None, max_length=40)) -> Response:
+    """The form; with ``job``, how one's queued submission is doing (it links to the paper once
+    fetched); with ``pending``, that someone's submission of that paper is being fetched."""
+    from ..services.jobs import visible_to
+
     status = None
+    user = request.state.user = request.app.state.auth.user(request)
     if job is not None:
         found = _engine(request).store.job(job)
-        if found is None or found["kind"] != "submit":
-            raise NotFound("no such submission")
+        if found is None or found["kind"] != "submit" or not visible_to(found, user):
+            raise NotFound("no such submission of yours")
         status = {"state": found["status"], "arxiv_id": found["key"], "error": found["last_error"]}
+    elif pending is not None and (parsed := parse_arxiv_id(pending)):
+        status = {"state": "queued", "arxiv_id": parsed[0], "error": None}
     return render(request, "submit.html", {"job": status})
 
 
@@ -156,6 +164,8 @@ async def submit(request: Request, ref: str = Form(""), csrf: str = Form("")) ->
         jobs = request.app.state.jobs
         if jobs is not None:
             jobs.wake.set()
-        return RedirectResponse(f"/submit?job={done.job_id}", status_code=303)
+        mine = (_engine(request).store.job(done.job_id) or {}).get("payload", {}).get("user_id") == user["id"]
+        return RedirectResponse(f"/submit?job={done.job_id}" if mine else f"/submit?pending={done.arxiv_id}",
+                                status_code=303)
     return RedirectResponse(f"/papers/{done.arxiv_id}?submitted={'new' if done.created else 'known'}",
                             status_code=303)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, File, Form, Path as Path_, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, RateLimited
 from ..services import library
 from ..services.library import FEEDBACK_KINDS
 from .auth import sha256
@@ -78,6 +78,8 @@ async def import_file(request: Request, file: UploadFile = File(...), folder: st
     if data[:2] == b"\x1f\x8b" or data[:4] == b"PK\x03\x04":
         raise BadRequest("upload the export itself (.bib or .json), not a compressed archive")
     engine = _engine(request)
+    if engine.store.live_jobs_of("library_import", user["id"]):
+        raise RateLimited("your previous import is still running: wait for it to finish")
     name = Path(file.filename or "library.bib").name[:100] or "library.bib"
     suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".bib", ".bibtex", ".json") else ".bib"
     key = secrets.token_urlsafe(12)
