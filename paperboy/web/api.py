@@ -13,6 +13,7 @@ from ..errors import Forbidden, NotFound
 from ..models import Paper
 from ..services.listing import Entry, parse_period
 from ..services.query import QueryError
+from .background import off_loop
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -199,7 +200,7 @@ async def recommendations(request: Request, k: int = Query(20, ge=1, le=100)) ->
     from ..services.library import recommend
 
     user = _user(request)
-    recs, interests = recommend(request.app.state.engine, user["id"], k)
+    recs, interests = await off_loop(request, recommend, request.app.state.engine, user["id"], k)
     return {"recommendations": [{"paper": hf_paper(r.paper), "score": round(r.rec.score, 4), "why": r.why,
                                  "interest": r.interest.key, "matched_terms": r.rec.matched_terms,
                                  "because": [p.arxiv_id or p.canonical_id for p, _ in r.because]} for r in recs],

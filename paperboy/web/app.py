@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -110,6 +111,7 @@ def create_app(engine: Engine) -> FastAPI:
                               "Settings > API tokens).")
     app.state.engine = engine
     app.state.jobs = None
+    app.state.heavy = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperboy-heavy")
     app.state.auth = Auth(engine.store, engine.settings)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["linkify"] = linkify

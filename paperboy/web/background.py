@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from ..engine import Engine
 
 DIGEST_EVERY = 600.0
 log = logging.getLogger("paperboy.web")
+T = TypeVar("T")
 
 
 def send_due_digests(settings: dict[str, Any]) -> None:
@@ -75,3 +78,10 @@ class JobRunner:
     def close(self) -> None:
         self.pool.submit(lambda: self.engine and self.engine.close())
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def off_loop(request: Any, fn: Callable[..., T], *args: Any) -> T:
+    """Run a heavy read (a reader's recommendations and interests: k-means, a per-reader SVM, the
+    model) on the app's one heavy-read thread, so the event loop keeps answering everyone else.
+    One thread: heavy reads queue behind each other instead of competing for two cores."""
+    return await asyncio.get_running_loop().run_in_executor(request.app.state.heavy, partial(fn, *args))

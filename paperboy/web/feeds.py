@@ -15,6 +15,7 @@ from ..errors import NotFound
 from ..models import Paper
 from ..services import library
 from .auth import sha256
+from .background import off_loop
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
@@ -101,6 +102,6 @@ async def recommendations(request: Request, token: str) -> Response:
     user_id = engine.store.user_by_feed_token(sha256(token))
     if user_id is None:
         raise NotFound("no such feed (the link may have been replaced)")
-    recs, _ = library.recommend(engine, user_id, 30)
+    recs, _ = await off_loop(request, library.recommend, engine, user_id, 30)
     return atom(request, f"/feeds/recommendations/{token}.atom", "paperboy: recommended for you",
                 [(r.paper, "Why: " + r.why) for r in recs])

@@ -15,6 +15,7 @@ from ..errors import BadRequest, NotFound, RateLimited
 from ..services import library
 from ..services.library import FEEDBACK_KINDS
 from .auth import sha256
+from .background import off_loop
 from .pages import MAX_ID, PaperId, _back, _engine, _signed_in, render
 
 router = APIRouter(include_in_schema=False)
@@ -124,7 +125,7 @@ async def recommendations(request: Request) -> Response:
     user = _reader(request)
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    recs, interests = library.recommend(_engine(request), user["id"], 20)
+    recs, interests = await off_loop(request, library.recommend, _engine(request), user["id"], 20)
     return render(request, "recommendations.html", {"recs": recs, "interests": interests})
 
 
@@ -133,14 +134,18 @@ async def interests_page(request: Request) -> Response:
     user = _reader(request)
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    return _interests(request, user["id"], feed_token=None)
+    return await _interests(request, user["id"], feed_token=None)
 
 
-def _interests(request: Request, user_id: int, feed_token: str | None) -> Response:
-    engine = _engine(request)
+def _reader_interests(engine: Any, user_id: int) -> tuple[list[Any], dict[str, Any]]:
     reader, profile = library.reader_for(engine, user_id)
     rec = engine.recommender()
-    interests = rec.interests(reader) if rec else []
+    return (rec.interests(reader) if rec else []), profile
+
+
+async def _interests(request: Request, user_id: int, feed_token: str | None) -> Response:
+    engine = _engine(request)
+    interests, profile = await off_loop(request, _reader_interests, engine, user_id)
     titles = engine.store.get_papers([i for it in interests for i in it.members[:5]])
     deleted = [(k, p) for k, p in engine.store.interest_prefs(user_id).items() if p["deleted"]]
     return render(request, "interests.html", {"interests": interests, "titles": titles, "profile": profile,
@@ -207,7 +212,7 @@ async def new_feed_token(request: Request, csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)
     token = secrets.token_urlsafe(24)
     _engine(request).store.update_profile(user["id"], feed_token_hash=sha256(token))
-    return _interests(request, user["id"], feed_token=token)
+    return await _interests(request, user["id"], feed_token=token)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
