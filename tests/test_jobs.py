@@ -180,3 +180,48 @@ def test_submissions_go_before_long_imports(engine):
     engine.store.enqueue_job("library_import", "big", {"user_id": 1, "path": "/nonexistent", "name": "x", "folder": "x"})
     submit_id, _ = engine.store.enqueue_job("submit", "1903.02058", {"arxiv_id": "1903.02058"})
     assert engine.store.claim_job("w", 60)["id"] == submit_id
+
+
+def test_stopping_the_server_does_not_wait_for_a_running_job(engine):
+    """A job held by a slow upstream (or a long import) must not keep `paperboy serve` from
+    stopping: the job is taken up again after a restart, when its lease runs out."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from support import free_port, serving
+
+    release = threading.Event()
+    fetching = threading.Event()
+
+    def answer(n, params):
+        fetching.set()
+        release.wait(120)
+        return 200, ATOM, ROTATION.read_bytes()
+
+    upstream = Server(answer)
+    home = engine.settings["home"]
+    engine.close()
+    port = free_port()
+    env = dict(os.environ, PAPERBOY_API_URL=f"{upstream.url}/api/query", PAPERBOY_API_DELAY="0",
+               PAPERBOY_SUBMIT_EMBEDS="false", PAPERBOY_JOB_POLL_SECONDS="0.2", HF_HUB_OFFLINE="1")
+    subprocess.run([sys.executable, "-m", "paperboy.cli", "--home", str(home), "user", "add", "kim",
+                    "--password-stdin"], input="violet tapestry 42\n", text=True, env=env, check=True)
+    try:
+        server = serving([sys.executable, "-m", "paperboy.cli", "--home", str(home), "serve", "--port", str(port)],
+                         port, env=env)
+        with server as url, httpx.Client(base_url=url, follow_redirects=False) as c:
+            token = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get("/login").text).group(1)
+            assert c.post("/login", data={"name": "kim", "password": "violet tapestry 42", "csrf": token}).status_code == 303
+            r = c.post("/submit", data={"ref": "1903.02058", "csrf": token})
+            assert r.status_code == 303 and "/submit?job=" in r.headers["location"]
+            assert fetching.wait(30)  # the job is running, held by the upstream
+            started = time.monotonic()
+            server.proc.terminate()
+            server.proc.wait(20)
+            assert time.monotonic() - started < 15
+    finally:
+        release.set()
+        upstream.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -49,24 +49,41 @@ async def follow_loop(engine: Engine) -> None:
 
 
 class JobRunner:
-    """Runs queued jobs on one background thread with its own engine (its own SQLite connection
-    and model), so a submission's arXiv fetch and embedding never hold up a request."""
+    """Runs queued jobs beside the event loop with its own engine (its own SQLite connection and
+    model), so a submission's arXiv fetch or a library import never holds up a request. Each pass
+    runs on a daemon thread: stopping the server does not wait for a long import, whose job is
+    taken up again when its lease runs out (and given up after ``job_max_attempts``)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings, self.wake = dict(settings), asyncio.Event()
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperboy-jobs")
         self.engine: Engine | None = None
+        self.busy = threading.Lock()  # one pass at a time; held while a pass runs
 
     def _pass(self) -> Any:
-        if self.engine is None:
-            self.engine = Engine(self.settings)
-        return self.engine.run_jobs()
+        with self.busy:
+            if self.engine is None:
+                self.engine = Engine(self.settings)
+            return self.engine.run_jobs()
+
+    async def _run_pass(self) -> Any:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+
+        def work() -> None:
+            try:
+                result = self._pass()
+            except BaseException as e:  # noqa: BLE001 - handed to the loop, which logs it
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(e))
+            else:
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+
+        threading.Thread(target=work, name="paperboy-jobs", daemon=True).start()
+        return await done
 
     async def loop(self) -> None:
-        running = asyncio.get_running_loop()
         while True:
             try:
-                await running.run_in_executor(self.pool, self._pass)
+                await self._run_pass()
             except Exception:  # noqa: BLE001 - the runner must outlive one bad pass
                 log.exception("job runner pass failed")
             try:
@@ -76,8 +93,14 @@ class JobRunner:
             self.wake.clear()
 
     def close(self) -> None:
-        self.pool.submit(lambda: self.engine and self.engine.close())
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Close the engine unless a pass is still running (its daemon thread ends with the process)."""
+        if self.busy.acquire(blocking=False):
+            try:
+                if self.engine is not None:
+                    self.engine.close()
+                    self.engine = None
+            finally:
+                self.busy.release()
 
 
 async def off_loop(request: Any, fn: Callable[..., T], *args: Any) -> T:
