@@ -148,10 +148,7 @@ class Engine:
             self._index_lock.release()
 
     def _own_changes(self) -> int:
-        """Rows this process's store connection changed (SQLite counts them for free): a write made
-        here is seen by the next read at once, not after the throttle."""
-        conn = getattr(self._store, "conn", None)
-        return int(getattr(conn, "total_changes", 0) or 0)
+        return self._store.own_changes() if self._store is not None else 0
 
     def _follow(self) -> dict[str, int]:
         from .index.sync import apply_new, behind

@@ -53,6 +53,11 @@ class PaperStore(ABC):
         """The change counter: every insert or update of a paper takes the next value."""
 
     @abstractmethod
+    def own_changes(self) -> int:
+        """A number that grows with every row this store object (this process's connection) wrote:
+        derived indexes look again at once after a write made here, not after their throttle."""
+
+    @abstractmethod
     def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
         """Papers changed after ``rev``, oldest change first: what derived indexes must (re)index."""
 

@@ -256,6 +256,9 @@ class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
     def source_upvotes(self, ids: Sequence[int]) -> dict[int, int]:
         return {r[0]: r[1] or 0 for r in self._lookup(SELECT_VOTES, list(ids))}
 
+    def own_changes(self) -> int:
+        return int(self.conn.total_changes)  # SQLite counts them for free
+
     def max_rev(self) -> int:
         return int(self.conn.execute(SELECT_MAX_REV).fetchone()[0])
 
