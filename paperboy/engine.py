@@ -37,13 +37,13 @@ class Submission:
     job_id: int | None
 
 
-LIBRARY_SOURCES = frozenset({"bibtex", "csl-json"})
+UPLOAD = "upload"  # the source of entries of members' library uploads (see store.uploads_only)
 
 
 def confirmed(paper: Paper) -> bool:
-    """Seen by a source other than a reader's library file, whose metadata anyone can write: only
-    such a paper is listed on a submission without asking arXiv first."""
-    return any(s["source"] not in LIBRARY_SOURCES for s in paper.sources)
+    """Seen by a source other than a member's uploaded library file, whose metadata anyone can
+    write: only such a paper is listed on a submission without asking arXiv first."""
+    return any(s["source"] != UPLOAD for s in paper.sources)
 
 
 class Engine:
@@ -310,7 +310,8 @@ class Engine:
         if vectors is None or len(vectors) < 2:
             return []
         hits = self.similar_service(vectors).neighbours(paper_id, k or self.settings["similar_k"], hubness=hubness)
-        papers = self.store.get_papers([h[0] for h in hits])
+        hidden = self.store.uploads_only([h[0] for h in hits])  # not public (see ``confirmed``)
+        papers = self.store.get_papers([h[0] for h in hits if h[0] not in hidden])
         out = [(papers[h[0]], h[1]) for h in hits if h[0] in papers]
         if sort == "date":
             out.sort(key=lambda x: x[0].submitted or "", reverse=True)

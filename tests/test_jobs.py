@@ -145,11 +145,13 @@ def test_a_library_file_cannot_put_made_up_metadata_on_a_public_list(engine, tmp
     bib.write_text("@article{fake, title={FREE BITCOIN at http://evil.example}, author={Einstein, Albert},\n"
                    f"  eprint={{1903.02058}}, archivePrefix={{arXiv}}, year={{{today.year}}}, month={{{today.month}}},\n"
                    "  abstract={Visit now}}\n")
-    import_library(engine, uid, bib)
+    import_library(engine, uid, bib, source="upload")  # what a member's web upload does
     fake = engine.paper("1903.02058")
     assert fake.title.startswith("FREE BITCOIN")
     day = fake.submitted
     assert fake.id not in engine.store.day_ids(day, day)  # not public by its date
+    assert fake.id in {s["paper_id"] for s in engine.store.saves(uid)}  # but in the member's library
+    assert not [h for h in engine.search("BITCOIN", mode="bm25").hits if h.paper.id == fake.id]  # nor in search
     server = atom_server()
     try:
         engine.settings.update(api_url=f"{server.url}/api/query", api_delay=0.0, submit_embeds=False)
@@ -161,6 +163,18 @@ def test_a_library_file_cannot_put_made_up_metadata_on_a_public_list(engine, tmp
     real = engine.paper("1903.02058")
     assert real.title == "Rotatable random sequences in local fields" and "Albert Einstein" not in real.authors
     assert real.id in engine.store.day_ids(today.isoformat(), today.isoformat())
+    assert [h.paper.id for h in engine.search("Rotatable random sequences", mode="bm25").hits][:1] == [real.id]
+
+
+def test_the_operators_own_library_files_are_trusted(engine, tmp_path):
+    """`paperboy library import` / `ingest bibtex` are the operator's: their papers are public."""
+    from paperboy.services.library import import_library
+
+    uid = engine.store.create_user("op", None, "x")
+    bib = tmp_path / "mine.bib"
+    bib.write_text("@article{m, title={Zyxwv operator paper}, abstract={Mine.}, year={2020}}\n")
+    import_library(engine, uid, bib)
+    assert [h.paper.title for h in engine.search("zyxwv", mode="bm25").hits] == ["Zyxwv operator paper"]
 
 
 def test_a_job_whose_runs_never_finish_is_given_up(engine):

@@ -356,10 +356,12 @@ def test_day_ids_listing_days_and_navigation(store):
                          arxiv(3, submitted="2023-12-01")])
     store.upsert_papers([rec(source="hf-daily", source_id="2401.00002", arxiv_id="2401.00002",
                              title="Paper number 2", extra={"daily_date": "2024-01-05"})])
-    store.upsert_papers([rec(source="bibtex", source_id="k1", title="Only in a library", submitted="2024-01-02")])
+    store.upsert_papers([rec(source="upload", source_id="k1", title="Only in an upload", submitted="2024-01-02")])
     a, b, c = (store.get_paper(f"2401.0000{i}").id for i in (1, 2, 3))
     store.submit(c, user(store), "2024-01-07")
-    assert store.day_ids("2024-01-02", "2024-01-02") == [a]  # the library-only paper is not listed
+    assert store.day_ids("2024-01-02", "2024-01-02") == [a]  # the upload-only paper is not listed
+    upload = store.paper_ids_by_source("upload", ["k1"])["k1"]
+    assert store.uploads_only([a, upload]) == {upload}
     assert store.day_ids("2024-01-05", "2024-01-05") == [b]
     assert sorted(store.day_ids("2024-01-01", "2024-01-31")) == sorted([a, b, c])
     assert store.day_ids("2024-01-01", "2024-01-31", submitter="ALICE") == [c]

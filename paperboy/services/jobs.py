@@ -80,11 +80,12 @@ def submit_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
 def import_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     """Import an uploaded library into a reader's folder (parse, store, save, embed), then drop the
     upload. Messages name the file as the reader called it, never the server's path."""
+    from ..engine import UPLOAD
     from . import library
 
     path = Path(payload["path"])
     try:
-        result = library.import_library(engine, payload["user_id"], path, payload["folder"])
+        result = library.import_library(engine, payload["user_id"], path, payload["folder"], source=UPLOAD)
     except PaperboyError as e:
         raise PaperboyError(str(e).replace(str(path), payload["name"]).split("; name it:")[0]) from e
     finally:

@@ -45,9 +45,12 @@ class Rec:
         return "; ".join(parts)
 
 
-def import_library(engine: Engine, user_id: int, path: Path, folder: str = "imported") -> dict[str, Any]:
+def import_library(engine: Engine, user_id: int, path: Path, folder: str = "imported",
+                   source: str | None = None) -> dict[str, Any]:
     """Import a Zotero export (BibTeX or CSL-JSON) into the store and save every paper in it to the
-    reader's ``folder``; new papers are embedded so they count at once."""
+    reader's ``folder``; new papers are embedded so they count at once. ``source``: record the
+    entries under that source instead of the format's (a member's upload is ``upload``, which
+    public lists and search do not trust; see ``engine.confirmed``)."""
     fmt = sources.detect(Path(path))
     if fmt not in IMPORT_FORMATS:
         raise FormatError(f"{path}: a library import takes BibTeX or CSL-JSON (Zotero's exports), not {fmt}")
@@ -59,8 +62,11 @@ def import_library(engine: Engine, user_id: int, path: Path, folder: str = "impo
     skipped = [str(r) for r in items if isinstance(r, BadRecord)]
     warnings: list[str] = []
     store = engine.store
+    if source:
+        for r in records:
+            r.source = source
     store.upsert_papers(records)
-    ids = store.paper_ids_by_source(fmt, [source_id_of(r) for r in records])
+    ids = store.paper_ids_by_source(source or fmt, [source_id_of(r) for r in records])
     saved = sum(store.save(user_id, pid, folder) for pid in dict.fromkeys(ids.values()))
     try:
         engine.embed()

@@ -197,6 +197,9 @@ class Searcher:
             else:
                 votes = self.store.votes([r["id"] for r in rows])
                 rows.sort(key=lambda r: -votes.get(r["id"], 0))
+        if rows:  # members' uploads alone do not make a paper public (their metadata is anyone's)
+            hidden = self.store.uploads_only([r["id"] for r in rows])
+            rows = [r for r in rows if r["id"] not in hidden] if hidden else rows
         window = rows[(page - 1) * per_page: want]
         papers = self.store.get_papers([r["id"] for r in window])
         hits = [Hit(papers[r["id"]], r["score"], r["bm25"], r["dense"], r["z"]) for r in window if r["id"] in papers]

@@ -92,9 +92,9 @@ a.target_id, a.detail FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id OR
 # (paper_sources_daily) of the second.
 DAILY = "json_extract(x.extra, '$.daily_date')"
 SUB = "s.hidden_at IS NULL"
-# A paper known only from readers' library imports (BibTeX, CSL-JSON: anyone's file, any metadata)
-# is not on a public list by its date; a member's submission lists it once arXiv confirms it.
-PUBLIC = "EXISTS (SELECT 1 FROM paper_sources y WHERE y.paper_id = p.id AND y.source NOT IN ('bibtex', 'csl-json'))"
+# A paper known only from members' library uploads (anyone's file, any metadata) is not on a public
+# list by its date; a member's submission lists it once arXiv confirms it.
+PUBLIC = "EXISTS (SELECT 1 FROM paper_sources y WHERE y.paper_id = p.id AND y.source != 'upload')"
 SELECT_DAY_IDS = f"""SELECT p.id FROM papers p WHERE p.submitted >= ? AND p.submitted <= ? AND {PUBLIC}
 AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.paper_id = p.id AND {SUB})
 AND NOT EXISTS (SELECT 1 FROM paper_sources x WHERE x.paper_id = p.id AND {DAILY} IS NOT NULL)

@@ -53,6 +53,11 @@ class PaperStore(ABC):
         """The change counter: every insert or update of a paper takes the next value."""
 
     @abstractmethod
+    def uploads_only(self, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` known only from members' library uploads (source ``upload``): anyone's
+        metadata, kept out of public search and similar papers until another source confirms it."""
+
+    @abstractmethod
     def own_changes(self) -> int:
         """A number that grows with every row this store object (this process's connection) wrote:
         derived indexes look again at once after a write made here, not after their throttle."""

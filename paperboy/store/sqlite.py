@@ -38,6 +38,8 @@ INSERT_PAPER = "INSERT INTO papers ({}, created_at, modified_at, rev) VALUES ({}
 UPDATE_PAPER = "UPDATE papers SET {}, modified_at = ?, rev = ? WHERE id = ?".format(
     ", ".join(f"{c} = ?" for c in m.COLUMNS))
 SELECT_MAX_REV = "SELECT COALESCE(MAX(rev), 0) FROM papers"
+SELECT_UPLOADS_ONLY = """SELECT p.id FROM papers p WHERE p.id IN ({}) AND NOT EXISTS
+(SELECT 1 FROM paper_sources y WHERE y.paper_id = p.id AND y.source != 'upload')"""
 SELECT_SINCE = """SELECT id, rev, canonical_id, title, abstract, authors, categories, primary_category, submitted,
 arxiv_id, doi FROM papers WHERE rev > ? ORDER BY rev LIMIT ?"""
 SELECT_PAPERS_FULL = "SELECT * FROM papers WHERE id IN ({})"
@@ -255,6 +257,9 @@ class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
 
     def source_upvotes(self, ids: Sequence[int]) -> dict[int, int]:
         return {r[0]: r[1] or 0 for r in self._lookup(SELECT_VOTES, list(ids))}
+
+    def uploads_only(self, ids: Sequence[int]) -> set[int]:
+        return {r[0] for r in self._lookup(SELECT_UPLOADS_ONLY, list(ids))}
 
     def own_changes(self) -> int:
         return int(self.conn.total_changes)  # SQLite counts them for free
