@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import ingest as pipeline, settings as settings_mod
-from .errors import BadRequest, ConfigError, NotFound
+from .errors import BadRequest, ConfigError
 from .models import IngestSummary, Paper
 from .store import Store, open_store
 

@@ -142,7 +142,7 @@ def test_a_failing_digest_backs_off_gives_up_and_its_papers_come_later(engine, s
     _, server = smtp
     server.refuse["flaky@example.org"] = "451 4.3.0 try again later"  # transient: retried
     flaky = reader(engine, "flaky", "flaky@example.org", library=True)
-    other = reader(engine, "other")
+    reader(engine, "other")  # a second reader, whose mail goes through
 
     run = engine.digests().run(now=NOW)
     assert run.sent == 1 and server.to() == ["other@example.org"] and len(run.failed) == 1

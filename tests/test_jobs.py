@@ -239,3 +239,18 @@ def test_stopping_the_server_does_not_wait_for_a_running_job(engine):
     finally:
         release.set()
         upstream.close()
+
+
+def test_a_failing_runner_pass_is_reported_not_hung(engine):
+    """A pass that raises (here: a store URL nobody can open) must reach the loop, which logs it
+    and goes on; it used to leave the runner waiting forever on a future nobody settled."""
+    import asyncio
+
+    import pytest
+
+    from paperboy.errors import ConfigError
+    from paperboy.web.background import JobRunner
+
+    runner = JobRunner(dict(engine.settings, store="nonsense://x"))
+    with pytest.raises(ConfigError):
+        asyncio.run(asyncio.wait_for(runner._run_pass(), 30))

@@ -48,6 +48,14 @@ async def follow_loop(engine: Engine) -> None:
         await asyncio.sleep(float(engine.settings["index_sync_seconds"]))
 
 
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if not future.done():  # the loop may have given up on it (shutdown)
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
 class JobRunner:
     """Runs queued jobs beside the event loop with its own engine (its own SQLite connection and
     model), so a submission's arXiv fetch or a library import never holds up a request. Each pass
@@ -73,9 +81,9 @@ class JobRunner:
             try:
                 result = self._pass()
             except BaseException as e:  # noqa: BLE001 - handed to the loop, which logs it
-                loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(e))
+                loop.call_soon_threadsafe(_settle, done, None, e)
             else:
-                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+                loop.call_soon_threadsafe(_settle, done, result, None)
 
         threading.Thread(target=work, name="paperboy-jobs", daemon=True).start()
         return await done
