@@ -137,7 +137,7 @@ def test_a_library_file_cannot_put_made_up_metadata_on_a_public_list(engine, tmp
     """Anyone's BibTeX can name an arXiv id with any title (a red-team "FREE BITCOIN" paper by
     "Albert Einstein"): it is not listed by its date, and a submission of it asks arXiv first,
     whose metadata replaces the file's."""
-    from paperboy.services.library import import_library
+    from paperboy.services.library import import_library, recommend as library_recommend
 
     uid = engine.store.create_user("eve", None, "x")
     today = date.today()
@@ -152,6 +152,10 @@ def test_a_library_file_cannot_put_made_up_metadata_on_a_public_list(engine, tmp
     assert fake.id not in engine.store.day_ids(day, day)  # not public by its date
     assert fake.id in {s["paper_id"] for s in engine.store.saves(uid)}  # but in the member's library
     assert not [h for h in engine.search("BITCOIN", mode="bm25").hits if h.paper.id == fake.id]  # nor in search
+    other = engine.store.create_user("bob", None, "x")
+    engine.store.update_profile(other, statement="free bitcoin: visit now")  # a reader the fake fits
+    recs, _ = library_recommend(engine, other, 50)
+    assert recs and fake.id not in [r.paper.id for r in recs]  # nor recommended to anyone
     server = atom_server()
     try:
         engine.settings.update(api_url=f"{server.url}/api/query", api_delay=0.0, submit_embeds=False)

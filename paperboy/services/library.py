@@ -108,12 +108,14 @@ def _terms_re(terms: list[str]) -> re.Pattern[str] | None:
 
 
 def rules(engine: Engine, profile: dict[str, Any]):  # noqa: ANN201 - a closure for Recommender.recommend
-    """The reader's keyword include/exclude rules and category filter, as a candidate filter."""
+    """The reader's keyword include/exclude rules and category filter, as a candidate filter; papers
+    known only from members' uploads are never recommended (anyone's metadata; see engine.confirmed)."""
     include, exclude = _terms_re(profile["include_terms"]), _terms_re(profile["exclude_terms"])
     cats = [c.lower() for c in profile["categories"] if c.strip()]
 
     def keep(ids: list[int]) -> dict[int, list[str]]:
-        papers = engine.store.get_papers(ids)
+        hidden = engine.store.uploads_only(ids)
+        papers = engine.store.get_papers([i for i in ids if i not in hidden])
         out: dict[int, list[str]] = {}
         for i in ids:
             p = papers.get(i)
