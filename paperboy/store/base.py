@@ -9,14 +9,15 @@
 - ``LibraryStore`` (``interfaces_library.py``): saves, feedback, profiles, interest preferences,
   digests and the sent ledger;
 - ``JobStore`` (``interfaces_jobs.py``): the leased job queue;
+- ``TableStore`` (``interfaces_tables.py``): whole tables row by row, for ``store copy`` and ``check``;
 
 plus the lifecycle methods below. A backend implements all of them (``SQLiteStore`` does, through
-its mixins) and must pass ``tests/test_store_contract.py``; a test there fails when code above
-``store/`` calls a store method this interface does not declare.
+its mixins; ``PostgresStore`` shares their SQL) and must pass ``tests/test_store_contract.py``; a
+test there fails when code above ``store/`` calls a store method this interface does not declare.
 
-Most methods still return plain dicts (rows as the SQLite backend shapes them). Typed records
-(``models.User``, ``Digest``, ``Job`` ...) are the next step, before a second backend is written,
-so that a backend cannot drift in the shape of what it returns.
+Most methods still return plain dicts. Both backends shape them with the same code (``sql.py`` and
+the mixins run unchanged on SQLite and PostgreSQL), so the shapes cannot drift between them; typed
+records (``models.User``, ``Digest``, ``Job`` ...) are still to come.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from .interfaces_community import CommunityStore
 from .interfaces_jobs import JobStore
 from .interfaces_library import LibraryStore
 from .interfaces_papers import PaperStore, UpsertCounts
+from .interfaces_tables import TABLES, TableStore
 
-__all__ = ["CommunityStore", "JobStore", "LibraryStore", "PaperStore", "Store", "UpsertCounts"]
+__all__ = ["TABLES", "CommunityStore", "JobStore", "LibraryStore", "PaperStore", "Store", "TableStore",
+           "UpsertCounts"]
 
 
-class Store(PaperStore, CommunityStore, LibraryStore, JobStore):
-    """A paperboy store. Backends: ``sqlite`` (default, one file) and, later, ``postgres``."""
+class Store(PaperStore, CommunityStore, LibraryStore, JobStore, TableStore):
+    """A paperboy store. Backends: ``sqlite`` (default, one file) and ``postgres`` (a community's)."""
 
     @abstractmethod
     def migrate(self) -> list[int]:

@@ -1,8 +1,8 @@
 """Community data: users, sessions, API tokens, votes, comments, submissions, login failures, rate
 events, moderation (hidden comments and submissions, roles, suspensions, the audit log).
 
-A mixin of the SQL store (``self.conn``, ``self._write()``, ``self._lookup()``); the SQL is portable
-to PostgreSQL. Secrets never reach the store: sessions and API tokens are kept as SHA-256 hashes.
+A mixin of the SQL store (``self.conn``, ``self._write()``, ``self._lookup()``, see ``sql.py``); the
+SQL runs on SQLite and PostgreSQL. Secrets never reach the store: sessions and API tokens are kept as SHA-256 hashes.
 User names are unique case-folded (``name_key``): ``ALICE`` and ``alice`` are one user. A deleted
 account stays as a tombstone row (``deleted-<id>``, no email, no usable password) so its comments
 keep their place, shown as ``[deleted]``.
@@ -11,7 +11,6 @@ keep their place, shown as ``[deleted]``.
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -107,7 +106,7 @@ SELECT_LISTING_DAYS = f"""SELECT p.id, COALESCE((SELECT day FROM submissions s W
 (SELECT MAX({DAILY}) FROM paper_sources x WHERE x.paper_id = p.id), p.submitted) FROM papers p WHERE p.id IN ({{}})"""
 _DAYS = f"""SELECT {{agg}}(d) FROM (SELECT {{agg}}(submitted) AS d FROM papers WHERE submitted {{op}} ?
 UNION ALL SELECT {{agg}}({DAILY}) FROM paper_sources x WHERE {DAILY} {{op}} ?
-UNION ALL SELECT {{agg}}(day) FROM submissions s WHERE day {{op}} ? AND {SUB})"""
+UNION ALL SELECT {{agg}}(day) FROM submissions s WHERE day {{op}} ? AND {SUB}) AS days"""
 SELECT_LATEST_DAY = _DAYS.format(agg="MAX", op="<=")
 SELECT_PREV_DAY = _DAYS.format(agg="MAX", op="<")
 SELECT_NEXT_DAY = _DAYS.format(agg="MIN", op=">")
@@ -130,7 +129,7 @@ def _fine(t: datetime) -> str:
 class CommunityMixin:
     """Users and what they do. Each method is one short transaction."""
 
-    conn: sqlite3.Connection
+    conn: Any  # the backend's connection (see sql.SQLStore)
 
     # -- users and sessions ---------------------------------------------------------------------
 
@@ -139,7 +138,7 @@ class CommunityMixin:
             with self._write() as c:  # type: ignore[attr-defined]
                 return int(c.execute(INSERT_USER, (name, name.casefold(), email, password_hash, iso(utcnow()),
                                                    role)).lastrowid)
-        except sqlite3.IntegrityError as e:
+        except self._integrity_errors as e:  # type: ignore[attr-defined]
             raise Conflict(f"the name {name!r} is taken") from e
 
     def user_by_name(self, name: str) -> dict[str, Any] | None:
@@ -183,7 +182,7 @@ class CommunityMixin:
 
     def create_session(self, token_hash: str, user_id: int, days: float) -> None:
         t = utcnow()
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(DELETE_EXPIRED_SESSIONS, (iso(t),))
             c.execute(INSERT_SESSION, (token_hash, user_id, iso(t), iso(t + timedelta(days=days))))
 
@@ -193,7 +192,7 @@ class CommunityMixin:
         return dict(row) if row else None
 
     def delete_session(self, token_hash: str) -> None:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(DELETE_SESSION, (token_hash,))
 
     def delete_sessions(self, user_id: int, keep: str | None = None) -> int:
@@ -212,11 +211,11 @@ class CommunityMixin:
         return max(self.failure_counts(keys, minutes).values(), default=0)
 
     def add_login_failure(self, keys: Sequence[str]) -> None:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.executemany(INSERT_FAILURE, [(k, iso(utcnow())) for k in keys])
 
     def clear_login_failures(self, key: str, older_than_minutes: float) -> None:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(DELETE_FAILURES, (key, iso(utcnow() - timedelta(minutes=older_than_minutes))))
 
     def rate_hit(self, checks: Sequence[tuple[str, int, float]]) -> tuple[float, str] | None:
@@ -227,7 +226,7 @@ class CommunityMixin:
         t = utcnow()
         wait, blocked = 0.0, ""
         checks = [x for x in checks if x[1] > 0]
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write("rate") as c:  # type: ignore[attr-defined]
             for key, limit, seconds in checks:
                 since = _fine(t - timedelta(seconds=seconds))
                 c.execute(DELETE_RATE_KEY, (key, since))
@@ -249,7 +248,7 @@ class CommunityMixin:
                          days: float | None = None) -> int:
         t = utcnow()
         expires = iso(t + timedelta(days=days)) if days else None
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return int(c.execute(INSERT_TOKEN, (user_id, name, token_hash, iso(t), scope, expires)).lastrowid)
 
     def api_tokens(self, user_id: int) -> list[dict[str, Any]]:
@@ -257,7 +256,7 @@ class CommunityMixin:
 
     def revoke_api_token(self, user_id: int, token_id: int) -> bool:
         """Revoke one of ``user_id``'s own tokens; False when there is no such live token."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(REVOKE_TOKEN, (iso(utcnow()), token_id, user_id)).rowcount > 0
 
     def token_user(self, token_hash: str, touch: bool = True) -> dict[str, Any] | None:
@@ -266,7 +265,7 @@ class CommunityMixin:
         if row is None:
             return None
         if touch:
-            with self._write() as c:  # type: ignore[attr-defined]
+            with self._write(None) as c:  # type: ignore[attr-defined]
                 c.execute(TOUCH_TOKEN, (iso(utcnow()), row["token_id"]))
         return dict(row)
 
@@ -274,7 +273,7 @@ class CommunityMixin:
 
     def set_vote(self, user_id: int, paper_id: int, up: bool) -> bool:
         """Upvote (or take the upvote back); True when something changed."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             if up:
                 return c.execute(INSERT_VOTE, (user_id, paper_id, iso(utcnow()))).rowcount > 0
             return c.execute(DELETE_VOTE, (user_id, paper_id)).rowcount > 0
@@ -289,7 +288,7 @@ class CommunityMixin:
         return [(r[0], r[1]) for r in self.conn.execute(SELECT_VOTE_EVENTS, (since, until))]
 
     def add_comment(self, paper_id: int, user_id: int, body: str) -> int:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return int(c.execute(INSERT_COMMENT, (paper_id, user_id, body, iso(utcnow()))).lastrowid)
 
     def comments(self, paper_id: int) -> list[dict[str, Any]]:
@@ -313,7 +312,7 @@ class CommunityMixin:
 
     def submit(self, paper_id: int, user_id: int | None, day: str) -> bool:
         """List a paper on ``day`` with its submitter; False when it was submitted before."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(INSERT_SUBMISSION, (paper_id, user_id, day, iso(utcnow()))).rowcount > 0
 
     def submissions(self, paper_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -335,7 +334,7 @@ class CommunityMixin:
 
     def audit(self, actor_id: int | None, action: str, target_kind: str, target_id: int | None,
               detail: str = "") -> None:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(INSERT_AUDIT, (iso(utcnow()), actor_id, action, target_kind, target_id, detail[:500]))
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The job queue part of the Store interface: rows claimed with a lease, so two processes never run
 one job at once and a crashed worker's job is retried when its lease runs out. One live job per
-(kind, key). SQLite serializes claims with ``BEGIN IMMEDIATE``; PostgreSQL is to claim with
+(kind, key). SQLite serializes claims with ``BEGIN IMMEDIATE``; PostgreSQL claims with
 ``FOR UPDATE SKIP LOCKED``."""
 
 from __future__ import annotations

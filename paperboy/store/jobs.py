@@ -2,14 +2,14 @@
 crashed worker's job is retried when its lease runs out. Submissions (seconds) are claimed before
 library imports (minutes), so one reader's big import does not hold up everyone's submissions.
 
-A mixin of the SQL store. SQLite serializes claims with ``BEGIN IMMEDIATE``; PostgreSQL will claim
-with ``FOR UPDATE SKIP LOCKED`` behind the same methods. One live job per (kind, key): enqueueing a
+A mixin of the SQL store. SQLite serializes claims with ``BEGIN IMMEDIATE``; PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED`` (``_skip_locked``): two hosts polling at once take different jobs, and
+neither waits for the other. One live job per (kind, key): enqueueing a
 job that is already queued or running returns the existing one.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,14 +23,14 @@ INSERT_JOB = """INSERT INTO jobs (kind, key, payload, status, run_after, created
 VALUES (?, ?, ?, 'queued', ?, ?, ?)"""
 SELECT_DUE_JOB = """SELECT id FROM jobs WHERE ((status = 'queued' AND run_after <= ?)
 OR (status = 'running' AND locked_until <= ?)) {kinds}
-ORDER BY CASE kind WHEN 'submit' THEN 0 ELSE 1 END, run_after, id LIMIT 1"""
+ORDER BY CASE kind WHEN 'submit' THEN 0 ELSE 1 END, run_after, id LIMIT 1{skip_locked}"""
 CLAIM_JOB = """UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1,
 updated_at = ? WHERE id = ?"""
 FINISH_JOB = """UPDATE jobs SET status = ?, result = ?, last_error = ?, run_after = ?, locked_by = NULL,
 locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ?"""
 SELECT_JOB = "SELECT * FROM jobs WHERE id = ?"
 COUNT_LIVE_OF = """SELECT COUNT(*) FROM jobs WHERE kind = ? AND status IN ('queued', 'running')
-AND json_extract(payload, '$.user_id') = ?"""
+AND CAST(json_extract(payload, '$.user_id') AS INTEGER) = ?"""
 COUNT_JOBS = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
 OLDEST_QUEUED = "SELECT MIN(run_after) FROM jobs WHERE status = 'queued'"
 
@@ -40,7 +40,7 @@ def iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds")
 
 
-def _job(row: sqlite3.Row | None) -> dict[str, Any] | None:
+def _job(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
     job = dict(row)
@@ -52,12 +52,12 @@ def _job(row: sqlite3.Row | None) -> dict[str, Any] | None:
 class JobsMixin:
     """Queued work (submissions to fetch, ...), claimed with a lease."""
 
-    conn: sqlite3.Connection
+    conn: Any  # the backend's connection (see sql.SQLStore)
 
     def enqueue_job(self, kind: str, key: str, payload: dict[str, Any], delay_s: float = 0.0) -> tuple[int, bool]:
         """(job id, created): a live job of the same kind and key is reused, not doubled."""
         t = utcnow()
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write("jobs") as c:  # type: ignore[attr-defined]
             row = c.execute(SELECT_LIVE_JOB, (kind, key)).fetchone()
             if row:
                 return int(row[0]), False
@@ -69,8 +69,9 @@ class JobsMixin:
         """Take the next due job (or one whose worker's lease ran out) for ``lease_s`` seconds."""
         t = utcnow()
         where = f"AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
-        with self._write() as c:  # type: ignore[attr-defined]
-            row = c.execute(SELECT_DUE_JOB.format(kinds=where), (iso(t), iso(t), *(kinds or ()))).fetchone()
+        with self._write(None) as c:  # type: ignore[attr-defined]
+            row = c.execute(SELECT_DUE_JOB.format(kinds=where, skip_locked=self._skip_locked),  # type: ignore[attr-defined]
+                             (iso(t), iso(t), *(kinds or ()))).fetchone()
             if row is None:
                 return None
             c.execute(CLAIM_JOB, (worker, iso(t + timedelta(seconds=lease_s)), iso(t), row[0]))
@@ -81,7 +82,7 @@ class JobsMixin:
         """Record how a claimed job ended: 'done', 'failed', or 'queued' again (a retry in
         ``retry_in_s``). False when the lease was lost to another worker meanwhile."""
         t = utcnow()
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(FINISH_JOB, (status, orjson.dumps(result).decode() if result is not None else None,
                                           error, iso(t + timedelta(seconds=retry_in_s)), iso(t), job_id,
                                           worker)).rowcount > 0

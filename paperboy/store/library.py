@@ -7,7 +7,6 @@ query here reads or changes another reader's rows.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import orjson
@@ -68,16 +67,16 @@ email_verified_at = CASE WHEN email IS ? THEN email_verified_at ELSE NULL END WH
 MARK_VERIFIED = "UPDATE users SET email_verified_at = ? WHERE id = ?"
 
 class LibraryMixin:
-    conn: sqlite3.Connection
+    conn: Any  # the backend's connection (see sql.SQLStore)
 
     # -- library --------------------------------------------------------------------------------
 
     def save(self, user_id: int, paper_id: int, folder: str = "saved") -> bool:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(INSERT_SAVE, (user_id, paper_id, folder, iso(utcnow()))).rowcount > 0
 
     def unsave(self, user_id: int, paper_id: int, folder: str = "saved") -> bool:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(DELETE_SAVE, (user_id, paper_id, folder)).rowcount > 0
 
     def saves(self, user_id: int) -> list[dict[str, Any]]:
@@ -88,7 +87,7 @@ class LibraryMixin:
 
     def set_feedback(self, user_id: int, paper_id: int, kind: str | None) -> None:
         """Rate up or down, dismiss, or (None) take the feedback back; the latest one counts."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             if kind is None:
                 c.execute(DELETE_FEEDBACK, (user_id, paper_id))
             else:
@@ -135,12 +134,12 @@ class LibraryMixin:
 
     def set_email(self, user_id: int, email: str | None) -> None:
         """Change the address (validated by the caller); a different address is unverified again."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(UPDATE_EMAIL, (email, email, user_id))
 
     def mark_email_verified(self, user_id: int, at: str | None = None) -> None:
         """Record that the reader proved they read their current address (the verification link)."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(MARK_VERIFIED, (at or iso(utcnow()), user_id))
 
     def subscription(self, user_id: int) -> dict[str, Any] | None:
@@ -194,7 +193,7 @@ class LibraryMixin:
         """Write a digest as pending and its papers into the ledger, in one transaction: from here
         on no other digest can pick these papers, and a crash before sending leaves it pending.
         None when another process (a second scheduler, cron) recorded this period first."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write("digests") as c:  # type: ignore[attr-defined]
             cur = c.execute(INSERT_DIGEST, (user_id, period, orjson.dumps(paper_ids).decode(),
                                             orjson.dumps(trending_ids).decode(), iso(utcnow())))
             if cur.rowcount == 0:
@@ -203,14 +202,14 @@ class LibraryMixin:
         return self.digest(user_id, period)
 
     def mark_digest(self, digest_id: int, status: str) -> None:
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(MARK_SENT, (status, iso(utcnow()), digest_id))
 
     def digest_failed(self, digest_id: int, error: str, next_attempt_at: str | None) -> None:
         """Count a failed attempt: retried from ``next_attempt_at`` on, or (None) given up for good,
         status ``failed``, and its papers released from the ledger so a later digest can carry
         them (they were never delivered)."""
-        with self._write() as c:  # type: ignore[attr-defined]
+        with self._write("digests") as c:  # type: ignore[attr-defined]
             c.execute(DIGEST_FAILED, (error, next_attempt_at, "pending" if next_attempt_at else "failed", digest_id))
             if next_attempt_at is None:
                 c.execute(RELEASE_SENT, (digest_id,))
@@ -220,7 +219,7 @@ class LibraryMixin:
         return [dict(r) for r in self.conn.execute(SELECT_DIGEST_USERS, (int(require_verified),))]
 
 
-def _digest(row: sqlite3.Row) -> dict[str, Any]:
+def _digest(row: Any) -> dict[str, Any]:
     """A digest row; a damaged id list is reported in ``damaged`` instead of raising, so one bad
     row cannot stop the listing of every other reader's pending digest."""
     d = dict(row)

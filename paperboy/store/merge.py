@@ -107,3 +107,21 @@ def merge(row: dict[str, Any], rec: PaperRecord) -> dict[str, Any]:
     if out["arxiv_id"] or out["doi"]:
         out["canonical_id"] = canonical_id(out["arxiv_id"], out["doi"], out["title_key"])
     return out
+
+
+def match(rec: PaperRecord, sid: str, by_source: dict[tuple[str, str], int],
+          keys: dict[str, dict[str, list[int]]], rows: dict[int, dict[str, Any]]) -> int | None:
+    """The stored paper a record is: by its source id, else its arXiv id, else a compatible DOI or
+    title match (``keys``: column -> value -> paper ids; ``rows``: the candidates' rows)."""
+    pid = by_source.get((rec.source, sid))
+    if pid is not None:
+        return pid
+    if rec.arxiv_id and keys["arxiv_id"].get(rec.arxiv_id):
+        return keys["arxiv_id"][rec.arxiv_id][0]
+    candidates = keys["doi"].get(rec.doi, []) if rec.doi else []
+    if rec.match_title:
+        candidates = candidates + keys["title_key"].get(title_key(rec.title), [])
+    for pid in candidates:
+        if compatible(rows[pid], rec):
+            return pid
+    return None

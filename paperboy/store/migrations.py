@@ -253,6 +253,17 @@ CREATE UNIQUE INDEX jobs_live_key ON jobs (kind, key) WHERE status IN ('queued',
 CREATE INDEX jobs_due ON jobs (status, run_after);
 """,
     ),
+    (
+        6,
+        "copy progress of paperboy store copy (per table: the last key copied)",
+        """
+CREATE TABLE copy_progress (
+    name TEXT PRIMARY KEY,
+    after_key TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..errors import StoreError
-from ..models import Paper, PaperRecord
-from ..sources.normalize import normalize_doi, parse_arxiv_id
-from . import merge as m
-from .base import Store, UpsertCounts
-from .community import CommunityMixin
-from .jobs import JobsMixin
-from .library import LibraryMixin
 from .migrations import MIGRATIONS
+from .sql import SQLStore, now
 
 # synchronous=NORMAL is durable against a crashed process in WAL mode; a 32 MB page cache keeps
 # index lookups of big ingests in memory (bounded, whatever the input size).
@@ -30,70 +21,9 @@ CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
 SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
 INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
-SELECT_BY_SOURCE = "SELECT source_id, paper_id FROM paper_sources WHERE source = ? AND source_id IN ({})"
-SELECT_PAPERS = "SELECT id, {} FROM papers WHERE id IN ({{}})".format(", ".join(m.COLUMNS))
-SELECT_IDS_BY = "SELECT id, {col} FROM papers WHERE {col} IN ({{}})"
-INSERT_PAPER = "INSERT INTO papers ({}, created_at, modified_at, rev) VALUES ({}, ?, ?, ?)".format(
-    ", ".join(m.COLUMNS), ", ".join("?" * len(m.COLUMNS)))
-UPDATE_PAPER = "UPDATE papers SET {}, modified_at = ?, rev = ? WHERE id = ?".format(
-    ", ".join(f"{c} = ?" for c in m.COLUMNS))
-SELECT_MAX_REV = "SELECT COALESCE(MAX(rev), 0) FROM papers"
-SELECT_UPLOADS_ONLY = """SELECT p.id FROM papers p WHERE p.id IN ({}) AND NOT EXISTS
-(SELECT 1 FROM paper_sources y WHERE y.paper_id = p.id AND y.source != 'upload')"""
-SELECT_SINCE = """SELECT id, rev, canonical_id, title, abstract, authors, categories, primary_category, submitted,
-arxiv_id, doi FROM papers WHERE rev > ? ORDER BY rev LIMIT ?"""
-SELECT_PAPERS_FULL = "SELECT * FROM papers WHERE id IN ({})"
-SELECT_EMB_HASHES = "SELECT paper_id, content_hash FROM embeddings WHERE model = ? AND paper_id IN ({})"
-SELECT_EMB_BY_HASH = "SELECT content_hash, vector FROM embeddings WHERE model = ? AND content_hash IN ({})"
-SELECT_MAX_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM embeddings WHERE model = ?"
-UPSERT_EMB = """INSERT INTO embeddings (model, paper_id, content_hash, vector, seq) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (model, paper_id) DO UPDATE SET content_hash = excluded.content_hash,
-vector = excluded.vector, seq = excluded.seq"""
-SELECT_EMB_SINCE = "SELECT paper_id, seq, vector FROM embeddings WHERE model = ? AND seq > ? ORDER BY seq LIMIT ?"
-SELECT_VOTES = """SELECT paper_id, MAX(CAST(json_extract(extra, '$.upvotes') AS INTEGER))
-FROM paper_sources WHERE extra IS NOT NULL AND paper_id IN ({}) GROUP BY paper_id"""
-COUNT_EMB = "SELECT COUNT(*) FROM embeddings WHERE model = ?"
-UPSERT_SOURCE = """INSERT INTO paper_sources (source, source_id, paper_id, first_seen, extra)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, source_id) DO UPDATE SET extra = excluded.extra
-WHERE paper_sources.extra IS NOT excluded.extra"""
-UPSERT_CURSOR = """INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"""
-SELECT_CURSOR = "SELECT value FROM cursors WHERE name = ?"
-SELECT_PAPER_BY = "SELECT * FROM papers WHERE {} = ?"
-SELECT_SOURCES_OF = "SELECT source, source_id, first_seen, extra FROM paper_sources WHERE paper_id = ? ORDER BY first_seen, source"
-INSERT_RUN = "INSERT INTO ingest_runs (source, target, started_at, status) VALUES (?, ?, ?, 'running')"
-FINISH_RUN = "UPDATE ingest_runs SET finished_at = ?, status = ?, counts = ?, errors = ? WHERE id = ?"
-STATS_QUERIES = {
-    "papers": "SELECT COUNT(*) FROM papers",
-    "with_arxiv_id": "SELECT COUNT(*) FROM papers WHERE arxiv_id IS NOT NULL",
-    "with_abstract": "SELECT COUNT(*) FROM papers WHERE abstract != ''",
-    "first_date": "SELECT MIN(submitted) FROM papers",
-    "last_date": "SELECT MAX(submitted) FROM papers",
-}
-STATS_BY_SOURCE = "SELECT source, COUNT(*) FROM paper_sources GROUP BY source ORDER BY 2 DESC"
-STATS_BY_YEAR = "SELECT substr(submitted, 1, 4) AS y, COUNT(*) FROM papers WHERE submitted IS NOT NULL GROUP BY y ORDER BY y"
-STATS_BY_CATEGORY = "SELECT primary_category, COUNT(*) FROM papers WHERE primary_category IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 15"
-STATS_RUNS = "SELECT id, source, target, started_at, finished_at, status, counts FROM ingest_runs ORDER BY id DESC LIMIT 5"
-CHUNK = 500  # parameters per IN (...) lookup, well under SQLite's limit
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _paper(row: sqlite3.Row) -> Paper:
-    return Paper(
-        id=row["id"], canonical_id=row["canonical_id"], title=row["title"],
-        abstract=row["abstract"], authors=orjson.loads(row["authors"]),
-        arxiv_id=row["arxiv_id"], arxiv_version=row["arxiv_version"],
-        versions={int(k): v for k, v in orjson.loads(row["versions"]).items()},
-        doi=row["doi"], categories=orjson.loads(row["categories"]),
-        primary_category=row["primary_category"], submitted=row["submitted"],
-        updated=row["updated"], links=orjson.loads(row["links"]), comments=row["comments"],
-        journal_ref=row["journal_ref"])
-
-
-class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
+class SQLiteStore(SQLStore):
     """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
@@ -111,9 +41,12 @@ class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
         # transaction must not take in another thread's statements, so transactions are serialized.
         self._tx_lock = threading.RLock()
 
+    _integrity_errors = (sqlite3.IntegrityError,)
+
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; ``BEGIN IMMEDIATE`` takes the write lock up front."""
+    def _write(self, lock: str | None = "writer") -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``BEGIN IMMEDIATE`` takes SQLite's one write lock up front, which
+        implies whichever finer ``lock`` a PostgreSQL transaction names."""
         with self._tx_lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -144,186 +77,11 @@ class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
         self.conn.execute(CREATE_MIGRATIONS)
         return int(self.conn.execute(SELECT_VERSION).fetchone()[0])
 
-    # -- ingest ---------------------------------------------------------------------------------
-
-    def _lookup(self, sql: str, keys: Sequence[Any], *params: Any) -> list[sqlite3.Row]:
-        rows: list[sqlite3.Row] = []
-        keys = list(dict.fromkeys(k for k in keys if k))
-        for i in range(0, len(keys), CHUNK):
-            chunk = keys[i:i + CHUNK]
-            rows += self.conn.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk)).fetchall()
-        return rows
-
-    def upsert_papers(self, records: Sequence[PaperRecord],
-                      cursor: tuple[str, dict[str, Any]] | None = None) -> UpsertCounts:
-        counts, ts = UpsertCounts(), now()
-        with self._write() as c:
-            rev = c.execute(SELECT_MAX_REV).fetchone()[0]
-            by_source: dict[tuple[str, str], int] = {}
-            for source in {r.source for r in records}:
-                sids = [m.source_id_of(r) for r in records if r.source == source]
-                for row in self._lookup(SELECT_BY_SOURCE, sids, source):
-                    by_source[(source, row[0])] = row[1]
-            keys: dict[str, dict[str, list[int]]] = {"arxiv_id": {}, "doi": {}, "title_key": {}}
-            # Look up only what can still match: most records of a re-ingest match by source id,
-            # most arXiv records by arXiv id; DOI and title lookups are for the rest.
-            rest = [r for r in records if (r.source, m.source_id_of(r)) not in by_source]
-            for row in self._lookup(SELECT_IDS_BY.format(col="arxiv_id"), [r.arxiv_id for r in rest]):
-                keys["arxiv_id"].setdefault(row[1], []).append(row[0])
-            rest = [r for r in rest if r.arxiv_id not in keys["arxiv_id"]]
-            wanted = {"doi": [r.doi for r in rest],
-                      "title_key": [m.title_key(r.title) for r in rest if r.match_title]}
-            for col, vals in wanted.items():
-                for row in self._lookup(SELECT_IDS_BY.format(col=col), vals):
-                    keys[col].setdefault(row[1], []).append(row[0])
-            ids = set(by_source.values()) | {i for d in keys.values() for v in d.values() for i in v}
-            rows = {r[0]: dict(zip(m.COLUMNS, tuple(r)[1:])) for r in self._lookup(SELECT_PAPERS, list(ids))}
-
-            for rec in records:
-                sid = m.source_id_of(rec)
-                pid = self._match(rec, sid, by_source, keys, rows)
-                if pid is None:
-                    new = m.record_row(rec)
-                    rev += 1
-                    pid = c.execute(INSERT_PAPER, (*new.values(), ts, ts, rev)).lastrowid
-                    counts.inserted += 1
-                else:
-                    new = m.merge(rows[pid], rec)
-                    if new != rows[pid]:
-                        rev += 1
-                        c.execute(UPDATE_PAPER, (*new.values(), ts, rev, pid))
-                        counts.updated += 1
-                    else:
-                        counts.unchanged += 1
-                rows[pid] = new
-                by_source[(rec.source, sid)] = pid
-                for col in keys:
-                    if new[col] and pid not in keys[col].setdefault(new[col], []):
-                        keys[col][new[col]].append(pid)
-                extra = m.dumps(rec.extra) if rec.extra else None
-                c.execute(UPSERT_SOURCE, (rec.source, sid, pid, ts, extra))
-            if cursor:
-                c.execute(UPSERT_CURSOR, (cursor[0], m.dumps(cursor[1]), ts))
-        return counts
-
-    @staticmethod
-    def _match(rec: PaperRecord, sid: str, by_source: dict, keys: dict, rows: dict) -> int | None:
-        pid = by_source.get((rec.source, sid))
-        if pid is not None:
-            return pid
-        if rec.arxiv_id and keys["arxiv_id"].get(rec.arxiv_id):
-            return keys["arxiv_id"][rec.arxiv_id][0]
-        candidates = keys["doi"].get(rec.doi, []) if rec.doi else []
-        if rec.match_title:
-            candidates = candidates + keys["title_key"].get(m.title_key(rec.title), [])
-        for pid in candidates:
-            if m.compatible(rows[pid], rec):
-                return pid
-        return None
-
-    # -- reads ----------------------------------------------------------------------------------
-
-    def get_paper(self, ref: str) -> Paper | None:
-        ref = ref.strip()
-        row = None
-        if ref.isascii() and ref.isdigit() and len(ref) <= 18:  # "²" is a digit to str.isdigit
-            row = self.conn.execute(SELECT_PAPER_BY.format("id"), (int(ref),)).fetchone()
-        if row is None and ":" in ref and ref.split(":", 1)[0] in ("arxiv", "doi", "title"):
-            row = self.conn.execute(SELECT_PAPER_BY.format("canonical_id"), (ref,)).fetchone()
-        if row is None and (parsed := parse_arxiv_id(ref)):
-            row = self.conn.execute(SELECT_PAPER_BY.format("arxiv_id"), (parsed[0],)).fetchone()
-        if row is None and (doi := normalize_doi(ref)):
-            row = self.conn.execute(SELECT_PAPER_BY.format("doi"), (doi,)).fetchone()
-        if row is None:
-            return None
-        paper = _paper(row)
-        paper.sources = [{"source": s[0], "source_id": s[1], "first_seen": s[2],
-                          "extra": orjson.loads(s[3]) if s[3] else {}}
-                         for s in self.conn.execute(SELECT_SOURCES_OF, (row["id"],))]
-        return paper
-
-    def get_papers(self, ids: Sequence[int]) -> dict[int, Paper]:
-        return {r["id"]: _paper(r) for r in self._lookup(SELECT_PAPERS_FULL, list(ids))}
-
-    def votes(self, ids: Sequence[int]) -> dict[int, int]:
-        """Upvotes per paper: the most any source reported (Hugging Face) plus members' votes."""
-        out = self.source_upvotes(ids)
-        for pid, n in self.member_votes(ids).items():
-            out[pid] = out.get(pid, 0) + n
-        return out
-
-    def paper_ids_by_source(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._lookup(SELECT_BY_SOURCE, list(source_ids), source)}
-
-    def source_upvotes(self, ids: Sequence[int]) -> dict[int, int]:
-        return {r[0]: r[1] or 0 for r in self._lookup(SELECT_VOTES, list(ids))}
-
-    def uploads_only(self, ids: Sequence[int]) -> set[int]:
-        return {r[0] for r in self._lookup(SELECT_UPLOADS_ONLY, list(ids))}
-
     def own_changes(self) -> int:
         return int(self.conn.total_changes)  # SQLite counts them for free
 
-    def max_rev(self) -> int:
-        return int(self.conn.execute(SELECT_MAX_REV).fetchone()[0])
-
-    def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
-        out = []
-        for r in self.conn.execute(SELECT_SINCE, (rev, limit)):
-            d = dict(r)
-            d["authors"], d["categories"] = orjson.loads(d["authors"]), orjson.loads(d["categories"])
-            out.append(d)
-        return out
-
-    # -- embeddings -----------------------------------------------------------------------------
-
-    def embedding_hashes(self, model: str, ids: Sequence[int]) -> dict[int, str]:
-        return dict(tuple(r) for r in self._lookup(SELECT_EMB_HASHES, list(ids), model))
-
-    def vectors_by_hash(self, model: str, hashes: Sequence[str]) -> dict[str, bytes]:
-        return dict(tuple(r) for r in self._lookup(SELECT_EMB_BY_HASH, list(hashes), model))
-
-    def put_embeddings(self, model: str, rows: Sequence[tuple[int, str, bytes]],
-                       cursor: tuple[str, dict[str, Any]] | None = None) -> None:
-        with self._write() as c:
-            seq = c.execute(SELECT_MAX_SEQ, (model,)).fetchone()[0]
-            c.executemany(UPSERT_EMB, [(model, pid, h, blob, seq + i + 1)
-                                       for i, (pid, h, blob) in enumerate(rows)])
-            if cursor:
-                c.execute(UPSERT_CURSOR, (cursor[0], m.dumps(cursor[1]), now()))
-
-    def embeddings_since(self, model: str, seq: int, limit: int = 10000) -> list[tuple[int, int, bytes]]:
-        return [tuple(r) for r in self.conn.execute(SELECT_EMB_SINCE, (model, seq, limit))]
-
-    def count_embeddings(self, model: str) -> int:
-        return int(self.conn.execute(COUNT_EMB, (model,)).fetchone()[0])
-
-    def get_cursor(self, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute(SELECT_CURSOR, (name,)).fetchone()
-        return orjson.loads(row[0]) if row else None
-
-    def set_cursor(self, name: str, value: dict[str, Any]) -> None:
-        with self._write() as c:
-            c.execute(UPSERT_CURSOR, (name, m.dumps(value), now()))
-
-    def start_run(self, source: str, target: str) -> int:
-        with self._write() as c:
-            return int(c.execute(INSERT_RUN, (source, target, now())).lastrowid)
-
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int], errors: list[str]) -> None:
-        with self._write() as c:
-            c.execute(FINISH_RUN, (now(), status, m.dumps(counts), m.dumps(errors[:1000]), run_id))
-
     def stats(self) -> dict[str, Any]:
-        q = self.conn.execute
-        out: dict[str, Any] = {k: q(sql).fetchone()[0] for k, sql in STATS_QUERIES.items()}
-        out["schema_version"] = self.schema_version()
-        out["by_source"] = dict(q(STATS_BY_SOURCE).fetchall())
-        out["by_year"] = dict(q(STATS_BY_YEAR).fetchall())
-        out["top_categories"] = dict(q(STATS_BY_CATEGORY).fetchall())
-        out["recent_runs"] = [dict(r) | {"counts": orjson.loads(r["counts"])} for r in q(STATS_RUNS)]
-        out["path"] = str(self.path)
-        return out
+        return super().stats() | {"path": str(self.path)}
 
     def backup(self, dest: Path | str) -> dict[str, Any]:
         """A consistent copy of the live file at ``dest`` (the online backup API), written beside
@@ -342,6 +100,15 @@ class SQLiteStore(CommunityMixin, LibraryMixin, JobsMixin, Store):
             tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot back up the store to {dest}: {e}") from e
         return {"path": str(dest), "papers": papers, "bytes": dest.stat().st_size}
+
+    def _columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
+
+    def _engine_check(self) -> list[str]:
+        problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        for table, rowid, parent, _ in self.conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"{table} row {rowid} points to a missing {parent} row")
+        return problems
 
     def close(self) -> None:
         self.conn.close()
