@@ -256,13 +256,20 @@ def show(obj: Context, ref: str, as_json: bool) -> None:
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Rebuild the vector index from the stored vectors.")
+@click.option("--engine", "batch_engine", type=click.Choice(["local", "ray"]),
+              help="Run the model here or on Ray Data (setting batch_engine; ray needs paperboy[ray]).")
+@click.option("--address", "ray_address", help="Ray cluster to use with --engine ray (setting ray_address; "
+              "default: a local Ray).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_obj
-def embed(obj: Context, rebuild: bool, quiet: bool, as_json: bool) -> None:
+def embed(obj: Context, rebuild: bool, batch_engine: str | None, ray_address: str | None, quiet: bool,
+          as_json: bool) -> None:
     """Embed new or changed papers (cached by content hash) and update the vector index."""
-    with errors_to_exit(), obj.engine() as engine, progress_bar("embed", quiet or as_json) as bar:
-        counts = engine.embed(progress=bar, rebuild=rebuild)
+    with (errors_to_exit(), Engine.from_settings(**obj.overrides, batch_engine=batch_engine,
+                                                 ray_address=ray_address) as engine,
+          progress_bar("embed", quiet or as_json) as bar):
+        counts = engine.embed(progress=bar, rebuild=rebuild, batch_engine=engine.settings["batch_engine"])
         counts["vectors"] = engine.store.count_embeddings(engine.embedder.model_id)
         counts["model"] = engine.embedder.model_id  # type: ignore[assignment]
     emit(counts, as_json, lambda: f"embed {counts['model']}: {counts['seen']} papers checked, "

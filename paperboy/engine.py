@@ -105,16 +105,26 @@ class Engine:
             self._embedder = SbertEmbedder(self.settings["embed_model"], self.settings["embed_device"])
         return self._embedder
 
-    def embed(self, progress: pipeline.Progress = pipeline._noop, rebuild: bool = False) -> dict[str, int]:
+    def embed(self, progress: pipeline.Progress = pipeline._noop, rebuild: bool = False,
+              batch_engine: str = "local") -> dict[str, int]:
         """Embed new or changed papers, then bring the vector index up to date (``rebuild``: from
-        scratch, out of the stored vectors)."""
+        scratch, out of the stored vectors). ``batch_engine`` 'ray': the model runs on Ray Data
+        (``embed/ray_batch.py``, setting ``ray_address``); same vectors, same counts."""
         from .embed import embed_pending
         from .index.sync import vector_dir
 
+        if batch_engine not in ("local", "ray"):
+            raise ConfigError(f"batch_engine must be 'local' or 'ray', not {batch_engine!r}")
         if rebuild:
             shutil.rmtree(vector_dir(self.settings["home"], self.embedder.model_id), ignore_errors=True)
-        counts = embed_pending(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
-                               progress=progress)
+        if batch_engine == "ray":
+            from .embed.ray_batch import embed_pending_ray
+
+            counts = embed_pending_ray(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
+                                       progress=progress, address=self.settings["ray_address"])
+        else:
+            counts = embed_pending(self.store, self.embedder, batch_size=self.settings["embed_batch_size"],
+                                   progress=progress)
         with self._index_lock:
             self._vectors, self._vectors_loaded = None, False  # reloaded from what embed saved
             self._next_refresh = 0.0

