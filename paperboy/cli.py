@@ -502,10 +502,11 @@ if __name__ == "__main__":  # python -m paperboy.cli: run the package module, wh
 
     _main()
 elif __name__ == "paperboy.cli":  # not in a worker process (__mp_main__), which needs no commands
-    from .cli_ops import backup, jobs_group
+    from .cli_ops import backup, jobs_group, store_group
 
     main.add_command(jobs_group)
     main.add_command(backup)
+    main.add_command(store_group)
     from .cli_users import user_group
 
     main.add_command(user_group)

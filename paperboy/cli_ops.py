@@ -1,6 +1,7 @@
 """Operator commands: ``paperboy jobs`` runs and inspects background jobs (submissions to fetch and
 embed) from cron or a host that serves no pages (``jobs_in_serve = false``); ``paperboy backup``
-copies the live store."""
+copies the live store; ``paperboy store copy`` moves a store to another backend (a laptop's SQLite
+file to a community's PostgreSQL) and ``paperboy store check`` verifies one."""
 
 from __future__ import annotations
 
@@ -57,3 +58,53 @@ def backup(obj: Context, dest: Path, as_json: bool) -> None:
     with errors_to_exit(), obj.engine() as engine:
         info = engine.store.backup(dest)
     emit(info, as_json, f"backed up {info['papers']} papers to {dest} ({info['bytes']} bytes)")
+
+
+@click.group("store")
+def store_group() -> None:
+    """Move a store between backends and check its integrity."""
+
+
+def _open(obj: Context, url: str):  # noqa: ANN202 - a Store
+    from .store import open_store
+    from .settings import load
+
+    settings = load(obj.overrides)
+    return open_store(url, settings["home"], settings["store_pool_size"])
+
+
+@store_group.command("copy")
+@click.argument("from_url")
+@click.argument("to_url")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_obj
+def store_copy(obj: Context, from_url: str, to_url: str, quiet: bool, as_json: bool) -> None:
+    """Copy every table of the store at FROM_URL into the (new, empty) store at TO_URL, e.g.
+    sqlite:///home/me/.local/share/paperboy/paperboy.sqlite3 to postgresql://paperboy@db/paperboy.
+    Run again after an interruption to go on; row counts are compared at the end. Stop writers first."""
+    from .cli import progress_bar
+    from .store.copy import copy_store
+
+    with errors_to_exit(), _open(obj, from_url) as src, _open(obj, to_url) as dst, \
+            progress_bar("copy", quiet or as_json) as bar:
+        counts = copy_store(src, dst, progress=lambda table, n: bar(n))
+    emit(counts, as_json, lambda: "\n".join(f"{t}: {c['target']} rows ({c['copied']} copied now)"
+                                            for t, c in counts.items()) + "\ncounts match")
+
+
+@store_group.command("check")
+@click.argument("url", required=False)
+@json_option
+@click.pass_obj
+def store_check(obj: Context, url: str | None, as_json: bool) -> None:
+    """Verify the store at URL (default: the configured one): the database's own integrity check,
+    foreign keys, and paperboy's invariants. Exit 1 when a problem is found."""
+    from .settings import load
+
+    with errors_to_exit(), _open(obj, url or load(obj.overrides)["store"]) as store:
+        problems = store.check()
+        counts = {t: store.count_rows(t) for t in ("papers", "embeddings", "users", "votes", "digests")}
+    emit({"problems": problems, "counts": counts}, as_json,
+         lambda: "\n".join(problems) if problems else "ok: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    sys.exit(EXIT_FAILED if problems else EXIT_OK)

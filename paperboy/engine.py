@@ -75,7 +75,7 @@ class Engine:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.settings["store"], self.settings["home"])
+            self._store = open_store(self.settings["store"], self.settings["home"], self.settings["store_pool_size"])
         return self._store
 
     def ingest(self, path: Path, fmt: str | None = None, *, mapping: dict[str, str] | None = None,

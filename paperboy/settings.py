@@ -26,7 +26,9 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", None, "Data directory: the SQLite file, indexes, config. Default: the per-user data dir."),
-    Setting("store", "sqlite", "Store URL: 'sqlite' (home/paperboy.sqlite3) or 'sqlite:///PATH'."),
+    Setting("store", "sqlite", "Store URL: 'sqlite' (home/paperboy.sqlite3), 'sqlite:///PATH' or "
+            "'postgresql://USER[:PASSWORD]@HOST[:PORT]/DB' (needs paperboy[postgres])."),
+    Setting("store_pool_size", 10, "PostgreSQL: connections per process in the pool."),
     Setting("batch_size", 1000, "Records per ingest transaction; the resume cursor is saved with each."),
     Setting("max_errors_shown", 20, "Skipped-record reasons printed per ingest (all are counted)."),
     Setting("oai_url", "https://export.arxiv.org/oai2", "arXiv OAI-PMH endpoint."),

@@ -1,3 +1,10 @@
+"""Shared fixtures. ``PAPERBOY_TEST_STORE=postgres`` runs the tests on PostgreSQL instead of SQLite:
+every test then gets a fresh database on the test server (``pgserver.py``) as ``PAPERBOY_STORE``,
+which every engine, CLI command and server the test starts uses; ``engine`` copies the built home's
+store into it (``store copy``) and removes the SQLite file. ``.ci/run`` runs the web, digest, job and
+crash tests that way as well as on SQLite."""
+
+import os
 import shutil
 from pathlib import Path
 
@@ -12,9 +19,30 @@ DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+ON_POSTGRES = os.environ.get("PAPERBOY_TEST_STORE") == "postgres"
+
+
+@pytest.fixture(autouse=True)
+def store_url(monkeypatch):
+    """The store URL of this test: 'sqlite' (the home's file), or a fresh PostgreSQL database."""
+    if not ON_POSTGRES:
+        yield "sqlite"
+        return
+    from pgserver import fresh_database
+
+    with fresh_database() as url:
+        monkeypatch.setenv("PAPERBOY_STORE", url)
+        yield url
+
+
 @pytest.fixture
-def store(tmp_path):
-    s = SQLiteStore(tmp_path / "store.sqlite3")
+def store(tmp_path, store_url):
+    if ON_POSTGRES:
+        from paperboy.store.postgres import PostgresStore
+
+        s = PostgresStore(store_url, pool_size=4)
+    else:
+        s = SQLiteStore(tmp_path / "store.sqlite3")
     s.migrate()
     yield s
     s.close()
@@ -48,7 +76,7 @@ def built(tmp_path_factory):
     """A home with 56 real papers embedded by the real model, built once per session (copy it
     before changing it)."""
     home = tmp_path_factory.mktemp("search-home")
-    with Engine.from_settings(home=home) as e:
+    with Engine.from_settings(home=home, store="sqlite") as e:
         for name in ("quant_ph_excerpt.jsonl", "kaggle_excerpt.jsonl", "hf_daily.json"):
             e.ingest(DATA / name)
         counts = e.embed()
@@ -56,11 +84,26 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture
-def engine(built, tmp_path):
-    """An engine over a private copy of ``built`` (with a fixed secret key)."""
+def built_home(built, tmp_path, store_url) -> Path:
+    """A private copy of ``built``'s home (on PostgreSQL: its store copied to the test's database,
+    as `paperboy store copy` does, and the SQLite file gone)."""
     home = tmp_path / "home"
     shutil.copytree(built[0], home)
-    with Engine.from_settings(home=home, secret_key="test-key") as e:
+    if ON_POSTGRES:
+        from paperboy.store import open_store
+        from paperboy.store.copy import copy_store
+
+        with open_store("sqlite", home) as src, open_store(store_url, home, 4) as dst:
+            copy_store(src, dst)
+        for f in home.glob("paperboy.sqlite3*"):
+            f.unlink()
+    return home
+
+
+@pytest.fixture
+def engine(built_home):
+    """An engine over a private copy of ``built`` (with a fixed secret key)."""
+    with Engine.from_settings(home=built_home, secret_key="test-key") as e:
         yield e
 
 

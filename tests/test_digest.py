@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,9 +22,8 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def engine(built, tmp_path, smtp):
-    home = tmp_path / "home"
-    shutil.copytree(built[0], home)
+def engine(built_home, smtp):
+    home = built_home
     with Engine.from_settings(home=home, secret_key="k", base_url=BASE, smtp_host="127.0.0.1",
                               smtp_port=smtp[0].port, digest_size=5, digest_trending=3) as e:
         list_on(e, NOW.date().isoformat(), DATA / "hf_daily.json")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import email
 import json
 import re
-import shutil
 from datetime import datetime, timedelta
 from email import policy
 
@@ -22,7 +21,7 @@ from paperboy.engine import Engine
 from paperboy.services.digest import unsubscribe_token
 from paperboy.services.library import import_library
 from paperboy.settings import secret_key
-from paperboy.store.sqlite import SQLiteStore
+from paperboy.store import connect
 from paperboy.web.app import create_app
 from support import free_port, smtp_server
 from test_digest import BASE, NOW, ids_in, list_on
@@ -64,9 +63,8 @@ def smtp():
 
 
 @pytest.fixture
-def engine(built, tmp_path, smtp):
-    home = tmp_path / "home"
-    shutil.copytree(built[0], home)
+def engine(built_home, smtp):
+    home = built_home
     with Engine.from_settings(home=home, secret_key="k", base_url=BASE, smtp_host="127.0.0.1",
                               smtp_port=smtp[0].port, digest_size=5, digest_trending=3,
                               digest_max_attempts=3, digest_retry_minutes=5.0) as e:
@@ -288,7 +286,7 @@ def test_a_period_recorded_by_another_process_is_neither_recorded_twice_nor_an_e
     _, server = smtp
     uid = reader(engine, "reader")
     paper = engine.store.get_paper("0704.0001").id
-    other = SQLiteStore(engine.store.path)  # a second scheduler or cron on the same store
+    other = connect(engine.settings["store"], engine.settings["home"])  # a second scheduler or cron
     try:
         first = other.record_digest(uid, PERIOD, [], [paper])
         assert first and engine.store.record_digest(uid, PERIOD, [paper], []) is None

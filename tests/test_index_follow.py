@@ -4,7 +4,6 @@ keyword, by meaning and among similar papers; TF-IDF rows and hub scores follow 
 lock held elsewhere is waited out, never a crash."""
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -59,10 +58,8 @@ def poll(check, seconds: float = 30.0, every: float = 0.2):
 
 
 @pytest.fixture
-def home(built, tmp_path):
-    h = tmp_path / "home"
-    shutil.copytree(built[0], h)
-    return h
+def home(built_home):
+    return built_home
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import inspect
 import threading
+import typing
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -674,3 +675,56 @@ def test_copy_tables_round_trip_and_check(backend, tmp_path):
     assert s.copy_progress() == {"papers": [2]}
     with pytest.raises(ValueError):
         s.table_rows("schema_migrations; DROP TABLE papers", None, 1)
+
+
+def _record_type(tp):
+    """The TypedDict inside ``X | None``, ``list[X]`` or ``dict[K, X]``."""
+    while not typing.is_typeddict(tp):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        assert args, f"no record type in {tp}"
+        tp = args[-1]
+    return tp
+
+
+def test_records_have_their_declared_shape(store):
+    """Every row-returning method returns exactly the keys of its declared record (records.py), so a
+    backend cannot drift in the shape of what it returns."""
+    store.upsert_papers([arxiv(1)])
+    pid = store.get_paper("2401.00001").id
+    uid = store.create_user("alice", "a@example.org", "h")
+    store.create_session("sh", uid, 1)
+    store.create_api_token(uid, "t", "th")
+    cid = store.add_comment(pid, uid, "hi")
+    store.submit(pid, uid, "2024-01-02")
+    store.audit(uid, "hide", "comment", cid, "why")
+    store.save(uid, pid)
+    store.set_interest_pref(uid, "k", name="n")
+    store.update_profile(uid, digest="daily")
+    store.record_digest(uid, "2024-01-02", [pid], [])
+    store.enqueue_job("submit", "k", {"user_id": uid})
+    calls = {
+        "user_by_name": lambda: store.user_by_name("alice"), "account": lambda: store.account(uid),
+        "users_by_email": lambda: store.users_by_email("a@example.org")[0], "list_users": lambda: store.list_users()[0],
+        "session_user": lambda: store.session_user("sh"), "api_tokens": lambda: store.api_tokens(uid)[0],
+        "token_user": lambda: store.token_user("th"), "comments": lambda: store.comments(pid)[0],
+        "comment": lambda: store.comment(cid), "recent_comments": lambda: store.recent_comments()[0],
+        "submissions": lambda: store.submissions([pid])[pid], "submission": lambda: store.submission(pid),
+        "recent_submissions": lambda: store.recent_submissions()[0], "audit_log": lambda: store.audit_log()[0],
+        "saves": lambda: store.saves(uid)[0], "profile": lambda: store.profile(uid), "user": lambda: store.user(uid),
+        "subscription": lambda: store.subscription(uid), "interest_prefs": lambda: store.interest_prefs(uid)["k"],
+        "digest": lambda: store.digest(uid, "2024-01-02"), "pending_digests": lambda: store.pending_digests()[0],
+        "digest_readers": lambda: store.digest_readers(False)[0], "papers_since": lambda: store.papers_since(0)[0],
+        "claim_job": lambda: store.claim_job("w", 10), "job": lambda: store.job(1),
+    }
+    typed = {name for name in dir(Store) if not name.startswith("_") and callable(getattr(Store, name))
+             and _has_record(typing.get_type_hints(getattr(Store, name)).get("return"))}
+    assert typed - {"record_digest"} == set(calls)  # every method that returns records is checked here
+    for name, call in calls.items():
+        record = _record_type(typing.get_type_hints(getattr(Store, name))["return"])
+        row = call()
+        assert row is not None, name
+        assert record.__required_keys__ <= set(row) <= set(record.__annotations__), (name, sorted(row))
+
+
+def _has_record(tp) -> bool:
+    return tp is not None and (typing.is_typeddict(tp) or any(_has_record(a) for a in typing.get_args(tp)))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from .base import CommunityStore, JobStore, LibraryStore, PaperStore, Store, UpsertCounts
+from .base import (
+    CommunityStore,
+    JobStore,
+    LibraryStore,
+    PaperStore,
+    Store,
+    UpsertCounts,
+)
 
 __all__ = ["CommunityStore", "JobStore", "LibraryStore", "PaperStore", "Store", "UpsertCounts", "connect",
            "open_store"]

@@ -16,6 +16,20 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import Conflict
+from ..records import (
+    Account,
+    ApiToken,
+    AuditEntry,
+    Comment,
+    CommentRow,
+    ListedUser,
+    RecentComment,
+    RecentSubmission,
+    SessionUser,
+    Submission,
+    SubmissionRow,
+    TokenUser,
+)
 
 USER_COLS = "id, name, email, password_hash, created_at, role, email_verified_at, suspended_at, deleted_at"
 INSERT_USER = "INSERT INTO users (name, name_key, email, password_hash, created_at, role) VALUES (?, ?, ?, ?, ?, ?)"
@@ -141,20 +155,20 @@ class CommunityMixin:
         except self._integrity_errors as e:  # type: ignore[attr-defined]
             raise Conflict(f"the name {name!r} is taken") from e
 
-    def user_by_name(self, name: str) -> dict[str, Any] | None:
+    def user_by_name(self, name: str) -> Account | None:
         """A live (not deleted) account by name, case-insensitively."""
         row = self.conn.execute(SELECT_USER_BY_KEY, (name.strip().casefold(),)).fetchone()
         return dict(row) if row else None
 
-    def account(self, user_id: int) -> dict[str, Any] | None:
+    def account(self, user_id: int) -> Account | None:
         """Every column of one user row (deleted tombstones too)."""
         row = self.conn.execute(SELECT_ACCOUNT, (user_id,)).fetchone()
         return dict(row) if row else None
 
-    def users_by_email(self, email: str) -> list[dict[str, Any]]:
+    def users_by_email(self, email: str) -> list[Account]:
         return [dict(r) for r in self.conn.execute(SELECT_USERS_BY_EMAIL, (email,))]
 
-    def list_users(self, limit: int = 10_000) -> list[dict[str, Any]]:
+    def list_users(self, limit: int = 10_000) -> list[ListedUser]:
         return [dict(r) for r in self.conn.execute(SELECT_USERS, (limit,))]
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
@@ -186,7 +200,7 @@ class CommunityMixin:
             c.execute(DELETE_EXPIRED_SESSIONS, (iso(t),))
             c.execute(INSERT_SESSION, (token_hash, user_id, iso(t), iso(t + timedelta(days=days))))
 
-    def session_user(self, token_hash: str) -> dict[str, Any] | None:
+    def session_user(self, token_hash: str) -> SessionUser | None:
         """The live user of a session; suspended and deleted accounts have none."""
         row = self.conn.execute(SELECT_SESSION_USER, (token_hash, iso(utcnow()))).fetchone()
         return dict(row) if row else None
@@ -251,7 +265,7 @@ class CommunityMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             return int(c.execute(INSERT_TOKEN, (user_id, name, token_hash, iso(t), scope, expires)).lastrowid)
 
-    def api_tokens(self, user_id: int) -> list[dict[str, Any]]:
+    def api_tokens(self, user_id: int) -> list[ApiToken]:
         return [dict(r) for r in self.conn.execute(SELECT_TOKENS, (user_id,))]
 
     def revoke_api_token(self, user_id: int, token_id: int) -> bool:
@@ -259,7 +273,7 @@ class CommunityMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(REVOKE_TOKEN, (iso(utcnow()), token_id, user_id)).rowcount > 0
 
-    def token_user(self, token_hash: str, touch: bool = True) -> dict[str, Any] | None:
+    def token_user(self, token_hash: str, touch: bool = True) -> TokenUser | None:
         """The live user of a token that is not revoked, expired or of a suspended account."""
         row = self.conn.execute(SELECT_TOKEN_USER, (token_hash, iso(utcnow()))).fetchone()
         if row is None:
@@ -291,15 +305,15 @@ class CommunityMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             return int(c.execute(INSERT_COMMENT, (paper_id, user_id, body, iso(utcnow()))).lastrowid)
 
-    def comments(self, paper_id: int) -> list[dict[str, Any]]:
+    def comments(self, paper_id: int) -> list[Comment]:
         """A paper's visible comments (hidden ones are for moderators only, see recent_comments)."""
         return [dict(r) for r in self.conn.execute(SELECT_COMMENTS, (paper_id,))]
 
-    def comment(self, comment_id: int) -> dict[str, Any] | None:
+    def comment(self, comment_id: int) -> CommentRow | None:
         row = self.conn.execute(SELECT_COMMENT, (comment_id,)).fetchone()
         return dict(row) if row else None
 
-    def recent_comments(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent_comments(self, limit: int = 50) -> list[RecentComment]:
         return [dict(r) for r in self.conn.execute(SELECT_RECENT_COMMENTS, (limit,))]
 
     def comment_counts(self, paper_ids: Sequence[int]) -> dict[int, int]:
@@ -315,14 +329,14 @@ class CommunityMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(INSERT_SUBMISSION, (paper_id, user_id, day, iso(utcnow()))).rowcount > 0
 
-    def submissions(self, paper_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def submissions(self, paper_ids: Sequence[int]) -> dict[int, Submission]:
         return {r["paper_id"]: dict(r) for r in self._lookup(SELECT_SUBMISSIONS, list(paper_ids))}  # type: ignore[attr-defined]
 
-    def submission(self, paper_id: int) -> dict[str, Any] | None:
+    def submission(self, paper_id: int) -> SubmissionRow | None:
         row = self.conn.execute(SELECT_SUBMISSION, (paper_id,)).fetchone()
         return dict(row) if row else None
 
-    def recent_submissions(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent_submissions(self, limit: int = 50) -> list[RecentSubmission]:
         return [dict(r) for r in self.conn.execute(SELECT_RECENT_SUBMISSIONS, (limit,))]
 
     def set_submission_hidden(self, paper_id: int, hidden: bool) -> bool:
@@ -337,7 +351,7 @@ class CommunityMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(INSERT_AUDIT, (iso(utcnow()), actor_id, action, target_kind, target_id, detail[:500]))
 
-    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         return [dict(r) for r in self.conn.execute(SELECT_AUDIT, (limit,))]
 
     # -- daily lists ----------------------------------------------------------------------------

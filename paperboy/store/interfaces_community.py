@@ -11,6 +11,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from ..records import (
+    Account,
+    ApiToken,
+    AuditEntry,
+    Comment,
+    CommentRow,
+    ListedUser,
+    RecentComment,
+    RecentSubmission,
+    SessionUser,
+    Submission,
+    SubmissionRow,
+    TokenUser,
+)
+
 
 class CommunityStore(ABC):
     """Users and what they do; every method is one short transaction."""
@@ -22,19 +37,19 @@ class CommunityStore(ABC):
         """A new user's id; raises ``Conflict`` when the case-folded name is taken."""
 
     @abstractmethod
-    def user_by_name(self, name: str) -> dict[str, Any] | None:
+    def user_by_name(self, name: str) -> Account | None:
         """A live (not deleted) account by name, case-insensitively."""
 
     @abstractmethod
-    def account(self, user_id: int) -> dict[str, Any] | None:
+    def account(self, user_id: int) -> Account | None:
         """Every column of one user row (deleted tombstones too)."""
 
     @abstractmethod
-    def users_by_email(self, email: str) -> list[dict[str, Any]]:
+    def users_by_email(self, email: str) -> list[Account]:
         """Live accounts with this address, case-insensitively."""
 
     @abstractmethod
-    def list_users(self, limit: int = 10_000) -> list[dict[str, Any]]:
+    def list_users(self, limit: int = 10_000) -> list[ListedUser]:
         """Live accounts, newest first, each with its comment count."""
 
     @abstractmethod
@@ -60,7 +75,7 @@ class CommunityStore(ABC):
         """Start a session lasting ``days`` (and drop expired ones)."""
 
     @abstractmethod
-    def session_user(self, token_hash: str) -> dict[str, Any] | None:
+    def session_user(self, token_hash: str) -> SessionUser | None:
         """The live user of an unexpired session; suspended and deleted accounts have none."""
 
     @abstractmethod
@@ -101,7 +116,7 @@ class CommunityStore(ABC):
         """A new token's id; ``days`` None: it never expires."""
 
     @abstractmethod
-    def api_tokens(self, user_id: int) -> list[dict[str, Any]]:
+    def api_tokens(self, user_id: int) -> list[ApiToken]:
         """A user's tokens (no hashes), newest first, revoked ones included."""
 
     @abstractmethod
@@ -109,7 +124,7 @@ class CommunityStore(ABC):
         """Revoke one of ``user_id``'s own tokens; False when there is no such live token."""
 
     @abstractmethod
-    def token_user(self, token_hash: str, touch: bool = True) -> dict[str, Any] | None:
+    def token_user(self, token_hash: str, touch: bool = True) -> TokenUser | None:
         """The live user (with ``token_id``, ``scope``) of a token not revoked, expired or suspended."""
 
     # -- votes, comments, submissions -----------------------------------------------------------
@@ -135,15 +150,15 @@ class CommunityStore(ABC):
         """A new comment's id."""
 
     @abstractmethod
-    def comments(self, paper_id: int) -> list[dict[str, Any]]:
+    def comments(self, paper_id: int) -> list[Comment]:
         """A paper's visible comments, oldest first (hidden ones only in ``recent_comments``)."""
 
     @abstractmethod
-    def comment(self, comment_id: int) -> dict[str, Any] | None:
+    def comment(self, comment_id: int) -> CommentRow | None:
         """One comment row, hidden or not."""
 
     @abstractmethod
-    def recent_comments(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent_comments(self, limit: int = 50) -> list[RecentComment]:
         """Newest comments with paper title and author, hidden ones included (for moderators)."""
 
     @abstractmethod
@@ -159,15 +174,15 @@ class CommunityStore(ABC):
         """List a paper on ``day`` with its submitter; False when it was submitted before (first wins)."""
 
     @abstractmethod
-    def submissions(self, paper_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def submissions(self, paper_ids: Sequence[int]) -> dict[int, Submission]:
         """Visible submissions of these papers, by paper id."""
 
     @abstractmethod
-    def submission(self, paper_id: int) -> dict[str, Any] | None:
+    def submission(self, paper_id: int) -> SubmissionRow | None:
         """One paper's submission row, hidden or not."""
 
     @abstractmethod
-    def recent_submissions(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent_submissions(self, limit: int = 50) -> list[RecentSubmission]:
         """Newest submissions with paper title and submitter, hidden ones included (for moderators)."""
 
     @abstractmethod
@@ -182,7 +197,7 @@ class CommunityStore(ABC):
         """Append a moderation or admin action to the audit log (``actor_id`` None: the operator)."""
 
     @abstractmethod
-    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         """Newest audit entries first."""
 
     # -- daily lists ----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from ..records import Job
+
 
 class JobStore(ABC):
     """Queued work (submissions to fetch, digests, harvests, refits), claimed with a lease."""
@@ -18,7 +20,7 @@ class JobStore(ABC):
         """(job id, created): a live (queued or running) job of the same kind and key is reused, not doubled."""
 
     @abstractmethod
-    def claim_job(self, worker: str, lease_s: float, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
+    def claim_job(self, worker: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
         """Take the next due job (or one whose worker's lease ran out) for ``lease_s`` seconds, or None."""
 
     @abstractmethod
@@ -31,7 +33,7 @@ class JobStore(ABC):
         """How many jobs of ``kind`` queued by ``user_id`` (payload ``user_id``) wait or run."""
 
     @abstractmethod
-    def job(self, job_id: int) -> dict[str, Any] | None:
+    def job(self, job_id: int) -> Job | None:
         """One job row (payload and result decoded), or None."""
 
     @abstractmethod

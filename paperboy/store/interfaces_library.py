@@ -7,6 +7,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from ..records import (
+    Digest,
+    DigestReader,
+    InterestPref,
+    Profile,
+    Save,
+    Subscription,
+    User,
+)
+
 
 class LibraryStore(ABC):
     """A reader's library, profile and digests."""
@@ -22,7 +32,7 @@ class LibraryStore(ABC):
         """Take a paper out of a folder; False when it was not there."""
 
     @abstractmethod
-    def saves(self, user_id: int) -> list[dict[str, Any]]:
+    def saves(self, user_id: int) -> list[Save]:
         """A reader's saved papers (paper_id, folder, created_at), newest first."""
 
     @abstractmethod
@@ -44,7 +54,7 @@ class LibraryStore(ABC):
     # -- profile and interests ------------------------------------------------------------------
 
     @abstractmethod
-    def profile(self, user_id: int) -> dict[str, Any]:
+    def profile(self, user_id: int) -> Profile:
         """A reader's profile (created with defaults on first use), JSON fields decoded."""
 
     @abstractmethod
@@ -56,7 +66,7 @@ class LibraryStore(ABC):
         """The reader whose private feed token has this hash."""
 
     @abstractmethod
-    def user(self, user_id: int) -> dict[str, Any] | None:
+    def user(self, user_id: int) -> User | None:
         """id, name, email, created_at of one user."""
 
     @abstractmethod
@@ -68,11 +78,11 @@ class LibraryStore(ABC):
         """Record that the reader proved they read their current address (the verification link)."""
 
     @abstractmethod
-    def subscription(self, user_id: int) -> dict[str, Any] | None:
+    def subscription(self, user_id: int) -> Subscription | None:
         """The reader's digest setting and ``subscribed_at`` (None: no such live reader); reads only."""
 
     @abstractmethod
-    def interest_prefs(self, user_id: int) -> dict[str, dict[str, Any]]:
+    def interest_prefs(self, user_id: int) -> dict[str, InterestPref]:
         """Interest preferences (name, muted, deleted, members) by interest key."""
 
     @abstractmethod
@@ -91,11 +101,11 @@ class LibraryStore(ABC):
         """Papers in the reader's ledger: recorded for a digest, never to be picked again."""
 
     @abstractmethod
-    def digest(self, user_id: int, period: str) -> dict[str, Any] | None:
+    def digest(self, user_id: int, period: str) -> Digest | None:
         """The reader's digest of ``period``, id lists decoded (``damaged`` set if they cannot be)."""
 
     @abstractmethod
-    def pending_digests(self) -> list[dict[str, Any]]:
+    def pending_digests(self) -> list[Digest]:
         """Digests recorded but not mailed yet, fewest attempts first."""
 
     @abstractmethod
@@ -108,7 +118,7 @@ class LibraryStore(ABC):
 
     @abstractmethod
     def record_digest(self, user_id: int, period: str, paper_ids: list[int],
-                      trending_ids: list[int]) -> dict[str, Any] | None:
+                      trending_ids: list[int]) -> Digest | None:
         """Record a pending digest and its papers in the ledger atomically; None if the period exists."""
 
     @abstractmethod
@@ -120,5 +130,5 @@ class LibraryStore(ABC):
         """Count a failed attempt: retry from ``next_attempt_at``, or (None) fail for good and free its papers."""
 
     @abstractmethod
-    def digest_readers(self, require_verified: bool = True) -> list[dict[str, Any]]:
+    def digest_readers(self, require_verified: bool = True) -> list[DigestReader]:
         """Readers with digests on, a live account and an address (verified, unless not required)."""

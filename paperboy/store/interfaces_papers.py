@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models import Paper, PaperRecord
+from ..records import PaperText
 
 
 @dataclass(slots=True)
@@ -63,7 +64,7 @@ class PaperStore(ABC):
         derived indexes look again at once after a write made here, not after their throttle."""
 
     @abstractmethod
-    def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
+    def papers_since(self, rev: int, limit: int = 5000) -> list[PaperText]:
         """Papers changed after ``rev``, oldest change first: what derived indexes must (re)index."""
 
     # -- embeddings -----------------------------------------------------------------------------

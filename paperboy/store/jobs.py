@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from ..records import Job
 from .community import utcnow
 
 SELECT_LIVE_JOB = "SELECT id FROM jobs WHERE kind = ? AND key = ? AND status IN ('queued', 'running')"
@@ -65,7 +66,7 @@ class JobsMixin:
                                          iso(t + timedelta(seconds=delay_s)), iso(t), iso(t)))
             return int(cur.lastrowid), True
 
-    def claim_job(self, worker: str, lease_s: float, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
+    def claim_job(self, worker: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
         """Take the next due job (or one whose worker's lease ran out) for ``lease_s`` seconds."""
         t = utcnow()
         where = f"AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
@@ -91,7 +92,7 @@ class JobsMixin:
         """How many jobs of ``kind`` that ``user_id`` queued are waiting or running."""
         return int(self.conn.execute(COUNT_LIVE_OF, (kind, user_id)).fetchone()[0])
 
-    def job(self, job_id: int) -> dict[str, Any] | None:
+    def job(self, job_id: int) -> Job | None:
         return _job(self.conn.execute(SELECT_JOB, (job_id,)).fetchone())
 
     def job_counts(self) -> dict[str, Any]:

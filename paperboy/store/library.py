@@ -11,6 +11,15 @@ from typing import Any
 
 import orjson
 
+from ..records import (
+    Digest,
+    DigestReader,
+    InterestPref,
+    Profile,
+    Save,
+    Subscription,
+    User,
+)
 from .community import iso, utcnow
 
 PROFILE_FIELDS = ("statement", "include_terms", "exclude_terms", "categories", "digest", "digest_hour",
@@ -79,7 +88,7 @@ class LibraryMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             return c.execute(DELETE_SAVE, (user_id, paper_id, folder)).rowcount > 0
 
-    def saves(self, user_id: int) -> list[dict[str, Any]]:
+    def saves(self, user_id: int) -> list[Save]:
         return [dict(r) for r in self.conn.execute(SELECT_SAVES, (user_id,))]
 
     def save_events(self, since: str, until: str) -> list[tuple[int, str]]:
@@ -101,7 +110,7 @@ class LibraryMixin:
 
     # -- profile and interests ------------------------------------------------------------------
 
-    def profile(self, user_id: int) -> dict[str, Any]:
+    def profile(self, user_id: int) -> Profile:
         with self._write() as c:  # type: ignore[attr-defined]
             c.execute(ENSURE_PROFILE, (user_id, iso(utcnow())))
         row = dict(self.conn.execute(SELECT_PROFILE, (user_id,)).fetchone())
@@ -128,7 +137,7 @@ class LibraryMixin:
         row = self.conn.execute(SELECT_BY_FEED, (token_hash,)).fetchone()
         return row[0] if row else None
 
-    def user(self, user_id: int) -> dict[str, Any] | None:
+    def user(self, user_id: int) -> User | None:
         row = self.conn.execute(SELECT_USER, (user_id,)).fetchone()
         return dict(row) if row else None
 
@@ -142,13 +151,13 @@ class LibraryMixin:
         with self._write(None) as c:  # type: ignore[attr-defined]
             c.execute(MARK_VERIFIED, (at or iso(utcnow()), user_id))
 
-    def subscription(self, user_id: int) -> dict[str, Any] | None:
+    def subscription(self, user_id: int) -> Subscription | None:
         """The reader's digest setting and when it was turned on (None: no such live reader); reads
         only, unlike ``profile``."""
         row = self.conn.execute(SELECT_SUBSCRIPTION, (user_id,)).fetchone()
         return dict(row) if row else None
 
-    def interest_prefs(self, user_id: int) -> dict[str, dict[str, Any]]:
+    def interest_prefs(self, user_id: int) -> dict[str, InterestPref]:
         return {r["key"]: dict(r) | {"members": orjson.loads(r["members"])}
                 for r in self.conn.execute(SELECT_PREFS, (user_id,))}
 
@@ -173,11 +182,11 @@ class LibraryMixin:
     def sent_ids(self, user_id: int) -> set[int]:
         return {r[0] for r in self.conn.execute(SELECT_SENT, (user_id,))}
 
-    def digest(self, user_id: int, period: str) -> dict[str, Any] | None:
+    def digest(self, user_id: int, period: str) -> Digest | None:
         row = self.conn.execute(SELECT_DIGEST, (user_id, period)).fetchone()
         return _digest(row) if row else None
 
-    def pending_digests(self) -> list[dict[str, Any]]:
+    def pending_digests(self) -> list[Digest]:
         """Digests recorded but not mailed yet, fewest attempts first."""
         return [_digest(r) for r in self.conn.execute(SELECT_PENDING)]
 
@@ -189,7 +198,7 @@ class LibraryMixin:
         return self.conn.execute(SELECT_FIRST_FAILED, (user_id,)).fetchone()[0]
 
     def record_digest(self, user_id: int, period: str, paper_ids: list[int],
-                      trending_ids: list[int]) -> dict[str, Any] | None:
+                      trending_ids: list[int]) -> Digest | None:
         """Write a digest as pending and its papers into the ledger, in one transaction: from here
         on no other digest can pick these papers, and a crash before sending leaves it pending.
         None when another process (a second scheduler, cron) recorded this period first."""
@@ -214,7 +223,7 @@ class LibraryMixin:
             if next_attempt_at is None:
                 c.execute(RELEASE_SENT, (digest_id,))
 
-    def digest_readers(self, require_verified: bool = True) -> list[dict[str, Any]]:
+    def digest_readers(self, require_verified: bool = True) -> list[DigestReader]:
         """Readers with digests on, a live account and an address (verified, unless not required)."""
         return [dict(r) for r in self.conn.execute(SELECT_DIGEST_USERS, (int(require_verified),))]
 

@@ -111,6 +111,13 @@ class Row(tuple):
         return tuple.__getitem__(self, key)
 
 
+def _params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """PostgreSQL text cannot hold NUL, which SQLite stores (and every page and message drops): it is
+    dropped here, from values written and values looked up alike, so hostile input is kept rather
+    than refused with a driver error."""
+    return tuple(p.replace("\0", "") if isinstance(p, str) and "\0" in p else p for p in params)
+
+
 def _rows(cursor: Any) -> Any:
     index = {c.name: i for i, c in enumerate(cursor.description or ())}
     return lambda values: Row(values, index)
@@ -156,14 +163,14 @@ class Connection:
         if not seq:
             return Result([], 0, None)
         with tx.cursor() as cur:
-            cur.executemany(q, seq)
+            cur.executemany(q, [_params(p) for p in seq])
             return Result([], cur.rowcount, None)
 
     @staticmethod
     def _run(conn: Any, sql: str, params: Sequence[Any]) -> Result:
         q, returning = translate(sql)
         with conn.cursor(row_factory=_rows) as cur:
-            cur.execute(q, tuple(params))
+            cur.execute(q, _params(params))
             rows = cur.fetchall() if cur.description is not None else []
             if returning:
                 return Result([], cur.rowcount, rows[0][0] if rows else None)

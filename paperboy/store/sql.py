@@ -22,13 +22,14 @@ from typing import Any
 import orjson
 
 from ..models import Paper, PaperRecord
+from ..records import PaperText
 from ..sources.normalize import normalize_doi, parse_arxiv_id
 from . import merge as m
 from .base import Store, UpsertCounts
 from .community import CommunityMixin
 from .jobs import JobsMixin
-from .tables import TablesMixin
 from .library import LibraryMixin
+from .tables import TablesMixin
 
 SELECT_BY_SOURCE = "SELECT source_id, paper_id FROM paper_sources WHERE source = ? AND source_id IN ({})"
 SELECT_PAPERS = "SELECT id, {} FROM papers WHERE id IN ({{}})".format(", ".join(m.COLUMNS))
@@ -214,7 +215,7 @@ class SQLStore(CommunityMixin, LibraryMixin, JobsMixin, TablesMixin, Store):
     def max_rev(self) -> int:
         return int(self.conn.execute(SELECT_MAX_REV).fetchone()[0])
 
-    def papers_since(self, rev: int, limit: int = 5000) -> list[dict[str, Any]]:
+    def papers_since(self, rev: int, limit: int = 5000) -> list[PaperText]:
         out = []
         for r in self.conn.execute(SELECT_SINCE, (rev, limit)):
             d = dict(r)
