@@ -337,6 +337,8 @@ def digest_send(obj: Context, dry_run: bool, user: str | None, force: bool, as_j
     text = (f"digests: {run.sent} sent ({run.resumed} resumed or retried), {run.skipped_quiet} quiet, "
             f"{run.not_due} not due, {run.waiting} waiting to be retried, {len(run.failed)} failed "
             f"({len(run.given_up)} given up), {len(run.invalid)} invalid addresses")
+    if run.elsewhere:
+        text += f", {run.elsewhere} mailed by another process"
     if run.unreachable:
         text += f"\nthe SMTP server could not be reached: {run.deferred} digests left for the next run"
     if dry_run:

@@ -4,6 +4,8 @@ reported (where and why) and skipped, never silently dropped."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sources
-from .errors import FormatError, PaperboyError, SourceError
+from .errors import Conflict, FormatError, PaperboyError, SourceError
 from .models import BadRecord, IngestSummary, PaperRecord
 from .sources import arxiv_api, arxiv_oai
 from .sources.normalize import check_record
@@ -166,10 +168,26 @@ def harvest_arxiv(store: Store, settings: dict[str, Any], *, set_spec: str | Non
 
     Without ``from_date`` it continues from the day the last complete harvest of this set started.
     A crashed harvest resumes from its saved token; if the server no longer knows the token, it
-    restarts from the saved dates (upserts are idempotent, so nothing is doubled).
+    restarts from the saved dates (upserts are idempotent, so nothing is doubled). One harvest of a
+    set runs at a time, whichever host's cron starts it: it holds a lease in the store, renewed with
+    every page (a dead harvester's lease runs out after ``job_lease_seconds``); a second one is
+    refused with ``Conflict``.
     """
     prefix = prefix or settings["oai_prefix"]
     name = f"oai:{settings['oai_url']}:{set_spec or '*'}:{prefix}"
+    lease, me, hold = f"harvest:{name}", f"{socket.gethostname()}:{os.getpid()}", float(settings["job_lease_seconds"])
+    if not store.take_lease(lease, me, hold):
+        raise Conflict(f"a harvest of {set_spec or 'all of arXiv'} is already running (another process or host); "
+                       "try again when it is done")
+    try:
+        return _harvest(store, settings, name, set_spec, from_date, until, prefix, progress,
+                        renew=lambda: store.take_lease(lease, me, hold))
+    finally:
+        store.release_lease(lease, me)
+
+
+def _harvest(store: Store, settings: dict[str, Any], name: str, set_spec: str | None, from_date: str | None,
+             until: str | None, prefix: str, progress: Progress, renew: Callable[[], bool]) -> IngestSummary:
     saved = store.get_cursor(name) or {}
     started = datetime.now(timezone.utc).date().isoformat()
     if from_date is None:  # a crashed run's cursor keeps its dates in params, to resume by token
@@ -193,6 +211,7 @@ def harvest_arxiv(store: Store, settings: dict[str, Any], *, set_spec: str | Non
 
     def _consume(harvest: Iterable[arxiv_oai.Page], summary: IngestSummary, coverage: Coverage) -> None:
         for page in harvest:
+            renew()
             value = {**state, "complete": False, "token": page.token}
             ingest_items(store, page.items, batch_size=max(len(page.items), 1), summary=summary,
                          cursor=lambda n, complete, v=value: (name, v), progress=progress, coverage=coverage)

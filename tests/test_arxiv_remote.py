@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from paperboy import ingest, settings
 from paperboy.cli import main
-from paperboy.errors import SourceError
+from paperboy.errors import Conflict, SourceError
 from paperboy.models import BadRecord, PaperRecord
 from paperboy.sources import arxiv_api, arxiv_oai
 from paperboy.store import open_store
@@ -325,3 +325,17 @@ def test_cli_harvest(tmp_path, serve, first_page, code, line, stored):
         assert result.stderr == ""
     with open_store("sqlite", tmp_path) as st:
         assert st.stats()["papers"] == stored
+
+
+def test_one_harvest_of_a_set_at_a_time_whichever_host_starts_it(tmp_path, serve, store):
+    server = serve(oai({}))
+    s = oai_settings(tmp_path, server)
+    lease = f"harvest:oai:{s['oai_url']}:cs:{s['oai_prefix']}"
+    assert store.take_lease(lease, "other-host:4242", 60)  # another host's cron is harvesting cs
+    with pytest.raises(Conflict, match="already running"):
+        ingest.harvest_arxiv(store, s, set_spec="cs", from_date="2024-01-25")
+    assert server.params == [] and papers(store) == 0  # arXiv was not asked twice
+    assert (ingest.harvest_arxiv(store, s, set_spec="math", from_date="2024-01-25").read == 10)  # other sets run
+    store.release_lease(lease, "other-host:4242")
+    assert ingest.harvest_arxiv(store, s, set_spec="cs", from_date="2024-01-25").read == 10
+    assert store.take_lease(lease, "other-host:4242", 60)  # released at the end (also after a failure)

@@ -313,3 +313,33 @@ def test_the_reported_case_a_pending_digest_to_a_crlf_address_no_longer_stops_ev
     later, next_period = engine.digests().run(now=NOW + timedelta(days=1)), f"daily:{(NOW + timedelta(days=1)).date()}"
     assert later.sent == 1 and later.failed == [] and engine.store.digest(bad, next_period) is None
     assert engine.store.digest(good, next_period)["status"] == "sent"
+
+
+def test_two_hosts_sending_at_once_mail_each_digest_once(engine, smtp):
+    """Two `digest send` (two hosts' cron, here two engines on the same store in two threads) find
+    the same pending digests: each is mailed once, by whichever takes its lease."""
+    import threading
+    import time
+
+    controller, server = smtp
+    slow = server.handle_DATA
+
+    async def handle_data(*a):  # a slow SMTP server: both runs list the digests before one is done
+        time.sleep(0.3)
+        return await slow(*a)
+
+    server.handle_DATA = handle_data
+    uids = [reader(engine, f"r{i}") for i in range(3)]
+    for uid in uids:  # recorded by a run that died before mailing: both runs resume them
+        assert engine.store.record_digest(uid, PERIOD, [], [engine.store.get_paper("0704.0001").id])
+    runs = []
+    with Engine.from_settings(**{k: engine.settings[k] for k in ("home", "secret_key", "base_url", "smtp_host",
+                                                                 "smtp_port", "store")}) as other:
+        threads = [threading.Thread(target=lambda e=e: runs.append(e.digests().run(now=NOW))) for e in (engine, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    assert sorted(m["To"] for m in server.messages) == [f"r{i}@example.org" for i in range(3)]
+    assert sum(r.sent for r in runs) == 3 and sum(r.elsewhere for r in runs) == 3
+    assert all(engine.store.digest(uid, PERIOD)["status"] == "sent" for uid in uids)

@@ -728,3 +728,19 @@ def test_records_have_their_declared_shape(store):
 
 def _has_record(tp) -> bool:
     return tp is not None and (typing.is_typeddict(tp) or any(_has_record(a) for a in typing.get_args(tp)))
+
+
+def test_leases_one_holder_until_released_or_expired(backend):
+    a, b = backend(), backend()
+    assert a.take_lease("digest:1", "host-a", 60)
+    assert not b.take_lease("digest:1", "host-b", 60)
+    assert a.take_lease("digest:1", "host-a", 60)  # the holder extends it
+    b.release_lease("digest:1", "host-b")  # not b's to release
+    assert not b.take_lease("digest:1", "host-b", 60)
+    a.release_lease("digest:1", "host-a")
+    assert b.take_lease("digest:1", "host-b", 0.2)
+    assert not a.take_lease("digest:1", "host-a", 60)
+    time.sleep(0.3)
+    assert a.take_lease("digest:1", "host-a", 60)  # b's lease ran out (b crashed)
+    got = _race([lambda s=s, h=f"host-{i}": s.take_lease("harvest:cs", h, 60) for i, s in enumerate([a, b] * 3)])
+    assert got.count(True) == 1  # six hosts at once: exactly one holds it

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.headerregistry import Address
@@ -39,6 +40,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import BadRequest, ConfigError
 from . import library
+from .jobs import worker_name
 from .mail import MailError, send_mail, validate_email
 
 if TYPE_CHECKING:
@@ -76,7 +78,8 @@ class DigestRun:
     its reason and what happens next; ``given_up``: those of them marked failed for good;
     ``invalid``: readers skipped because their stored address is not valid; ``waiting``: readers
     whose undelivered digest waits for its next attempt; ``deferred``: due digests not tried
-    because the SMTP server could not be reached (``unreachable``)."""
+    because the SMTP server could not be reached (``unreachable``); ``elsewhere``: digests another
+    process (a second host's cron) was mailing or had just mailed."""
 
     sent: int = 0
     resumed: int = 0
@@ -84,6 +87,7 @@ class DigestRun:
     not_due: int = 0
     waiting: int = 0
     deferred: int = 0
+    elsewhere: int = 0
     unreachable: bool = False
     failed: list[str] = field(default_factory=list)
     given_up: list[str] = field(default_factory=list)
@@ -269,9 +273,8 @@ class Digests:
                 out.deferred += 1
             elif not force and d["next_attempt_at"] and datetime.fromisoformat(d["next_attempt_at"]) > now:
                 out.waiting += 1
-            else:
+            elif self._deliver(d, r | {"email": address[r["id"]]}, now, out):
                 out.resumed += 1
-                self._deliver(d, r | {"email": address[r["id"]]}, now, out)
         for r in readers.values():
             if r["id"] not in address or r["id"] in waiting:
                 continue
@@ -303,7 +306,26 @@ class Digests:
         return out
 
     def _deliver(self, digest: dict[str, Any], reader: dict[str, Any], now: datetime, out: DigestRun,
-                 why: dict[int, str] | None = None) -> None:
+                 why: dict[int, str] | None = None) -> bool:
+        """Try to mail one digest, holding its lease in the store, so that two hosts running ``digest
+        send`` at once never mail it twice (the lease runs out if this process dies mid-send). False:
+        another process has it."""
+        store, lease, me = self.engine.store, f"digest:{digest['id']}", f"{worker_name()}:{threading.get_ident()}"
+        if not store.take_lease(lease, me, float(self.settings["job_lease_seconds"])):
+            out.elsewhere += 1
+            return False
+        try:
+            current = store.digest(digest["user_id"], digest["period"])
+            if current is None or current["id"] != digest["id"] or current["status"] != "pending":
+                out.elsewhere += 1  # mailed (or given up) by another process since we listed it
+                return False
+            self._deliver_held(current, reader, now, out, why)
+            return True
+        finally:
+            store.release_lease(lease, me)
+
+    def _deliver_held(self, digest: dict[str, Any], reader: dict[str, Any], now: datetime, out: DigestRun,
+                      why: dict[int, str] | None) -> None:
         try:
             msg = self.message(digest, reader, why)
         except Exception as e:  # noqa: BLE001 - one reader's data must never stop the others' mail

@@ -39,3 +39,12 @@ class JobStore(ABC):
     @abstractmethod
     def job_counts(self) -> dict[str, Any]:
         """Jobs per status, and ``oldest_queued``: when the oldest queued job became due (for /healthz)."""
+
+    @abstractmethod
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold ``name`` for ``seconds`` unless someone else holds it (and their lease has not run
+        out); the holder taking it again extends it. One atomic statement on every backend."""
+
+    @abstractmethod
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give ``name`` up (only its holder can)."""

@@ -34,6 +34,11 @@ COUNT_LIVE_OF = """SELECT COUNT(*) FROM jobs WHERE kind = ? AND status IN ('queu
 AND CAST(json_extract(payload, '$.user_id') AS INTEGER) = ?"""
 COUNT_JOBS = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
 OLDEST_QUEUED = "SELECT MIN(run_after) FROM jobs WHERE status = 'queued'"
+# Taken when free, expired, or already ours; the conflict clause makes it one atomic statement.
+TAKE_LEASE = """INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE leases.until <= ? OR leases.holder = excluded.holder"""
+RELEASE_LEASE = "DELETE FROM leases WHERE name = ? AND holder = ?"
 
 
 def iso(t: datetime) -> str:
@@ -100,3 +105,12 @@ class JobsMixin:
         out: dict[str, Any] = {r[0]: r[1] for r in self.conn.execute(COUNT_JOBS)}
         out["oldest_queued"] = self.conn.execute(OLDEST_QUEUED).fetchone()[0]
         return out
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        t = utcnow()
+        with self._write(None) as c:  # type: ignore[attr-defined]
+            return c.execute(TAKE_LEASE, (name, holder, iso(t + timedelta(seconds=seconds)), iso(t))).rowcount > 0
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write(None) as c:  # type: ignore[attr-defined]
+            c.execute(RELEASE_LEASE, (name, holder))

@@ -264,6 +264,17 @@ CREATE TABLE copy_progress (
 );
 """,
     ),
+    (
+        7,
+        "leases: one holder at a time for work any host may start (a digest being mailed, a harvest)",
+        """
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until TEXT NOT NULL
+);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
