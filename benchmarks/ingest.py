@@ -11,7 +11,7 @@ Inputs are built in a temporary directory from real public data under ``--data``
 
 Copy 0 of each input keeps its real ids. Every replayed record gets a new, unique, valid new-style
 arXiv id ``YYMM.NNNNN`` (YYMM 9001, 9002, ...; counter 00001..99999, ids that real arXiv never
-issued), checked with ``paperboy.sources.normalize.parse_arxiv_id``. Replayed copies also get
+issued), checked with ``paperboy.normalize.parse_arxiv_id``. Replayed copies also get
 " (replay k)" appended to the title and ".replay-k" to the DOI: paperboy's dedup looks up stored
 papers by DOI and title key, so thousands of papers sharing one title (never the case in real
 data) would turn into a quadratic worst case rather than a throughput measurement. Pass
@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from paperboy.sources.normalize import parse_arxiv_id
+from paperboy.normalize import parse_arxiv_id
 
 QUANT_PH = "arxiv/quant_ph_records.jsonl.gz"
 KAGGLE = "arxiv/kaggle_snapshot_first200.jsonl"

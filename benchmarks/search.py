@@ -30,7 +30,7 @@ import psutil
 
 from paperboy.engine import Engine
 from paperboy.index.vectors import VectorIndex
-from paperboy.services.query import parse_query
+from paperboy.query import parse_query
 from paperboy.services.search import Searcher
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -277,7 +277,7 @@ class Engine:
         return s
 
     def search(self, text: str, **options: Any) -> SearchResult:
-        """Search with the query language (see ``services/query.py``): mode, sort, page, per_page."""
+        """Search with the query language (see ``query.py``): mode, sort, page, per_page."""
         from .index.lexical import LexicalIndexDamaged
 
         searcher = self.searcher()
@@ -406,7 +406,7 @@ class Engine:
         embed (``services/jobs.py``), so no request waits on arXiv or the model."""
         from datetime import date
 
-        from .sources.normalize import parse_arxiv_id
+        from .normalize import parse_arxiv_id
 
         parsed = parse_arxiv_id(ref.strip()[:300])
         if not parsed:

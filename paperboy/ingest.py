@@ -15,8 +15,8 @@ from typing import Any
 from . import sources
 from .errors import Conflict, FormatError, PaperboyError, SourceError
 from .models import BadRecord, IngestSummary, PaperRecord
+from .normalize import check_record
 from .sources import arxiv_api, arxiv_oai
-from .sources.normalize import check_record
 from .store import Store
 
 MAX_ERRORS_KEPT = 1000

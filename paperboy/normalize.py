@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..models import PaperRecord
+from .models import PaperRecord
 
 # Field limits: past these a record is rejected as malformed rather than stored.
 MAX_TITLE = 1_000

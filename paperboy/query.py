@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
-from ..errors import PaperboyError
-from ..sources.normalize import clean_text, normalize_doi, parse_arxiv_id
+from .errors import PaperboyError
+from .normalize import clean_text, normalize_doi, parse_arxiv_id
 
 FIELDS = ("title", "abstract", "authors")
 SORTS = ("relevance", "date", "votes")

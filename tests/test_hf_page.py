@@ -13,7 +13,7 @@ from paperboy.errors import FormatError
 from paperboy.models import BadRecord, PaperRecord
 from paperboy.sources import hf_page
 from paperboy.sources.base import read_head
-from paperboy.sources.normalize import clean_text, title_key
+from paperboy.normalize import clean_text, title_key
 
 DATA = Path(__file__).resolve().parent / "data" / "hf_page"
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/hf_papers_pages"

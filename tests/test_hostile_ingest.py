@@ -26,7 +26,7 @@ from paperboy.cli import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, main
 from paperboy.errors import FormatError, PaperboyError
 from paperboy.models import BadRecord, PaperRecord
 from paperboy.sources import base
-from paperboy.sources.normalize import check_record
+from paperboy.normalize import check_record
 from paperboy.store.sqlite import SQLiteStore
 
 KAGGLE = DATA / "kaggle_excerpt.jsonl"
@@ -776,7 +776,7 @@ def test_dates_outside_the_sane_range_are_dropped_for_every_source(cli, tmp_path
                                   "hep-th/990100\uff11", "arXiv:2401.0000\uff13", "https://arxiv.org/abs/2401.0000\u0663",
                                   "2401.00001v\uff12"])
 def test_arxiv_ids_take_ascii_digits_only(text):
-    from paperboy.sources.normalize import parse_arxiv_id
+    from paperboy.normalize import parse_arxiv_id
     assert parse_arxiv_id(text) is None
     assert parse_arxiv_id("2401.00003") == ("2401.00003", None)
 

@@ -8,7 +8,7 @@ import pytest
 
 from paperboy.index.lexical import LexicalIndex
 from paperboy.models import PaperRecord
-from paperboy.services.query import parse_query
+from paperboy.query import parse_query
 
 # Short words the English stemmer leaves alone, so the reference needs no stemmer.
 VOCAB = "cat dog fish bird red blue green tree rock sand sun moon star sea sky wind rain snow leaf root".split()

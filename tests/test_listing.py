@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA
 from paperboy.ingest import ingest_file
 from paperboy.services.listing import Listings, parse_period
-from paperboy.services.query import QueryError
+from paperboy.query import QueryError
 
 
 def test_periods():

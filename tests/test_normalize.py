@@ -1,8 +1,16 @@
 import pytest
 
-from paperboy.sources.normalize import (check_record, clean_latex, normalize_doi, normalize_name,
-                                        parse_arxiv_id, parse_date, split_authors, title_key)
 from paperboy.models import PaperRecord
+from paperboy.normalize import (
+    check_record,
+    clean_latex,
+    normalize_doi,
+    normalize_name,
+    parse_arxiv_id,
+    parse_date,
+    split_authors,
+    title_key,
+)
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from paperboy.services.query import FIELDS, SORTS, Clause, Query, QueryError, parse_query
+from paperboy.query import FIELDS, SORTS, Clause, Query, QueryError, parse_query
 
 
 def W(text, field=None, phrase=False, negate=False):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from conftest import DATA
 from paperboy.cli import main
 from paperboy.engine import Engine
-from paperboy.services.query import QueryError
+from paperboy.query import QueryError
 
 
 def titles(res):

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..errors import FormatError
-from ..services.query import Clause, Query
+from ..query import Clause, Query
 
 
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:

@@ -35,7 +35,7 @@ from typing import Any
 import tantivy
 
 from ..errors import PaperboyError
-from ..services.query import Clause, Query
+from ..query import Clause, Query
 from ..store import Store
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from .query import QueryError
 from ..models import Paper
+from ..query import QueryError
 
 
 @dataclass

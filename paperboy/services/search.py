@@ -24,8 +24,8 @@ from ..embed import Embedder
 from ..index.lexical import LexicalIndex
 from ..index.vectors import VectorIndex
 from ..models import Paper
+from ..query import Query, QueryError, parse_query
 from ..store import Store
-from .query import Query, QueryError, parse_query
 
 MODES = ("hybrid", "bm25", "dense")
 SORTS = ("relevance", "date", "votes")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import threading
-import xml.sax
 import time
+import xml.sax
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,15 @@ import requests
 
 from ..errors import FormatError, SourceError
 from ..models import BadRecord, PaperRecord
+from ..normalize import (
+    arxiv_links,
+    clean_text,
+    normalize_doi,
+    parse_arxiv_id,
+    parse_date,
+)
 from . import fields
 from .base import read_document
-from .normalize import arxiv_links, clean_text, normalize_doi, parse_arxiv_id, parse_date
 
 FORMAT = "arxiv-atom"
 DESCRIPTION = "arXiv query API response (Atom 1.0)"

@@ -20,8 +20,14 @@ from sickle import Sickle
 
 from ..errors import FormatError, SourceError
 from ..models import BadRecord, PaperRecord
+from ..normalize import (
+    clean_text,
+    normalize_doi,
+    normalize_name,
+    parse_arxiv_id,
+    parse_date,
+)
 from .base import read_document
-from .normalize import clean_text, normalize_doi, normalize_name, parse_arxiv_id, parse_date
 
 FORMAT = "oai-pmh"
 DESCRIPTION = "arXiv OAI-PMH ListRecords response (metadataPrefix arXiv or oai_dc)"

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..models import BadRecord, PaperRecord
+from ..normalize import clean_latex, parse_arxiv_id, whole_number
 from . import fields
 from .base import iter_json_lines
-from .normalize import clean_latex, parse_arxiv_id, whole_number
 
 FORMAT = "kaggle"
 DESCRIPTION = "Kaggle arXiv metadata snapshot (arxiv-metadata-oai-snapshot.json, JSON lines, .gz ok)"

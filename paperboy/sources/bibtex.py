@@ -11,9 +11,17 @@ from bibtexparser.bparser import BibTexParser
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from ..normalize import (
+    arxiv_links,
+    clean_latex,
+    clean_text,
+    date_from_parts,
+    normalize_doi,
+    parse_arxiv_id,
+    parse_date,
+    whole_number,
+)
 from .base import read_document
-from .normalize import (arxiv_links, clean_latex, clean_text, date_from_parts, normalize_doi, parse_arxiv_id,
-                        parse_date, whole_number)
 
 FORMAT = "bibtex"
 DESCRIPTION = "BibTeX library (.bib), e.g. a Zotero or Better BibTeX export"

@@ -9,9 +9,16 @@ from typing import Any
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from ..normalize import (
+    arxiv_links,
+    clean_text,
+    date_from_parts,
+    normalize_doi,
+    parse_arxiv_id,
+    parse_date,
+)
 from . import fields
 from .base import load_json
-from .normalize import arxiv_links, clean_text, date_from_parts, normalize_doi, parse_arxiv_id, parse_date
 
 FORMAT = "csl-json"
 DESCRIPTION = "CSL-JSON library (a JSON array of items), e.g. Zotero's CSL JSON export"

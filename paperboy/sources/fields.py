@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..models import BadRecord, PaperRecord
+from ..normalize import clean_latex, parse_date, split_authors
 from .base import json_type
-from .normalize import clean_latex, parse_date, split_authors
 
 
 class FieldError(ValueError):

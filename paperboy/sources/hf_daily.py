@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from ..normalize import parse_arxiv_id
 from . import fields
 from .base import load_json
-from .normalize import parse_arxiv_id
 
 FORMAT = "hf-daily"
 DESCRIPTION = "Hugging Face /api/daily_papers JSON (list of {paper, publishedAt, submittedBy, ...})"

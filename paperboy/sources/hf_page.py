@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from ..normalize import clean_text
 from .base import iter_lines
-from .normalize import clean_text
 
 FORMAT = "hf-page"
 DESCRIPTION = "plain text of a Hugging Face Daily Papers page (title line, then abstract)"

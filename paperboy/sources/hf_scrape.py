@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from ..normalize import parse_arxiv_id
 from . import fields
 from .base import load_json
-from .normalize import parse_arxiv_id
 
 FORMAT = "hf-scrape"
 DESCRIPTION = "Daily Papers scrape: JSON object keyed by arXiv id with title/authors/abstract/upvotes"

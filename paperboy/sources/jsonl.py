@@ -18,9 +18,9 @@ from typing import Any
 
 from ..errors import FormatError
 from ..models import BadRecord, PaperRecord
+from ..normalize import parse_arxiv_id
 from . import fields
 from .base import iter_json_lines
-from .normalize import parse_arxiv_id
 
 FORMAT = "jsonl"
 DESCRIPTION = "JSON lines with id/title/abstract/authors/date/categories/doi (common aliases; remap with --map)"

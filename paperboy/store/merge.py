@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ..models import PaperRecord
-from ..sources.normalize import title_key
+from ..normalize import title_key
 
 JSON_COLUMNS = ("versions", "authors", "categories", "links")
 # Descriptive fields: arXiv (authoritative) overwrites them; other sources only fill blanks.

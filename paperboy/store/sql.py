@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from ..models import Paper, PaperRecord
+from ..normalize import normalize_doi, parse_arxiv_id
 from ..records import PaperText
-from ..sources.normalize import normalize_doi, parse_arxiv_id
 from . import merge as m
 from .base import Store, UpsertCounts
 from .community import CommunityMixin

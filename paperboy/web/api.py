@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from ..errors import Forbidden, NotFound
 from ..models import Paper
+from ..query import QueryError
 from ..services.listing import Entry, parse_period
-from ..services.query import QueryError
 from .background import off_loop
 
 router = APIRouter(prefix="/api", tags=["api"])

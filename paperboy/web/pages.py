@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ..errors import BadRequest, ConfigError, Forbidden, NotFound
+from ..normalize import parse_arxiv_id
 from ..services.listing import parse_period
 from ..services.search import MODES
-from ..sources.normalize import parse_arxiv_id
 
 router = APIRouter(include_in_schema=False)
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id is a 400, not an OverflowError
