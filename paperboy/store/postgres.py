@@ -16,13 +16,17 @@ change counters are a watermark that followers can trust (see ``sql.py``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import os
+import random
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError, StoreError
+from .base import Store
 from .migrations import MIGRATIONS
 from .sql import SQLStore, now
 
@@ -39,6 +44,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the install
     psycopg = None  # type: ignore[assignment]
 
+log = logging.getLogger(__name__)
 CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
 SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
@@ -151,8 +157,14 @@ class Connection:
         tx = getattr(self.local, "tx", None)
         if tx is not None:
             return self._run(tx, sql, params)
-        with self.pool.connection() as conn:
-            return self._run(conn, sql, params)
+        try:
+            with self.pool.connection() as conn:
+                return self._run(conn, sql, params)
+        except psycopg.OperationalError:
+            # A pooled connection the server dropped (a restart, a failover): the pool discards it;
+            # a read in autocommit is safe to try once more on a fresh one.
+            with self.pool.connection() as conn:
+                return self._run(conn, sql, params)
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Result:
         q, _ = translate(sql)
@@ -185,9 +197,10 @@ class PostgresStore(SQLStore):
             raise ConfigError("the PostgreSQL store needs psycopg: pip install 'paperboy[postgres]'")
         self.url = url
         try:
+            # No check on checkout: it would cost a round trip per statement; a dropped connection
+            # fails once and is discarded (reads are retried, see Connection.execute).
             self.pool = ConnectionPool(url, min_size=1, max_size=max(pool_size, 1), timeout=timeout,
-                                       kwargs={"autocommit": True}, check=ConnectionPool.check_connection,
-                                       open=False, name="paperboy")
+                                       kwargs={"autocommit": True}, open=False, name="paperboy")
             self.pool.open(wait=True, timeout=timeout)
         except Exception as e:  # psycopg_pool.PoolTimeout, OperationalError: say which URL, not the password
             raise StoreError(f"cannot connect to the PostgreSQL store at {redact(url)}: {e}") from e
@@ -274,3 +287,32 @@ class PostgresStore(SQLStore):
 
     def close(self) -> None:
         self.pool.close()
+
+
+# PostgreSQL may end a transaction to break a deadlock (with a client outside paperboy, or between two
+# transactions that lock rows in different orders) or a serialization conflict: each Store method is one
+# transaction (or a read), so it is run again from the start, a few times, after a short pause.
+RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) if psycopg is not None else ()
+ATTEMPTS = 4
+
+
+def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def run(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self.conn.local, "tx", None) is not None:  # inside another method's transaction
+            return method(self, *args, **kwargs)
+        for attempt in range(ATTEMPTS):
+            try:
+                return method(self, *args, **kwargs)
+            except RETRIED as e:
+                if attempt == ATTEMPTS - 1:
+                    raise StoreError(f"{method.__name__}: gave up after {ATTEMPTS} tries: {e}") from e
+                log.warning("%s: %s; trying again", method.__name__, type(e).__name__)
+                time.sleep(0.05 * 2 ** attempt + random.random() * 0.05)
+        raise AssertionError("unreachable")
+
+    return run
+
+
+for _name in sorted(Store.__abstractmethods__ - {"close"}):
+    setattr(PostgresStore, _name, _retrying(getattr(PostgresStore, _name)))

@@ -145,6 +145,7 @@ class SQLStore(CommunityMixin, LibraryMixin, JobsMixin, TablesMixin, Store):
             ids = set(by_source.values()) | {i for d in keys.values() for v in d.values() for i in v}
             rows = {r[0]: dict(zip(m.COLUMNS, tuple(r)[1:])) for r in self._lookup(SELECT_PAPERS, list(ids))}
 
+            sources: dict[tuple[str, str], tuple[Any, ...]] = {}  # the last record of a source id wins
             for rec in records:
                 sid = m.source_id_of(rec)
                 pid = m.match(rec, sid, by_source, keys, rows)
@@ -166,8 +167,8 @@ class SQLStore(CommunityMixin, LibraryMixin, JobsMixin, TablesMixin, Store):
                 for col in keys:
                     if new[col] and pid not in keys[col].setdefault(new[col], []):
                         keys[col][new[col]].append(pid)
-                extra = m.dumps(rec.extra) if rec.extra else None
-                c.execute(UPSERT_SOURCE, (rec.source, sid, pid, ts, extra))
+                sources[(rec.source, sid)] = (rec.source, sid, pid, ts, m.dumps(rec.extra) if rec.extra else None)
+            c.executemany(UPSERT_SOURCE, list(sources.values()))  # one batch, not a round trip per record
             if cursor:
                 c.execute(UPSERT_CURSOR, (cursor[0], m.dumps(cursor[1]), ts))
         return counts

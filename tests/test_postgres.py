@@ -1,0 +1,79 @@
+"""What only the PostgreSQL backend has to get right (the shared behaviour is the contract suite's):
+a deadlock PostgreSQL breaks is retried, text with NUL is kept, a bad URL or a dead server is one clear
+error that never shows the password, and two hosts migrating at once migrate once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from paperboy.errors import StoreError
+from paperboy.models import PaperRecord
+from paperboy.store.migrations import LATEST
+from paperboy.store.postgres import PostgresStore, lock_key, redact
+from pgserver import fresh_database
+from support import free_port
+
+
+@pytest.fixture
+def pg():
+    with fresh_database() as url:
+        store = PostgresStore(url, pool_size=4)
+        store.migrate()
+        yield store, url
+        store.close()
+
+
+def test_a_deadlock_postgresql_breaks_is_retried(pg):
+    """Another client holds a user row and then wants the writer lock a store write holds while it
+    waits for that row: PostgreSQL aborts the store's transaction (it waited first); the store runs
+    it again, and both finish."""
+    store, url = pg
+    uid = store.create_user("alice", None, "h")
+    done: list[object] = []
+    with psycopg.connect(url) as other:
+        other.execute("UPDATE users SET role = 'member' WHERE id = %s", (uid,))  # holds the row
+        t = threading.Thread(target=lambda: done.append(store.set_suspended(uid, True)))
+        t.start()
+        time.sleep(0.4)  # the store's write holds the writer lock and waits for the row
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("writer"),))  # a cycle
+        other.commit()
+        t.join(30)
+    assert done == [True]
+    assert store.account(uid)["suspended_at"] is not None
+
+
+def test_nul_in_text_is_dropped_not_refused(pg):
+    store, _ = pg
+    store.upsert_papers([PaperRecord(source="t", source_id="a\0b", title="Nul\0 title", abstract="x\0y")])
+    paper = store.get_papers([1])[1]
+    assert (paper.title, paper.abstract) == ("Nul title", "xy")
+    assert store.paper_ids_by_source("t", ["a\0b"]) == {"ab": 1}  # looked up the same way it was stored
+    uid = store.create_user("bob", None, "h")
+    assert store.add_comment(1, uid, "hello\0") and store.comments(1)[0]["body"] == "hello"
+
+
+def test_unreachable_server_and_bad_password_never_leak_the_password():
+    url = f"postgresql://paperboy:s3cret-pw@127.0.0.1:{free_port()}/nowhere"
+    with pytest.raises(StoreError) as e:
+        PostgresStore(url, timeout=2)
+    assert "s3cret-pw" not in str(e.value) and "paperboy:***@127.0.0.1" in str(e.value)
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_hosts_starting_together_migrate_once():
+    with fresh_database() as url:
+        stores = [PostgresStore(url, pool_size=2) for _ in range(4)]
+        applied: list[list[int]] = []
+        threads = [threading.Thread(target=lambda s=s: applied.append(s.migrate())) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(map(len, applied)) == [0, 0, 0, LATEST]  # one migrated, the others found it done
+        assert all(s.schema_version() == LATEST for s in stores)
+        for s in stores:
+            s.close()
