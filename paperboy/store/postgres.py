@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import ConfigError, StoreError
 from .base import Store
@@ -264,8 +264,12 @@ class PostgresStore(SQLStore):
         if pg_dump is None:
             raise StoreError("backing up a PostgreSQL store needs pg_dump (Debian: apt install postgresql-client)")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        proc = subprocess.run([pg_dump, "--format=custom", "--no-owner", f"--file={tmp}", f"--dbname={self.url}"],
+        url, env = self.url, dict(os.environ)
+        parts = urlsplit(url)
+        if parts.password is not None:  # in the environment, not on a command line `ps` shows everyone
+            env["PGPASSWORD"] = unquote(parts.password)
+            url = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))
+        proc = subprocess.run([pg_dump, "--format=custom", "--no-owner", f"--file={tmp}", f"--dbname={url}"],
                               capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
