@@ -76,7 +76,7 @@ def test_two_hosts_one_database(hosts, tmp_path):
 
         paper = on_a.get("/api/papers/0704.0001").json()
         before = paper["upvotes"]
-        token = csrf(on_b, "/submit")
+        token = csrf(on_a, "/submit")  # a form served by host A, posted to host B: CSRF holds across hosts
         pid = int(paper["discussionId"])
         assert on_b.post("/vote", data={"paper_id": pid, "up": 1, "csrf": token}).status_code == 303
         assert on_b.post("/comment", data={"paper_id": pid, "body": "seen from host B", "csrf": token}).status_code == 303
