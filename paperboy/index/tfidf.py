@@ -2,9 +2,9 @@
 arxiv-sanity-lite does: the lexical half of the recommender's per-reader model.
 
 Derived data beside the store: the fitted vocabulary (JSON), idf (.npy), the paper ids (.npy) and the
-sparse matrix (.npz, no pickle), written atomically with a sidecar. New or changed papers are
-transformed with the fitted vocabulary and appended (a changed paper's old row is retired); the
-vocabulary is refitted when the corpus has doubled since the last fit. Files that cannot be read or
+sparse matrix (.npz, no pickle): one generation, the sidecar written last (``generations.py``). New or
+changed papers are transformed with the fitted vocabulary and appended (a changed paper's old row is
+retired); the vocabulary is refitted when the corpus has doubled since the last fit. Files that cannot be read or
 do not fit together (vocabulary, idf, ids and matrix shapes) are logged once and rebuilt from the store.
 """
 
@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zipfile
 import zlib
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from .vectors import sweep
+from .generations import GenerationError, load_generation, save_generation
 
 # arxiv-sanity-lite's features (compute.py): unigrams and bigrams, sublinear tf, at most 20k terms.
 PARAMS: dict[str, Any] = dict(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
@@ -33,6 +31,7 @@ SIDE = "tfidf.json"
 log = logging.getLogger(__name__)
 REFIT_GROWTH = 2.0
 MIN_PAPERS = 50
+_SPEC = {"idf": (np.float64, ("terms",)), "ids": (np.int64, ("rows",))}  # "terms", "rows": the sidecar's
 
 
 def _sklearn() -> Any:
@@ -43,6 +42,21 @@ def _sklearn() -> Any:
     except ImportError as e:
         raise ConfigError("TF-IDF features need scikit-learn: pip install 'paperboy[embed]'") from e
     return sp, svm, TfidfVectorizer
+
+
+def _read_vocab(path: Path) -> dict[str, int]:
+    vocab = json.loads(path.read_text())
+    if not isinstance(vocab, dict) or any(not isinstance(v, int) or isinstance(v, bool) for v in vocab.values()):
+        raise ValueError("vocabulary is not an object of term -> column")
+    return vocab
+
+
+def _read_matrix(path: Path) -> Any:
+    sp, _, _ = _sklearn()
+    try:
+        return sp.load_npz(path).tocsr()  # allow_pickle=False by default
+    except (zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"matrix unreadable: {e}") from e
 
 
 def _text(p: dict[str, Any]) -> str:
@@ -64,61 +78,44 @@ class TfidfIndex:
         if directory is not None and (directory / SIDE).exists():
             try:
                 self._load()
-            except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
-                    zlib.error) as e:
-                # derived data: rebuilt on the next sync
+            except (GenerationError, ValueError, KeyError, TypeError) as e:  # derived data: rebuilt on the next sync
                 log.warning("rebuilding the TF-IDF index in %s from the store: %s", directory, e)
 
     def _load(self) -> None:
-        """Load the saved generation, all of it or nothing (ValueError & co. for damaged files)."""
-        sp, _, tfidf = _sklearn()
-        d = self.directory
-        assert d is not None
-        meta = json.loads((d / SIDE).read_text())
-        if not isinstance(meta, dict):
-            raise ValueError(f"{SIDE} is not an object")
-        gen, synced, fitted_on = str(meta["generation"]), int(meta["synced"]), int(meta["fitted_on"])
-        if "/" in gen or gen.startswith("."):
-            raise ValueError(f"bad generation {gen!r}")
-        vocab = json.loads((d / f"vocab-{gen}.json").read_text())
-        idf = np.load(d / f"idf-{gen}.npy", allow_pickle=False)
-        ids = np.load(d / f"ids-{gen}.npy", allow_pickle=False)
-        matrix = sp.load_npz(d / f"matrix-{gen}.npz").tocsr()
-        n_terms = len(idf)
-        if (not isinstance(vocab, dict) or len(vocab) != n_terms
-                or any(not isinstance(v, int) or isinstance(v, bool) for v in vocab.values())
-                or set(vocab.values()) != set(range(n_terms))):
+        """Load the saved generation, all of it or nothing (GenerationError & co. if damaged)."""
+        _, _, tfidf = _sklearn()
+        assert self.directory is not None
+        readers = {"vocab": _read_vocab, "matrix": _read_matrix}
+        got, meta = load_generation(self.directory, SIDE, _SPEC, readers=readers)
+        vocab, idf, ids, matrix = got["vocab"], got["idf"], got["ids"], got["matrix"]
+        if len(vocab) != len(idf) or set(vocab.values()) != set(range(len(idf))):
             raise ValueError("vocabulary does not match the idf array")
-        if idf.ndim != 1 or idf.dtype.kind != "f" or not np.isfinite(idf).all():
-            raise ValueError(f"idf array {idf.shape} {idf.dtype} is not finite floats")
-        if ids.ndim != 1 or ids.dtype != np.int64 or matrix.shape != (len(ids), n_terms):
-            raise ValueError(f"ids {ids.shape} {ids.dtype} and matrix {matrix.shape} do not fit "
-                             f"{n_terms} terms")
+        if not np.isfinite(idf).all():
+            raise ValueError("idf holds NaN or infinity")
+        if matrix.shape != (len(ids), len(idf)):
+            raise ValueError(f"matrix {matrix.shape} does not fit {len(ids)} ids and {len(idf)} terms")
         if matrix.nnz and not np.isfinite(matrix.data).all():
             raise ValueError("matrix holds NaN or infinity")
         vectorizer = tfidf(**PARAMS, vocabulary=vocab)
         vectorizer.idf_ = idf
         self.vectorizer, self.ids, self.matrix = vectorizer, ids, matrix
-        self.synced, self.fitted_on = synced, fitted_on
+        self.synced, self.fitted_on = int(meta["synced"]), int(meta["fitted_on"])
 
     def _save(self) -> None:
         if self.directory is None:
             return
         sp, _, _ = _sklearn()
-        d = self.directory
-        d.mkdir(parents=True, exist_ok=True)
-        # a generation name no other process picks (web workers and the CLI may save at once)
-        gen = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}"
-        files = {f"vocab-{gen}.json", f"idf-{gen}.npy", f"ids-{gen}.npy", f"matrix-{gen}.npz"}
-        (d / f"vocab-{gen}.json").write_text(json.dumps({k: int(v) for k, v in self.vectorizer.vocabulary_.items()}))
-        np.save(d / f"idf-{gen}.npy", self.vectorizer.idf_, allow_pickle=False)
-        np.save(d / f"ids-{gen}.npy", self.ids, allow_pickle=False)
-        sp.save_npz(d / f"matrix-{gen}.npz", self.matrix)
-        tmp = d / (SIDE + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"generation": gen, "synced": self.synced, "fitted_on": self.fitted_on}))
-        os.replace(tmp, d / SIDE)  # the sidecar last: a crash leaves the previous generation in use
+        vocab = {k: int(v) for k, v in self.vectorizer.vocabulary_.items()}
+        idf = np.asarray(self.vectorizer.idf_, np.float64)
+
+        def write_matrix(p: Path) -> None:
+            with open(p, "wb") as f:  # a file object: save_npz would append ".npz" to a ".tmp" name
+                sp.save_npz(f, self.matrix)
+
+        files = {"vocab": ("json", lambda p: p.write_text(json.dumps(vocab))), "matrix": ("npz", write_matrix)}
+        meta = {"synced": self.synced, "fitted_on": self.fitted_on, "rows": len(self.ids), "terms": len(idf)}
+        save_generation(self.directory, SIDE, {"idf": idf, "ids": self.ids}, meta, files=files)
         self._unsaved = False
-        sweep(d, files, ("vocab-", "idf-", "ids-", "matrix-"))
 
     def sync(self, store: Any, chunk: int = 20_000, save: bool = True) -> int:
         """Bring the rows up to date with the store; returns how many papers were (re)computed.

@@ -11,25 +11,23 @@ with the f32 arrays, which also serve exact search.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from datetime import datetime, timezone
+import os  # noqa: F401 - unused here; tests/test_vectors.py patches vectors.os.replace to crash a save
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import PaperboyError
+from .generations import GenerationError, GenerationMissing, load_generation, save_generation
 
 log = logging.getLogger(__name__)
 SIDECAR = "index.json"
-_PREFIXES = ("ids-", "vectors-", "hnsw-")  # files of one saved generation
+_SPEC = {"ids": (np.int64, ("count",)), "vectors": (np.float32, ("count", "dim"))}  # "count", "dim": the sidecar's
 _PARAMS = ("connectivity", "expansion_add", "expansion_search")
 REBUILD = "rebuild with paperboy embed --rebuild"  # derived data: the store holds every vector
 _SCORE_BLOCK = 1 << 25  # floats in one exact-search score block (128 MiB), whatever the corpus size
 _NORM_TOL = 1e-3  # saved vectors are unit length (normalized on upsert); float32 rounding is far below this
-SWEEP_GRACE = 120.0  # seconds: another process's files younger than this may belong to a save in progress
 
 
 class VectorIndexError(PaperboyError):
@@ -58,46 +56,11 @@ def _unit_rows(vecs: np.ndarray, block: int = 65536) -> bool:
     return True
 
 
-def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write to a temp file in the same directory, fsync it, rename it over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a ".tmp" name
-        np.save(f, array, allow_pickle=False)
-
-
-def sweep(directory: Path, keep: set[str], prefixes: tuple[str, ...]) -> None:
-    """Delete files of other generations (names starting with ``prefixes``, not in ``keep``): ours at
-    once, another process's only once older than ``SWEEP_GRACE``, since several processes (web workers,
-    the CLI) may save into one folder and one's sweep must not take the files of another's save in
-    progress before its sidecar names them."""
-    now, me = datetime.now(timezone.utc).timestamp(), f"-{os.getpid()}."
-    for p in Path(directory).iterdir():
-        if not p.name.startswith(prefixes) or p.name in keep:
-            continue
-        try:
-            if me in p.name or now - p.stat().st_mtime > SWEEP_GRACE:
-                p.unlink(missing_ok=True)
-        except OSError:  # swept by another process meanwhile
-            pass
-
-
-def _read_sidecar(directory: Path) -> dict[str, Any]:
+def _sidecar_params(d: Path, meta: dict[str, Any]) -> dict[str, int]:
     try:
-        meta = json.loads((directory / SIDECAR).read_text())
-    except FileNotFoundError as e:
-        raise VectorIndexMissing(f"no vector index in {directory}") from e
-    except (OSError, ValueError) as e:
-        raise _damaged(directory, e) from e
-    if not isinstance(meta, dict):
-        raise _damaged(directory, f"{SIDECAR} is not an object")
-    return meta
+        return {k: int(meta[k]) for k in ("dim", "hnsw_threshold", *_PARAMS)}
+    except (KeyError, TypeError, ValueError) as e:
+        raise _damaged(d, f"sidecar without {e}") from e
 
 
 def _damaged(directory: Path, why: object) -> VectorIndexError:
@@ -242,50 +205,34 @@ class VectorIndex:
 
     def save(self, directory: Path) -> None:
         """Write a new generation of files, then the sidecar naming it; then delete older generations."""
-        (d := Path(directory)).mkdir(parents=True, exist_ok=True)
-        gen = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}"
-        files = {"ids": f"ids-{gen}.npy", "vectors": f"vectors-{gen}.npy"}
-        _write_atomic(d / files["ids"], lambda p: _save_npy(p, self._ids[:self._n]))
-        _write_atomic(d / files["vectors"], lambda p: _save_npy(p, self._vecs[:self._n]))
-        if self._hnsw is not None:
-            files["hnsw"] = f"hnsw-{gen}.usearch"
-            _write_atomic(d / files["hnsw"], lambda p: self._hnsw.save(str(p)))
+        graph = {"hnsw": ("usearch", lambda p: self._hnsw.save(str(p)))} if self._hnsw is not None else {}
         meta = {"model_id": self.model_id, "dim": self.dim, "count": self._n, "metric": "cos",
                 "hnsw": self._hnsw is not None, "hnsw_dtype": "f16", "hnsw_threshold": self.hnsw_threshold,
-                **self.params, "synced": self.synced, "files": files,
-                "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        _write_atomic(d / SIDECAR, lambda p: p.write_text(json.dumps(meta, indent=1)))  # the commit point
-        fd = os.open(d, os.O_RDONLY)
-        os.fsync(fd)  # make the renames durable
-        os.close(fd)
-        sweep(d, set(files.values()), _PREFIXES)  # the previous generation and leftovers of crashed saves
+                **self.params, "synced": self.synced}
+        save_generation(Path(directory), SIDECAR, {"ids": self._ids[:self._n], "vectors": self._vecs[:self._n]},
+                        meta, files=graph)
 
     @classmethod
     def load(cls, directory: Path, model_id: str, *, dim: int | None = None,
              hnsw_threshold: int | None = None) -> "VectorIndex":
         """Load the saved index of ``model_id``; VectorIndexMissing (a FileNotFoundError) if none is saved."""
         d = Path(directory)
-        for attempt in range(3):  # a concurrent save may sweep the files between our two reads
-            meta = _read_sidecar(d)
+
+        def check(meta: dict[str, Any]) -> None:  # before reading the arrays: they may be large
             if meta.get("model_id") != model_id:
                 raise VectorIndexError(f"index holds vectors of model {meta.get('model_id')}, "
                                        f"not {model_id}: {REBUILD}")
-            try:
-                ids = np.load(d / meta["files"]["ids"], allow_pickle=False)
-                vecs = np.load(d / meta["files"]["vectors"], allow_pickle=False)
-                params = {k: int(meta[k]) for k in ("dim", "hnsw_threshold", *_PARAMS)}
-                break
-            except FileNotFoundError as e:
-                if attempt == 2 or _read_sidecar(d) == meta:
-                    raise _damaged(d, e) from e
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise _damaged(d, e) from e
-        if dim is not None and params["dim"] != dim:
-            raise VectorIndexError(f"index holds {params['dim']}-dimensional vectors, not {dim}: {REBUILD}")
+            if dim is not None and (saved := _sidecar_params(d, meta)["dim"]) != dim:
+                raise VectorIndexError(f"index holds {saved}-dimensional vectors, not {dim}: {REBUILD}")
+
+        try:
+            arrays, meta = load_generation(d, SIDECAR, _SPEC, check=check)
+        except GenerationMissing as e:
+            raise VectorIndexMissing(f"no vector index in {d}") from e
+        except GenerationError as e:
+            raise _damaged(d, e) from e
+        ids, vecs, params = arrays["ids"], arrays["vectors"], _sidecar_params(d, meta)
         n = len(ids)
-        if (ids.dtype != np.int64 or ids.ndim != 1 or vecs.dtype != np.float32
-                or vecs.shape != (n, params["dim"]) or meta.get("count") != n):
-            raise _damaged(d, f"arrays {ids.shape} {ids.dtype}, {vecs.shape} {vecs.dtype} unlike the sidecar")
         if n and not _unit_rows(vecs):  # NaN, infinity, zeros or garbage pass every shape check
             raise _damaged(d, "vectors that are not finite unit vectors")
         if hnsw_threshold is not None:

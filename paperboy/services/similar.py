@@ -18,28 +18,26 @@ hit is a bank hub) guards against queries unlike the bank; ours are bank members
 Hub scores cost one K-nearest-neighbour search per paper, batched: exact matrix products in blocks up to
 ~100k papers (38,858 papers: ~10 s on 2 cores), the HNSW graph's batch search above. They are cached
 next to the vector index as ``.npy`` arrays plus a JSON sidecar (no pickle), written as a new generation
-with the sidecar last, like the vector index itself. Papers added or changed since are scored
-incrementally (a change is seen through the projections of each vector on a few fixed random probes);
-old papers' scores then ignore the newcomers among their neighbours, so everything is recomputed once
-the index has grown by more than ``FULL_GROWTH`` since the last full computation, or when the model,
-``bank_k`` or ``beta`` differ.
+with the sidecar last, like the vector index itself (``index/generations.py``). Papers added or changed
+since are scored incrementally (a change is seen through the projections of each vector on a few fixed
+random probes); old papers' scores then ignore the newcomers among their neighbours, so everything is
+recomputed once the index has grown by more than ``FULL_GROWTH`` since the last full computation, or
+when the model, ``bank_k`` or ``beta`` differ.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..index.vectors import VectorIndex, _save_npy, _write_atomic, sweep
+from ..index.generations import GenerationError, GenerationMissing, load_generation, save_generation
+from ..index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 SIDECAR = "hubness.json"
@@ -49,6 +47,8 @@ _PROBE_ATOL = 1e-5  # BLAS may round one dot product differently between runs: f
 _BANK_CHUNK = 4096  # bank queries per HNSW batch search
 _SCORE_BLOCK = 1 << 23  # floats in one exact score block (32 MiB)
 _EXACT_PAIRS = 10_000_000_000  # exact up to this many (query, bank) pairs: 100k papers, ~1 min on 2 cores
+# the cache's arrays, "count" rows each (hub-{name}-{generation}.npy)
+_SPEC = {"ids": (np.int64, ("count",)), "h": (np.float64, ("count",)), "probe": (np.float32, ("count", PROBES))}
 
 
 class HubScores(NamedTuple):
@@ -190,9 +190,9 @@ class SimilarPapers:
             return None, 0
         d = self.cache_dir
         try:
-            meta = json.loads((d / SIDECAR).read_text())
-            if not isinstance(meta, dict) or not isinstance(meta.get("params"), dict):
-                raise ValueError(f"{SIDECAR} is not a sidecar")
+            arrays, meta = load_generation(d, SIDECAR, _SPEC)
+            if not isinstance(meta.get("params"), dict):
+                raise ValueError(f"{SIDECAR} has no parameters")
             if meta["params"] != self._params():
                 ours = self._params()
                 other = {k: meta["params"].get(k) for k in ours if meta["params"].get(k) != ours[k]}
@@ -201,31 +201,20 @@ class SimilarPapers:
                 (log.warning if {"model_id", "dim"} & other.keys() else log.info)(
                     "hub scores in %s are for other parameters %s: recomputing", d, other)
                 return None, 0
-            ids, h, probe = (np.load(d / meta["files"][n], allow_pickle=False) for n in ("ids", "h", "probe"))
-            n = len(ids)
-            if (ids.dtype != np.int64 or ids.shape != (n,) or h.dtype != np.float64 or h.shape != (n,)
-                    or probe.dtype != np.float32 or probe.shape != (n, PROBES) or np.any(np.diff(ids) <= 0)
-                    or np.isnan(h).any() or not np.isfinite(probe).all()):
-                raise ValueError("arrays unlike the sidecar")
+            ids, h, probe = arrays["ids"], arrays["h"], arrays["probe"]
+            if np.any(np.diff(ids) <= 0) or np.isnan(h).any() or not np.isfinite(probe).all():
+                raise ValueError("ids not increasing, or NaN in the scores or probes")
             return HubScores(ids, h, probe), int(meta["full_count"])
-        except FileNotFoundError:  # no cache yet, or a concurrent writer swept this generation
+        except GenerationMissing:  # no cache yet
             return None, 0
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as e:  # derived data: recompute, never fail
+        except (GenerationError, ValueError, KeyError, TypeError) as e:  # derived data: recompute, never fail
             log.warning("hub score cache in %s is damaged (%s): recomputing", d, e)
             return None, 0
 
     def _save(self, scores: HubScores) -> None:
-        if self.cache_dir is None:
-            return
-        (d := self.cache_dir).mkdir(parents=True, exist_ok=True)
-        gen = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}"
-        files = {name: f"hub-{name}-{gen}.npy" for name in ("ids", "h", "probe")}
-        for name, arr in zip(files, scores):
-            _write_atomic(d / files[name], lambda p, a=arr: _save_npy(p, a))
-        meta = {"params": self._params(), "count": len(scores.ids), "full_count": self._full_count,
-                "files": files, "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        _write_atomic(d / SIDECAR, lambda p: p.write_text(json.dumps(meta, indent=1)))
-        sweep(d, set(files.values()), ("hub-",))  # older generations and leftovers of crashed saves
+        if self.cache_dir is not None:
+            meta = {"params": self._params(), "count": len(scores.ids), "full_count": self._full_count}
+            save_generation(self.cache_dir, SIDECAR, scores._asdict(), meta, prefix="hub-")
 
 
 def _positions(scores: HubScores | None, ids: np.ndarray) -> np.ndarray | None:
