@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import ingest as pipeline, settings as settings_mod
 from .errors import BadRequest, ConfigError
 from .models import IngestSummary, Paper
+from .services.jobs import UPLOAD, confirmed  # noqa: F401 - UPLOAD: re-exported, as before
 from .store import Store, open_store
 
 if TYPE_CHECKING:
     from .embed import Embedder
     from .index.lexical import LexicalIndex
     from .index.vectors import VectorIndex
+    from .services.digest import Digests
+    from .services.jobs import JobRun
     from .services.listing import Listings
+    from .services.recommend import Recommender
     from .services.search import SearchResult, Searcher
 
 log = logging.getLogger(__name__)
@@ -37,15 +41,6 @@ class Submission:
     job_id: int | None
 
 
-UPLOAD = "upload"  # the source of entries of members' library uploads (see store.uploads_only)
-
-
-def confirmed(paper: Paper) -> bool:
-    """Seen by a source other than a member's uploaded library file, whose metadata anyone can
-    write: only such a paper is listed on a submission without asking arXiv first."""
-    return any(s["source"] != UPLOAD for s in paper.sources)
-
-
 class Engine:
     """paperboy as a library: ``with Engine.from_settings(home="/tmp/x") as e: e.ingest(path)``."""
 
@@ -58,7 +53,7 @@ class Engine:
         self._searcher: Searcher | None = None
         self._listings: Listings | None = None
         self._similar: Any = None
-        self._recommender: Any = None
+        self._recommender: Recommender | None = None
         self._tfidf: Any = None
         # derived indexes following the store (see ``refresh``); the lock serializes their updates
         self._index_lock = threading.RLock()
@@ -330,8 +325,8 @@ class Engine:
             out.sort(key=lambda x: -votes.get(x[0].id, 0))
         return out
 
-    def digests(self) -> Any:
-        """The digest mailer (``services/digest.py``)."""
+    def digests(self) -> Digests:
+        """The digest mailer (``services/digest.py``), handed this engine as its ``DigestDeps``."""
         from .services.digest import Digests
 
         return Digests(self, settings_mod.secret_key(self.settings))
@@ -373,20 +368,20 @@ class Engine:
         self.refresh()
         return self._tfidf
 
-    def recommender(self) -> Any:
-        """The recommender over the current vector index (None without vectors), rebuilt when the
-        vectors changed (it keeps a background sample of them)."""
-        from .services.recommend import Recommender
+    def recommender(self) -> Recommender | None:
+        """The recommender over the current vector index (None without vectors), built by
+        ``services.recommend.build_recommender`` and rebuilt when the vectors changed (it keeps a
+        background sample of them)."""
+        from .services.recommend import build_recommender
 
         vectors = self.vectors()
         if vectors is None or len(vectors) == 0:
             return None
         if (self._recommender is None or self._recommender.vectors is not vectors
                 or self._recommender_version != self._vectors_version):
-            def titles(ids: list[int]) -> dict[int, str]:
-                return {i: p.title for i, p in self.store.get_papers(ids).items()}
             version = self._vectors_version
-            self._recommender = Recommender(vectors, titles, lexical=self.keyword_hits, sparse=self.tfidf_scores)
+            self._recommender = build_recommender(vectors, self.store, keyword_hits=self.keyword_hits,
+                                                  tfidf_scores=self.tfidf_scores)
             self._recommender_version = version
         return self._recommender
 
@@ -419,7 +414,7 @@ class Engine:
                                                                  "day": day})
         return Submission(parsed[0], None, False, job_id)
 
-    def run_jobs(self, limit: int | None = None) -> Any:
+    def run_jobs(self, limit: int | None = None) -> JobRun:
         """Run due background jobs in this process (``services/jobs.py``)."""
         from .services.jobs import run_pending
 

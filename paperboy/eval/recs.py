@@ -7,7 +7,8 @@ have in their titles; it plays the part of a reader's folder of related papers. 
 hidden. Each method ranks the corpus (minus the library) and is scored on the hidden papers:
 recall@k (hits / min(k, hidden)), nDCG@k (binary), and the Vendi score of its top k (diversity).
 
-Methods: ``paperboy`` (services/recommend.py), ``centroid`` (cosine to the mean library vector),
+Methods: ``paperboy`` (services/recommend.py: the engine's own recommender, the one pages, feeds
+and digests use, built by ``build_recommender``), ``centroid`` (cosine to the mean library vector),
 ``arxiv-sanity`` (arxiv-sanity-lite: TF-IDF of title + abstract, unigrams and bigrams, and a linear
 SVM per reader with C=0.01 and balanced classes, library against everything else).
 Topics are defined by title words, which favours lexical methods such as the SVM.
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..index.lexical import STOP_WORDS
-from ..services.recommend import Reader, Recommender, vendi
+from ..services.recommend import Reader, vendi
 
 WORD = re.compile(r"[a-z][a-z0-9-]+")
 
@@ -143,8 +144,7 @@ def evaluate(engine: Any, n_readers: int = 200, per_topic: int = 10, k: int = 20
     readers = simulate(topic_papers, n_readers, per_topic, rng)
     base = Baselines(ids, mat, [f"{papers[int(i)].title} {papers[int(i)].abstract}" if int(i) in papers else ""
                                 for i in ids])
-    rec = Recommender(vectors, lambda xs: {x: titles.get(x, "") for x in xs}, lexical=engine.keyword_hits,
-                      sparse=engine.tfidf_scores)
+    rec = engine.recommender()
     pos = base.pos
     methods = {
         "paperboy": lambda r: [x.paper_id for x in rec.recommend(Reader(r.library), k)[0]],

@@ -33,7 +33,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -44,8 +44,8 @@ from .jobs import worker_name
 from .mail import MailError, send_mail, validate_email
 
 if TYPE_CHECKING:
-    from ..engine import Engine
     from ..store.base import Store
+    from .listing import Listings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 MAX_RETRY_WAIT = timedelta(days=1)
@@ -144,11 +144,21 @@ def period_of(reader: dict[str, Any], now: datetime) -> tuple[str, bool]:
     return f"daily:{local.date().isoformat()}", local.hour >= reader["digest_hour"]
 
 
-class Digests:
-    """Builds and mails digests for an engine; ``run`` is what cron or the scheduler calls."""
+class DigestDeps(library.RecommendDeps, Protocol):
+    """What digests use: the settings, the listings (new and trending papers) and what the
+    recommender uses (``library.RecommendDeps``); the ``Engine`` has all of it."""
 
-    def __init__(self, engine: Engine, key: bytes) -> None:
-        self.engine, self.key, self.settings = engine, key, engine.settings
+    settings: dict[str, Any]
+
+    @property
+    def listings(self) -> Listings: ...
+
+
+class Digests:
+    """Builds and mails digests; ``run`` is what cron or the scheduler calls."""
+
+    def __init__(self, deps: DigestDeps, key: bytes) -> None:
+        self.deps, self.key, self.settings = deps, key, deps.settings
         # ``finalize`` cleans every value a template prints: a stored title with CR/LF or
         # XML-invalid characters cannot break a line, the HTML or the message (issue 9).
         env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
@@ -162,8 +172,8 @@ class Digests:
     def new_papers(self, user_id: int, kind: str, now: datetime) -> list[int]:
         """Papers listed since the reader's last digest (first digest: the last day or week); an
         archive that stopped harvesting counts its last listed day as today."""
-        store = self.engine.store
-        until = (self.engine.listings.listing_clock(now) - timedelta(seconds=1)).date()
+        store = self.deps.store
+        until = (self.deps.listings.listing_clock(now) - timedelta(seconds=1)).date()
         span = timedelta(days=6 if kind == "weekly" else 0)
         last = store.last_digest_at(user_id)
         # From the day of the last digest on (inclusive: papers listed later that day count; the
@@ -184,11 +194,11 @@ class Digests:
         sent before."""
         s = self.settings
         new = self.new_papers(reader["id"], reader["digest"], now)
-        model, profile = library.reader_for(self.engine, reader["id"], for_digest=True)
-        recs, _ = library.rank(self.engine, model, profile, s["digest_size"], candidates=new)
+        model, profile = library.reader_for(self.deps, reader["id"], for_digest=True)
+        recs, _ = library.rank(self.deps, model, profile, s["digest_size"], candidates=new)
         picked = [r.paper.id for r in recs]
         seen = model.exclude | set(picked)
-        trending = [e.paper.id for e in self.engine.listings.trending(limit=s["digest_trending"] + len(seen))
+        trending = [e.paper.id for e in self.deps.listings.trending(limit=s["digest_trending"] + len(seen))
                     if e.paper.id not in seen][:s["digest_trending"]]
         return picked, trending, {r.paper.id: r.why for r in recs}
 
@@ -198,7 +208,7 @@ class Digests:
         ``email.headerregistry`` under the default policy, which refuses CR/LF in any header."""
         if digest.get("damaged"):
             raise ValueError(digest["damaged"])
-        base, store = self.base(), self.engine.store
+        base, store = self.base(), self.deps.store
         papers = store.get_papers(digest["paper_ids"] + digest["trending_ids"])
         if why is None:
             why = self._reasons(user["id"], digest["paper_ids"])
@@ -224,7 +234,7 @@ class Digests:
     def _reasons(self, user_id: int, ids: list[int]) -> dict[int, str]:
         if not ids:
             return {}
-        recs, _ = library.recommend(self.engine, user_id, len(ids), candidates=ids)
+        recs, _ = library.recommend(self.deps, user_id, len(ids), candidates=ids)
         return {r.paper.id: r.why for r in recs}
 
     def send(self, msg: EmailMessage) -> None:
@@ -249,7 +259,7 @@ class Digests:
         and retry waiting digests now). One reader's bad address, refused mail or broken digest is
         reported in the result and never stops the others."""
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-        out, store = DigestRun(), self.engine.store
+        out, store = DigestRun(), self.deps.store
         self.check_sender()
         readers = {r["id"]: r for r in store.digest_readers(bool(self.settings["digest_require_verified"]))
                    if user is None or r["name"] == user}
@@ -310,7 +320,7 @@ class Digests:
         """Try to mail one digest, holding its lease in the store, so that two hosts running ``digest
         send`` at once never mail it twice (the lease runs out if this process dies mid-send). False:
         another process has it."""
-        store, lease, me = self.engine.store, f"digest:{digest['id']}", f"{worker_name()}:{threading.get_ident()}"
+        store, lease, me = self.deps.store, f"digest:{digest['id']}", f"{worker_name()}:{threading.get_ident()}"
         if not store.take_lease(lease, me, float(self.settings["job_lease_seconds"])):
             out.elsewhere += 1
             return False
@@ -338,7 +348,7 @@ class Digests:
             out.unreachable = out.unreachable or e.unreachable
             self._failed(digest, reader, str(e), now, out, permanent=e.permanent)
             return
-        self.engine.store.mark_digest(digest["id"], "sent")
+        self.deps.store.mark_digest(digest["id"], "sent")
         out.sent += 1
 
     def _failed(self, digest: dict[str, Any], reader: dict[str, Any], reason: str, now: datetime, out: DigestRun,
@@ -349,11 +359,11 @@ class Digests:
         reason = one_line(reason)
         label = f"{one_line(reader['name'], 80)} ({digest['period']})"
         if permanent or attempts >= self.settings["digest_max_attempts"]:
-            self.engine.store.digest_failed(digest["id"], reason, None)
+            self.deps.store.digest_failed(digest["id"], reason, None)
             out.failed.append(f"{label}: {reason} (attempt {attempts}: given up, its papers go to the next digest)")
             out.given_up.append(label)
             return
         wait = min(timedelta(minutes=self.settings["digest_retry_minutes"]) * 2 ** min(attempts - 1, 16),
                    MAX_RETRY_WAIT)
-        self.engine.store.digest_failed(digest["id"], reason, (now + wait).isoformat(timespec="seconds"))
+        self.deps.store.digest_failed(digest["id"], reason, (now + wait).isoformat(timespec="seconds"))
         out.failed.append(f"{label}: {reason} (attempt {attempts}, retried after {now + wait:%Y-%m-%d %H:%M} UTC)")

@@ -6,6 +6,9 @@ or ``paperboy jobs run`` from cron on any host.
 A handler returns a result dict, raises ``Retry`` for a passing failure (the job is queued again
 after an exponential back-off, up to ``job_max_attempts``), or raises any PaperboyError to fail
 the job for good with that message.
+
+A handler is handed what it uses (``JobDeps``: the store, the settings, ``fetch_arxiv`` and
+``embed``), which the ``Engine`` has; nothing here imports the engine.
 """
 
 from __future__ import annotations
@@ -17,16 +20,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError, NotFound, PaperboyError, SourceError
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..models import IngestSummary, Paper
+    from ..store import Store
 
 log = logging.getLogger("paperboy.jobs")
 BACKOFF_S = 30.0  # first retry; doubles per attempt
 MAX_BACKOFF_S = 3600.0
+UPLOAD = "upload"  # the source of entries of members' library uploads (see store.uploads_only)
+
+
+def confirmed(paper: Paper) -> bool:
+    """Seen by a source other than a member's uploaded library file, whose metadata anyone can
+    write: only such a paper is listed on a submission without asking arXiv first."""
+    return any(s["source"] != UPLOAD for s in paper.sources)
+
+
+class JobDeps(Protocol):
+    """What the job runner and its handlers use (``import_job`` hands it on to
+    ``library.import_library``, which uses ``store`` and ``embed``)."""
+
+    settings: dict[str, Any]
+
+    @property
+    def store(self) -> Store: ...
+
+    def fetch_arxiv(self, ids: list[str]) -> IngestSummary: ...
+
+    def embed(self) -> dict[str, int]: ...
 
 
 class Retry(PaperboyError):
@@ -51,16 +76,14 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def submit_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+def submit_job(deps: JobDeps, payload: dict[str, Any]) -> dict[str, Any]:
     """Fetch a submitted arXiv id, list it on the submission day, embed it."""
-    from ..engine import confirmed
-
     arxiv_id = payload["arxiv_id"]
-    store = engine.store
+    store = deps.store
     known = store.get_paper(arxiv_id)
     if known is None or not confirmed(known):  # arXiv's metadata overwrites a library file's
         try:
-            summary = engine.fetch_arxiv([arxiv_id])
+            summary = deps.fetch_arxiv([arxiv_id])
         except SourceError as e:
             raise Retry(str(e)) from e
         if summary.errors and store.get_paper(arxiv_id) is None:
@@ -69,23 +92,22 @@ def submit_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
     if paper is None:
         raise NotFound(f"arXiv has no paper {arxiv_id}")
     created = store.submit(paper.id, payload.get("user_id"), payload.get("day") or date.today().isoformat())
-    if engine.settings["submit_embeds"]:
+    if deps.settings["submit_embeds"]:
         try:
-            engine.embed()
+            deps.embed()
         except ConfigError:  # no embed extra: keyword search still finds it
             pass
     return {"paper_id": paper.id, "arxiv_id": paper.arxiv_id, "created": created}
 
 
-def import_job(engine: Engine, payload: dict[str, Any]) -> dict[str, Any]:
+def import_job(deps: JobDeps, payload: dict[str, Any]) -> dict[str, Any]:
     """Import an uploaded library into a reader's folder (parse, store, save, embed), then drop the
     upload. Messages name the file as the reader called it, never the server's path."""
-    from ..engine import UPLOAD
     from . import library
 
     path = Path(payload["path"])
     try:
-        result = library.import_library(engine, payload["user_id"], path, payload["folder"], source=UPLOAD)
+        result = library.import_library(deps, payload["user_id"], path, payload["folder"], source=UPLOAD)
     except PaperboyError as e:
         raise PaperboyError(str(e).replace(str(path), payload["name"]).split("; name it:")[0]) from e
     finally:
@@ -99,14 +121,14 @@ def _drop_upload(job: dict[str, Any]) -> None:
         Path(job["payload"]["path"]).unlink(missing_ok=True)
 
 
-HANDLERS: dict[str, Callable[[Engine, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job,
-                                                                        "library_import": import_job}
+HANDLERS: dict[str, Callable[[JobDeps, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job,
+                                                                         "library_import": import_job}
 
 
-def run_pending(engine: Engine, limit: int | None = None, worker: str | None = None) -> JobRun:
+def run_pending(deps: JobDeps, limit: int | None = None, worker: str | None = None) -> JobRun:
     """Run due jobs until none is left (or ``limit`` ran); each outcome is recorded in the store."""
     worker = worker or worker_name()
-    store, s, out = engine.store, engine.settings, JobRun()
+    store, s, out = deps.store, deps.settings, JobRun()
     while limit is None or out.done + out.retried + len(out.failed) < limit:
         job = store.claim_job(worker, s["job_lease_seconds"], list(HANDLERS))
         if job is None:
@@ -118,7 +140,7 @@ def run_pending(engine: Engine, limit: int | None = None, worker: str | None = N
             _drop_upload(job)
             continue
         try:
-            result = HANDLERS[job["kind"]](engine, job["payload"])
+            result = HANDLERS[job["kind"]](deps, job["payload"])
         except Retry as e:
             if job["attempts"] >= s["job_max_attempts"]:
                 store.finish_job(job["id"], worker, "failed", error=str(e)[:1000])

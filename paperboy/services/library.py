@@ -1,12 +1,16 @@
-"""A reader's library and recommendations over the engine: import, the reader model, rules,
-library search. Pages, API, feeds and digests all call ``recommend`` here."""
+"""A reader's library and recommendations: import, the reader model, rules, library search.
+Pages, API, feeds and digests all call ``recommend`` here.
+
+Each function is handed what it uses, named by a small protocol below (``ImportDeps``,
+``RecommendDeps``, ``SearchDeps``); the ``Engine`` has all of it and is what front ends pass, but
+nothing here imports the engine (layers point down: DESIGN.md)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -15,13 +19,49 @@ from ..errors import FormatError
 from ..models import BadRecord, Paper, PaperRecord
 from ..ingest import check_item, item_location
 from ..store.merge import source_id_of
-from .recommend import Interest, Reader, Recommendation
+from .recommend import Interest, Reader, Recommendation, Recommender
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..embed import Embedder
+    from ..index.vectors import VectorIndex
+    from ..store import Store
 
 IMPORT_FORMATS = ("bibtex", "csl-json")
 FEEDBACK_KINDS = ("up", "down", "dismiss")
+
+
+class ImportDeps(Protocol):
+    """What ``import_library`` uses: the store, and ``embed`` for the papers it added."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def embed(self) -> dict[str, int]: ...
+
+
+class RecommendDeps(Protocol):
+    """What the reader model and ranking use: the store, the embedder (a reader's interest
+    statement) and the recommender over the current vectors (None without vectors)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def recommender(self) -> Recommender | None: ...
+
+
+class SearchDeps(Protocol):
+    """What ``search_library`` uses: the store, the embedder and the vector index."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def vectors(self) -> VectorIndex | None: ...
 
 
 @dataclass
@@ -45,12 +85,12 @@ class Rec:
         return "; ".join(parts)
 
 
-def import_library(engine: Engine, user_id: int, path: Path, folder: str = "imported",
+def import_library(deps: ImportDeps, user_id: int, path: Path, folder: str = "imported",
                    source: str | None = None) -> dict[str, Any]:
     """Import a Zotero export (BibTeX or CSL-JSON) into the store and save every paper in it to the
     reader's ``folder``; new papers are embedded so they count at once. ``source``: record the
     entries under that source instead of the format's (a member's upload is ``upload``, which
-    public lists and search do not trust; see ``engine.confirmed``)."""
+    public lists and search do not trust; see ``jobs.confirmed``)."""
     fmt = sources.detect(Path(path))
     if fmt not in IMPORT_FORMATS:
         raise FormatError(f"{path}: a library import takes BibTeX or CSL-JSON (Zotero's exports), not {fmt}")
@@ -61,7 +101,7 @@ def import_library(engine: Engine, user_id: int, path: Path, folder: str = "impo
     records = [r for r in items if isinstance(r, PaperRecord)]
     skipped = [str(r) for r in items if isinstance(r, BadRecord)]
     warnings: list[str] = []
-    store = engine.store
+    store = deps.store
     if source:
         for r in records:
             r.source = source
@@ -69,17 +109,17 @@ def import_library(engine: Engine, user_id: int, path: Path, folder: str = "impo
     ids = store.paper_ids_by_source(source or fmt, [source_id_of(r) for r in records])
     saved = sum(store.save(user_id, pid, folder) for pid in dict.fromkeys(ids.values()))
     try:
-        engine.embed()
+        deps.embed()
     except Exception as e:  # noqa: BLE001 - no embed extra: the library is saved, recommendations wait
         warnings.append(f"not embedded: {e}")
     return {"read": len(items), "papers": len(set(ids.values())), "saved": saved, "skipped": skipped,
             "warnings": warnings}
 
 
-def reader_for(engine: Engine, user_id: int, for_digest: bool = False) -> tuple[Reader, dict[str, Any]]:
+def reader_for(deps: RecommendDeps, user_id: int, for_digest: bool = False) -> tuple[Reader, dict[str, Any]]:
     """The reader model from the store: positives = saved, upvoted or rated up; negatives = rated
     down or dismissed; never recommended: all of those (and, for digests, what was sent)."""
-    store = engine.store
+    store = deps.store
     profile = store.profile(user_id)
     prefs = store.interest_prefs(user_id)
     feedback = store.feedback(user_id)
@@ -91,7 +131,7 @@ def reader_for(engine: Engine, user_id: int, for_digest: bool = False) -> tuple[
     negatives = [i for i, k in feedback.items() if k in ("down", "dismiss")]
     statement = None
     if profile["statement"].strip():
-        statement = engine.embedder.encode_query(profile["statement"])
+        statement = deps.embedder.encode_query(profile["statement"])
     exclude = set(saved) | set(feedback) | set(voted)
     if for_digest:
         exclude |= store.sent_ids(user_id)
@@ -107,15 +147,15 @@ def _terms_re(terms: list[str]) -> re.Pattern[str] | None:
     return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b") if terms else None
 
 
-def rules(engine: Engine, profile: dict[str, Any]):  # noqa: ANN201 - a closure for Recommender.recommend
+def rules(store: Store, profile: dict[str, Any]):  # noqa: ANN201 - a closure for Recommender.recommend
     """The reader's keyword include/exclude rules and category filter, as a candidate filter; papers
-    known only from members' uploads are never recommended (anyone's metadata; see engine.confirmed)."""
+    known only from members' uploads are never recommended (anyone's metadata; see jobs.confirmed)."""
     include, exclude = _terms_re(profile["include_terms"]), _terms_re(profile["exclude_terms"])
     cats = [c.lower() for c in profile["categories"] if c.strip()]
 
     def keep(ids: list[int]) -> dict[int, list[str]]:
-        hidden = engine.store.uploads_only(ids)
-        papers = engine.store.get_papers([i for i in ids if i not in hidden])
+        hidden = store.uploads_only(ids)
+        papers = store.get_papers([i for i in ids if i not in hidden])
         out: dict[int, list[str]] = {}
         for i in ids:
             p = papers.get(i)
@@ -132,33 +172,33 @@ def rules(engine: Engine, profile: dict[str, Any]):  # noqa: ANN201 - a closure 
     return keep
 
 
-def recommend(engine: Engine, user_id: int, k: int = 20, for_digest: bool = False,
+def recommend(deps: RecommendDeps, user_id: int, k: int = 20, for_digest: bool = False,
               candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
     """Explained recommendations for a reader (from ``candidates`` when given), and their interests."""
-    return rank(engine, *reader_for(engine, user_id, for_digest), k, candidates)
+    return rank(deps, *reader_for(deps, user_id, for_digest), k, candidates)
 
 
-def rank(engine: Engine, reader: Reader, profile: dict[str, Any], k: int = 20,
+def rank(deps: RecommendDeps, reader: Reader, profile: dict[str, Any], k: int = 20,
          candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
     """``recommend`` for a reader model already built (``reader_for``)."""
-    recommender = engine.recommender()
+    recommender = deps.recommender()
     if recommender is None:
         return [], []
-    recs, interests = recommender.recommend(reader, k, keep=rules(engine, profile), candidates=candidates)
+    recs, interests = recommender.recommend(reader, k, keep=rules(deps.store, profile), candidates=candidates)
     by_key = {i.key: i for i in interests}
-    papers = engine.store.get_papers([r.paper_id for r in recs] + [i for r in recs for i, _ in r.because])
+    papers = deps.store.get_papers([r.paper_id for r in recs] + [i for r in recs for i, _ in r.because])
     return [Rec(papers[r.paper_id], r, by_key[r.interest], [(papers[i], s) for i, s in r.because if i in papers])
             for r in recs if r.paper_id in papers], interests
 
 
-def search_library(engine: Engine, user_id: int, query: str, k: int = 20) -> list[tuple[Paper, float]]:
+def search_library(deps: SearchDeps, user_id: int, query: str, k: int = 20) -> list[tuple[Paper, float]]:
     """Natural-language search inside one's own library: cosine to the query's embedding, plus a
     small bonus per query word found in the title or abstract."""
-    ids = list(dict.fromkeys(s["paper_id"] for s in engine.store.saves(user_id)))
-    papers = engine.store.get_papers(ids)
+    ids = list(dict.fromkeys(s["paper_id"] for s in deps.store.saves(user_id)))
+    papers = deps.store.get_papers(ids)
     words = [w for w in re.findall(r"\w+", query.lower()) if len(w) > 2]
-    vectors = engine.vectors() if ids else None
-    qvec = engine.embedder.encode_query(query) if vectors is not None and query.strip() else None
+    vectors = deps.vectors() if ids else None
+    qvec = deps.embedder.encode_query(query) if vectors is not None and query.strip() else None
     scored = []
     for i in ids:
         p = papers.get(i)

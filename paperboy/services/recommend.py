@@ -21,10 +21,15 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..index.lexical import STOP_WORDS
+
+if TYPE_CHECKING:
+    from ..index.vectors import VectorIndex
+    from ..store import Store
 
 MAX_INTERESTS = 6
 LEXICAL_TERMS = 8  # distinctive words per interest for its keyword query
@@ -307,3 +312,18 @@ class Recommender:
                 s = x @ v
                 top = np.argsort(-s)[:2]
                 r.because = [(ids[t], float(s[t])) for t in top]
+
+
+def build_recommender(vectors: VectorIndex | None, store: Store, *,
+                      keyword_hits: Callable[[list[str], int], list[tuple[int, float]]] | None = None,
+                      tfidf_scores: Callable[..., dict[int, float]] | None = None) -> Recommender | None:
+    """The recommender that pages, API, feeds, digests and ``paperboy eval recs`` all use (the one
+    place it is put together; ``Engine.recommender`` keeps it while the vectors stay the same):
+    titles from the store, BM25 hits of an interest's words (``keyword_hits``) and the reader's
+    TF-IDF SVM (``tfidf_scores``). None without vectors."""
+    if vectors is None or len(vectors) == 0:
+        return None
+
+    def titles(ids: list[int]) -> dict[int, str]:
+        return {i: p.title for i, p in store.get_papers(ids).items()}
+    return Recommender(vectors, titles, lexical=keyword_hits, sparse=tfidf_scores)
