@@ -258,3 +258,26 @@ def test_a_failing_runner_pass_is_reported_not_hung(engine):
     runner = JobRunner(dict(engine.settings, store="nonsense://x"))
     with pytest.raises(ConfigError):
         asyncio.run(asyncio.wait_for(runner._run_pass(), 30))
+
+
+def test_a_suspended_members_queued_jobs_do_not_land(engine, tmp_path):
+    """Queued before the suspension (or the account's deletion), run after it: nothing of it lands
+    (no submission on a list, no upload in a library), and the upload file is removed."""
+    store = engine.store
+    mallory = store.create_user("mallory", None, "x")
+    known = store.get_paper("0704.0001")
+    upload = tmp_path / "upload.bib"
+    upload.write_text("@article{a, title={Spam spam spam}, author={Mallory, M}, year={2024}}\n")
+    sub, _ = store.enqueue_job("submit", "0704.0001", {"arxiv_id": "0704.0001", "user_id": mallory,
+                                                        "day": date.today().isoformat()})
+    imp, _ = store.enqueue_job("library_import", "u1", {"user_id": mallory, "path": str(upload), "name": "upload.bib",
+                                                        "folder": "imported"})
+    assert store.set_suspended(mallory, True)
+    run = engine.run_jobs()
+    assert run.done == 0 and len(run.failed) == 2 and all("suspended or deleted" in f for f in run.failed)
+    assert store.job(sub)["status"] == store.job(imp)["status"] == "failed"
+    assert store.submission(known.id) is None and store.saves(mallory) == [] and not upload.exists()
+    store.set_suspended(mallory, False)  # lifted: what is queued from now on runs again
+    again, _ = store.enqueue_job("submit", "0704.0001", {"arxiv_id": "0704.0001", "user_id": mallory,
+                                                          "day": date.today().isoformat()})
+    assert engine.run_jobs().done == 1 and store.submission(known.id)["user_id"] == mallory

@@ -121,6 +121,16 @@ def _drop_upload(job: dict[str, Any]) -> None:
         Path(job["payload"]["path"]).unlink(missing_ok=True)
 
 
+def _owner_live(store: Any, payload: dict[str, Any]) -> bool:
+    """A member's job runs only while the member may still act: a suspended member's queued upload
+    or submission must not land after the suspension (operator jobs have no user)."""
+    uid = payload.get("user_id")
+    if uid is None:
+        return True
+    account = store.account(uid) if isinstance(uid, int) else None
+    return account is not None and account["suspended_at"] is None and account["deleted_at"] is None
+
+
 HANDLERS: dict[str, Callable[[JobDeps, dict[str, Any]], dict[str, Any]]] = {"submit": submit_job,
                                                                          "library_import": import_job}
 
@@ -137,6 +147,11 @@ def run_pending(deps: JobDeps, limit: int | None = None, worker: str | None = No
         if job["attempts"] > s["job_max_attempts"]:  # claimed again and again: its runs never finish
             store.finish_job(job["id"], worker, "failed", error="gave up: it never finished (worker restarts)")
             out.failed.append(f"{label}: never finished in {job['attempts'] - 1} attempts")
+            _drop_upload(job)
+            continue
+        if not _owner_live(store, job["payload"]):  # suspended or deleted since it was queued
+            store.finish_job(job["id"], worker, "failed", error="its account was suspended or deleted")
+            out.failed.append(f"{label}: its account was suspended or deleted")
             _drop_upload(job)
             continue
         try:
