@@ -97,3 +97,19 @@ def test_backup_is_a_pg_dump_that_pg_restore_reads(pg, tmp_path):
         assert restored.returncode == 0, restored.stderr
         with PostgresStore(other, pool_size=2) as copy:
             assert copy.check() == [] and copy.get_papers([1])[1].title == "Backed up"
+
+
+def test_no_sql_literal_holds_what_translate_rewrites():
+    """``translate`` turns every ``?`` into a placeholder and doubles every ``%``: that is only right
+    while no string literal in the store's SQL holds either, which this keeps true."""
+    import importlib
+    import re
+
+    for name in ("sql", "community", "library", "jobs", "tables", "migrations"):
+        module = importlib.import_module(f"paperboy.store.{name}")
+        texts = [v for k, v in vars(module).items() if k.isupper() and isinstance(v, str)]
+        texts += [v for k, v in vars(module).items() if k.isupper() and isinstance(v, tuple | dict)
+                  for v in (v.values() if isinstance(v, dict) else v) if isinstance(v, str)]
+        for text in texts:
+            for literal in re.findall(r"'[^']*'", text):
+                assert "?" not in literal and "%" not in literal, (name, literal)
