@@ -107,9 +107,16 @@ def test_no_sql_literal_holds_what_translate_rewrites():
 
     for name in ("sql", "community", "library", "jobs", "tables", "migrations"):
         module = importlib.import_module(f"paperboy.store.{name}")
-        texts = [v for k, v in vars(module).items() if k.isupper() and isinstance(v, str)]
-        texts += [v for k, v in vars(module).items() if k.isupper() and isinstance(v, tuple | dict)
-                  for v in (v.values() if isinstance(v, dict) else v) if isinstance(v, str)]
+        def strings(v):
+            if isinstance(v, str):
+                yield v
+            elif isinstance(v, dict):
+                yield from (s for x in v.values() for s in strings(x))
+            elif isinstance(v, list | tuple):
+                yield from (s for x in v for s in strings(x))
+
+        texts = [s for k, v in vars(module).items() if k.isupper() for s in strings(v)]
+        assert texts, name
         for text in texts:
             for literal in re.findall(r"'[^']*'", text):
                 assert "?" not in literal and "%" not in literal, (name, literal)
