@@ -7,6 +7,7 @@ Exit codes (for schedulers): 0 done; 1 failed (nothing or only part was done, me
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -445,6 +446,17 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int) -> Non
     _serve(obj, host, port, workers)
 
 
+def bind_listener(config: Any) -> socket.socket:
+    """The socket several uvicorn workers share, with TCP_NODELAY on. uvicorn binds it with protocol
+    0, so asyncio never turns Nagle off on its connections (Kludex/uvicorn#3149) and every keep-alive
+    request after the first waited ~40 ms for a delayed ACK; Linux copies the option from the listener
+    to each connection it accepts."""
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -> None:
     import uvicorn
 
@@ -465,8 +477,11 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -
             os.environ["PAPERBOY_HOME"] = str(engine.settings["home"])
             os.environ.update(PAPERBOY_WEB_HOST=host, PAPERBOY_WEB_PORT=str(port))
             engine.close()
-            uvicorn.run("paperboy.web.app:app_from_env", factory=True, host=host, port=port,
-                        workers=workers, log_level="warning", proxy_headers=False)  # see trusted_proxies
+            from uvicorn.supervisors import Multiprocess
+
+            config = uvicorn.Config("paperboy.web.app:app_from_env", factory=True, host=host, port=port,
+                                    workers=workers, log_level="warning", proxy_headers=False)  # trusted_proxies
+            Multiprocess(config, sockets=[bind_listener(config)]).run()
             return
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", proxy_headers=False)
 

@@ -104,3 +104,24 @@ def test_bad_config_is_a_clear_error(cli, tmp_path, monkeypatch):
     assert r.exit_code == EXIT_FAILED and "batch_size" in r.stderr and "not a number" in r.stderr
     (home / "config.toml").write_text("bogus = 1\n")
     assert "unknown setting 'bogus'" in cli("stats").stderr
+
+
+def test_the_listener_of_several_workers_turns_nagle_off():
+    """`serve --workers N` shares one listener; its connections must have TCP_NODELAY, or each
+    keep-alive request after the first waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149)."""
+    import socket
+
+    import uvicorn
+
+    from paperboy.cli import bind_listener
+    from support import free_port
+
+    sock = bind_listener(uvicorn.Config("paperboy.web.app:app_from_env", host="127.0.0.1", port=free_port()))
+    try:
+        sock.listen()
+        with socket.create_connection(sock.getsockname()) as _client:
+            conn, _ = sock.accept()
+            with conn:
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()
