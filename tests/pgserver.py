@@ -17,12 +17,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from support import free_port
 
 _server: dict[str, object] = {}
@@ -44,7 +43,7 @@ def _as_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
-def start_cluster() -> tuple[str, callable]:
+def start_cluster() -> tuple[str, Callable[[], None]]:
     """initdb + pg_ctl start in a temp dir; (admin URL, stop)."""
     bindir = _bindir()
     if bindir is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from .community import iso, utcnow
 from .interfaces_tables import TABLES
 
 KEYS = dict(TABLES)
@@ -61,12 +62,10 @@ class TablesMixin:
             raise ValueError(f"{table}: columns {sorted(set(columns) - set(cols))} are not in this store's schema")
         sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT DO NOTHING")
-        from .sql import now
-
         with self._write() as c:  # type: ignore[attr-defined]
             inserted = c.executemany(sql, [tuple(r) for r in rows]).rowcount if rows else 0
             if after is not None:
-                c.execute(UPSERT_PROGRESS, (table, orjson.dumps(list(after)).decode(), now()))
+                c.execute(UPSERT_PROGRESS, (table, orjson.dumps(list(after)).decode(), iso(utcnow())))
         self._after_load(table)
         return inserted
 
