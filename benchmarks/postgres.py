@@ -1,7 +1,9 @@
 """SQLite vs PostgreSQL, side by side in one run: ingest records/s, web p50/p99 with 2 and 4 workers, and
 concurrent write throughput (with a check that no write was lost or doubled).
 
-(Ray vs plain embedding throughput, the issue's other half, is ``benchmarks/ray_embed.py``.)
+Then Ray vs plain embedding throughput: ``--ray-papers N`` (default 200; 0 skips it) runs
+``benchmarks/ray_embed.py --papers N --runs 1`` and prints its table (run that script alone for more
+papers and runs).
 
 Everything runs on this machine, on loopback, in temp dirs; both stores live on the same filesystem.
 
@@ -602,6 +604,8 @@ def main() -> None:
     ap.add_argument("--pg-synchronous-commit", choices=("on", "off", "local", "remote_write"), default="on")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the working dir (homes, server logs)")
+    ap.add_argument("--ray-papers", type=int, default=200,
+                    help="then Ray vs plain embedding of this many papers (benchmarks/ray_embed.py; 0 skips it)")
     args = ap.parse_args()
     if unknown := set(args.mixes) - set(MIXES):
         ap.error(f"unknown mixes: {', '.join(sorted(unknown))}")
@@ -629,6 +633,11 @@ def main() -> None:
         dead.close()
     print(f"total {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     ok = report(args, runs, settings, startup)
+    if args.ray_papers:
+        print("\n### Ray vs plain embedding (`benchmarks/ray_embed.py`)\n", flush=True)
+        ray = subprocess.run([sys.executable, str(Path(__file__).with_name("ray_embed.py")), "--papers",
+                              str(args.ray_papers), "--runs", "1"], check=False)
+        ok = ok and ray.returncode == 0
     if args.keep or not ok:
         print(f"\nworking dir kept: {work}", file=sys.stderr)
     else:
