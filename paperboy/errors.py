@@ -29,6 +29,10 @@ class StoreError(PaperboyError):
     """The store cannot be opened or migrated."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now (down, restarting, out of connections): try later."""
+
+
 class Conflict(PaperboyError):
     """The change clashes with existing data (a taken user name)."""
 

@@ -43,31 +43,47 @@ def _as_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+class Cluster:
+    """A throwaway cluster: initdb in a temp dir, then ``start`` / ``stop`` (a server going away and
+    coming back, as in a restart) and ``destroy``."""
+
+    def __init__(self) -> None:
+        bindir = _bindir()
+        if bindir is None:
+            raise FileNotFoundError("no PostgreSQL server binaries (Debian: apt install postgresql)")
+        self.bindir, self.prefix = bindir, _as_user()
+        self.base = Path(tempfile.mkdtemp(prefix="paperboy-pg-"))
+        self.data, self.sock = self.base / "data", self.base / "sock"
+        self.sock.mkdir()
+        if self.prefix:
+            shutil.chown(self.base, "postgres")
+            shutil.chown(self.sock, "postgres")
+        self.port = free_port()
+        self.url = f"postgresql://paperboy@127.0.0.1:{self.port}/postgres"
+        subprocess.run([*self.prefix, str(bindir / "initdb"), "-D", str(self.data), "-U", "paperboy", "--auth=trust",
+                        "--encoding=UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)
+        self.start()
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run([*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+                       check=check, capture_output=True)
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        self._ctl("-l", str(self.base / "log"), "-o", opts, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop", check=False)
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 def start_cluster() -> tuple[str, Callable[[], None]]:
-    """initdb + pg_ctl start in a temp dir; (admin URL, stop)."""
-    bindir = _bindir()
-    if bindir is None:
-        raise FileNotFoundError("no PostgreSQL server binaries (Debian: apt install postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="paperboy-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix = _as_user()
-    if prefix:
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-    port = free_port()
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "paperboy", "--auth=trust",
-                    "--encoding=UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", opts,
-                    "-w", "start"], check=True, capture_output=True)
-
-    def stop() -> None:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-    return f"postgresql://paperboy@127.0.0.1:{port}/postgres", stop
+    """A new cluster, started; (admin URL, destroy)."""
+    cluster = Cluster()
+    return cluster.url, cluster.destroy
 
 
 def admin_url() -> str:

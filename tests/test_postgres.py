@@ -120,3 +120,44 @@ def test_no_sql_literal_holds_what_translate_rewrites():
         for text in texts:
             for literal in re.findall(r"'[^']*'", text):
                 assert "?" not in literal and "%" not in literal, (name, literal)
+
+
+def test_a_database_that_goes_away_is_a_503_and_comes_back(built_home, store_url, tmp_path):
+    """The database stops (a restart, a failover) under a running site: pages, the API and /healthz
+    answer 503 with Retry-After (not a hang, not a 500), later calls fail at once instead of each
+    waiting out the pool, and everything works again once the database is back."""
+    from fastapi.testclient import TestClient
+
+    from paperboy.engine import Engine
+    from paperboy.store import open_store
+    from paperboy.store.copy import copy_store
+    from paperboy.web.app import create_app
+    from pgserver import Cluster
+
+    cluster = Cluster()
+    try:
+        url = cluster.url.rsplit("/", 1)[0] + "/pb"
+        with psycopg.connect(cluster.url, autocommit=True) as c:
+            c.execute("CREATE DATABASE pb")
+        with open_store(store_url, built_home) as src, open_store(url, tmp_path, 2) as dst:
+            copy_store(src, dst)
+        with Engine.from_settings(home=built_home, store=url, secret_key="k") as e, TestClient(create_app(e)) as c:
+            assert c.get("/api/daily_papers").status_code == 200
+            assert c.get("/api/search", params={"q": "quantum", "mode": "bm25"}).json()["total"] > 0
+            cluster.stop()
+            for path in ("/healthz", "/api/daily_papers", "/", "/api/search?q=quantum&mode=bm25"):
+                r = c.get(path)
+                assert r.status_code == 503, (path, r.status_code, r.text[:200])
+            r = c.get("/api/daily_papers")
+            assert r.headers["retry-after"] == "10" and "cannot be reached" in r.json()["error"]["message"]
+            assert "postgresql://paperboy@127.0.0.1" in r.json()["error"]["message"]
+            start = time.monotonic()
+            assert c.get("/api/trending").status_code == 503
+            assert time.monotonic() - start < 3  # at once, not after the pool's 5 s wait: the store is known to be down
+            cluster.start()
+            deadline = time.monotonic() + 30
+            while c.get("/api/daily_papers").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert c.get("/api/daily_papers").status_code == 200 and c.get("/healthz").status_code == 200
+    finally:
+        cluster.destroy()

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from ..engine import Engine
-from ..errors import BadRequest, Conflict, Forbidden, NotFound, PaperboyError, RateLimited
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, PaperboyError, RateLimited, StoreUnavailable
 from .auth import CSRF_COOKIE, Auth
 from .background import JobRunner, digest_loop, follow_loop
 from .feeds import xml_text
@@ -67,6 +67,8 @@ def week_of(iso_day: str) -> str:
 
 
 def status_of(e: Exception) -> int:
+    if isinstance(e, StoreUnavailable):
+        return 503
     if isinstance(e, BadRequest):
         return 400
     if isinstance(e, NotFound):
@@ -154,7 +156,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(PaperboyError)
     async def on_error(request: Request, e: PaperboyError) -> Response:
-        return error(request, status_of(e), str(e))
+        response = error(request, status_of(e), str(e))
+        if isinstance(e, StoreUnavailable):  # the database is down or restarting: come back soon
+            response.headers["Retry-After"] = "10"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, e: StarletteHTTPException) -> Response:
