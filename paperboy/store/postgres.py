@@ -16,7 +16,6 @@ change counters are a watermark that followers can trust (see ``sql.py``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
@@ -28,15 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import ConfigError, StoreError, StoreUnavailable
 from .base import Store
-from .migrations import MIGRATIONS
-from .sql import SQLStore, now
+from .sql import SELECT_VERSION, SQLStore
 
 try:
     import psycopg
@@ -46,11 +44,7 @@ except ImportError:  # pragma: no cover - depends on the install
     PoolTimeout = OSError  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
-CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
-SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
 HAS_MIGRATIONS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
 SELECT_COLUMNS = """SELECT column_name FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position"""
 RESET_IDENTITY = """SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"""
@@ -264,21 +258,11 @@ class PostgresStore(SQLStore):
             self._changes += 1
 
     def migrate(self) -> list[int]:
-        applied = []
         try:
             with self._write("migrate") as c:  # two hosts starting at once: one migrates, one waits
-                c.execute(CREATE_MIGRATIONS)
-                current = c.execute(SELECT_VERSION).fetchone()[0]
-                for version, name, sql in MIGRATIONS:
-                    if version > current:
-                        for stmt in ddl(sql).split(";"):
-                            if stmt.strip():
-                                c.execute(stmt)
-                        c.execute(INSERT_MIGRATION, (version, name, now()))
-                        applied.append(version)
+                return self._apply_migrations(c, ddl)
         except psycopg.Error as e:
             raise StoreError(f"cannot migrate the store at {redact(self.url)}: {e}") from e
-        return applied
 
     def schema_version(self) -> int:
         if not self.conn.execute(HAS_MIGRATIONS).fetchone()[0]:
@@ -337,7 +321,7 @@ ATTEMPTS = 4
 
 
 def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
+    @wraps(method)
     def run(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
         if getattr(self.conn.local, "tx", None) is not None:  # inside another method's transaction
             return method(self, *args, **kwargs)

@@ -14,7 +14,7 @@ revision (see ``tests/test_store_contract.py::test_followers_never_skip_concurre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +29,7 @@ from .base import Store, UpsertCounts
 from .community import CommunityMixin
 from .jobs import JobsMixin
 from .library import LibraryMixin
+from .migrations import MIGRATIONS
 from .tables import TablesMixin
 
 SELECT_BY_SOURCE = "SELECT source_id, paper_id FROM paper_sources WHERE source = ? AND source_id IN ({})"
@@ -75,6 +76,10 @@ STATS_BY_SOURCE = "SELECT source, COUNT(*) FROM paper_sources GROUP BY source OR
 STATS_BY_YEAR = "SELECT substr(submitted, 1, 4) AS y, COUNT(*) FROM papers WHERE submitted IS NOT NULL GROUP BY y ORDER BY y"
 STATS_BY_CATEGORY = "SELECT primary_category, COUNT(*) FROM papers WHERE primary_category IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 15"
 STATS_RUNS = "SELECT id, source, target, started_at, finished_at, status, counts FROM ingest_runs ORDER BY id DESC LIMIT 5"
+CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
+SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
 CHUNK = 500  # parameters per IN (...) lookup, well under SQLite's and PostgreSQL's limits
 
 
@@ -109,6 +114,22 @@ class SQLStore(CommunityMixin, LibraryMixin, JobsMixin, TablesMixin, Store):
         SQLite's single writer does). ``None``: the transaction is safe without one (single
         statements; claims by row lock)."""
         raise NotImplementedError
+
+    @staticmethod
+    def _apply_migrations(c: Any, ddl: Callable[[str], str]) -> list[int]:
+        """Inside a write transaction: every migration newer than the recorded version, its SQL
+        passed through the backend's ``ddl``; returns the versions applied."""
+        c.execute(CREATE_MIGRATIONS)
+        current = c.execute(SELECT_VERSION).fetchone()[0]
+        applied = []
+        for version, name, sql in MIGRATIONS:
+            if version > current:
+                for stmt in ddl(sql).split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(INSERT_MIGRATION, (version, name, now()))
+                applied.append(version)
+        return applied
 
     # -- ingest ---------------------------------------------------------------------------------
 

@@ -10,17 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from .migrations import MIGRATIONS
-from .sql import SQLStore, now
+from .sql import CREATE_MIGRATIONS, SELECT_VERSION, SQLStore
 
 # synchronous=NORMAL is durable against a crashed process in WAL mode; a 32 MB page cache keeps
 # index lookups of big ingests in memory (bounded, whatever the input size).
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL",
            "PRAGMA cache_size=-32000")
-CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
-SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
-INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
 
 
 class SQLiteStore(SQLStore):
@@ -57,21 +52,12 @@ class SQLiteStore(SQLStore):
             self.conn.execute("COMMIT")
 
     def migrate(self) -> list[int]:
-        applied = []
         try:
             self.conn.execute(CREATE_MIGRATIONS)
             with self._write() as c:
-                current = c.execute(SELECT_VERSION).fetchone()[0]
-                for version, name, sql in MIGRATIONS:
-                    if version > current:
-                        for stmt in sql.format(pk="INTEGER PRIMARY KEY").split(";"):
-                            if stmt.strip():
-                                c.execute(stmt)
-                        c.execute(INSERT_MIGRATION, (version, name, now()))
-                        applied.append(version)
+                return self._apply_migrations(c, lambda sql: sql.format(pk="INTEGER PRIMARY KEY"))
         except sqlite3.Error as e:
             raise StoreError(f"cannot migrate the store at {self.path}: {e}") from e
-        return applied
 
     def schema_version(self) -> int:
         self.conn.execute(CREATE_MIGRATIONS)

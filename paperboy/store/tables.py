@@ -57,9 +57,9 @@ class TablesMixin:
     def load_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                   after: Sequence[Any] | None = None) -> int:
         _table(table)
-        cols = [c for c in columns if c in set(self.table_columns(table))]
-        if len(cols) != len(columns):
-            raise ValueError(f"{table}: columns {sorted(set(columns) - set(cols))} are not in this store's schema")
+        cols = list(columns)
+        if unknown := set(cols) - set(self.table_columns(table)):
+            raise ValueError(f"{table}: columns {sorted(unknown)} are not in this store's schema")
         sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT DO NOTHING")
         with self._write() as c:  # type: ignore[attr-defined]
