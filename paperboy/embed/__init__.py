@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..store import Store
 from .base import Embedder, content_hash, paper_text
 
-__all__ = ["Embedder", "content_hash", "paper_text", "embed_pending"]
+__all__ = ["Chunk", "Embedder", "content_hash", "paper_text", "embed_pending", "plan_chunk"]
+
+
+@dataclass
+class Chunk:
+    """What one chunk of changed papers needs: ``todo`` papers whose stored vector is missing or for
+    other text (with their hashes), ``known`` vectors already stored for some of those hashes, and
+    ``new`` hashes (first seen order) whose ``texts`` need the model."""
+
+    todo: list[tuple[int, str]]
+    known: dict[str, bytes]
+    new: list[str]
+    texts: dict[str, str]
+
+    @property
+    def reused(self) -> int:
+        fresh = set(self.new)
+        return sum(h not in fresh for _, h in self.todo)
+
+
+def plan_chunk(store: Store, model: str, papers: list[dict], skip: set[str] | frozenset[str] = frozenset()) -> Chunk:
+    """Hash a chunk's texts and find what the model must embed (``skip``: hashes being embedded
+    already, by an earlier chunk not committed yet)."""
+    texts = {p["id"]: paper_text(p["title"], p["abstract"]) for p in papers}
+    hashes = {pid: content_hash(t) for pid, t in texts.items()}
+    stored = store.embedding_hashes(model, list(texts))
+    todo = [(pid, hashes[pid]) for pid in texts if stored.get(pid) != hashes[pid]]
+    known = store.vectors_by_hash(model, [h for _, h in todo])
+    new = list(dict.fromkeys(h for _, h in todo if h not in known and h not in skip))
+    fresh = set(new)
+    return Chunk(todo, known, new, {h: texts[pid] for pid, h in todo if h in fresh})
 
 
 def embed_pending(store: Store, embedder: Embedder, *, batch_size: int = 32, chunk: int = 512,
@@ -24,22 +55,14 @@ def embed_pending(store: Store, embedder: Embedder, *, batch_size: int = 32, chu
     rev = (store.get_cursor(name) or {}).get("rev", 0)
     counts = {"seen": 0, "embedded": 0, "reused": 0, "unchanged": 0}
     while papers := store.papers_since(rev, chunk):
-        texts = {p["id"]: paper_text(p["title"], p["abstract"]) for p in papers}
-        hashes = {pid: content_hash(t) for pid, t in texts.items()}
-        stored = store.embedding_hashes(model, list(texts))
-        todo = [pid for pid in texts if stored.get(pid) != hashes[pid]]
-        known = store.vectors_by_hash(model, [hashes[p] for p in todo])
-        new_hashes = list(dict.fromkeys(hashes[p] for p in todo if hashes[p] not in known))
-        fresh = set(new_hashes)
-        by_hash = {hashes[p]: texts[p] for p in todo if hashes[p] in fresh}
-        if new_hashes:
-            vecs = embedder.encode([by_hash[h] for h in new_hashes], batch_size=batch_size, progress=progress)
-            known.update({h: v.astype(np.float32).tobytes() for h, v in zip(new_hashes, vecs)})
-        rows = [(pid, hashes[pid], known[hashes[pid]]) for pid in todo]
+        c = plan_chunk(store, model, papers)
+        if c.new:
+            vecs = embedder.encode([c.texts[h] for h in c.new], batch_size=batch_size, progress=progress)
+            c.known.update({h: v.astype(np.float32).tobytes() for h, v in zip(c.new, vecs)})
         rev = papers[-1]["rev"]
-        store.put_embeddings(model, rows, cursor=(name, {"rev": rev}))
+        store.put_embeddings(model, [(pid, h, c.known[h]) for pid, h in c.todo], cursor=(name, {"rev": rev}))
         counts["seen"] += len(papers)
-        counts["embedded"] += len(new_hashes)
-        counts["reused"] += sum(hashes[p] not in fresh for p in todo)
-        counts["unchanged"] += len(papers) - len(todo)
+        counts["embedded"] += len(c.new)
+        counts["reused"] += c.reused
+        counts["unchanged"] += len(papers) - len(c.todo)
     return counts

@@ -33,7 +33,8 @@ import numpy as np
 
 from ..errors import ConfigError, PaperboyError
 from ..store import Store
-from .base import Embedder, content_hash, paper_text
+from . import plan_chunk
+from .base import Embedder
 
 # What the workers need in their environment: the model comes from the bundled package, never a hub.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
@@ -99,25 +100,17 @@ def _plan(store: Store, model: str, rev: int, chunk: int, batch_size: int, windo
     pending: set[str] = set()  # hashes sent to the model by an earlier shard of this window
     texts_out = 0
     while texts_out < window and (papers := store.papers_since(rev, chunk)):
-        texts = {p["id"]: paper_text(p["title"], p["abstract"]) for p in papers}
-        hashes = {pid: content_hash(t) for pid, t in texts.items()}
-        stored = store.embedding_hashes(model, list(texts))
-        todo = [pid for pid in texts if stored.get(pid) != hashes[pid]]
-        known = store.vectors_by_hash(model, [hashes[p] for p in todo])
         # A hash an earlier, not yet committed shard embeds is one the plain loop would find stored.
-        new = list(dict.fromkeys(hashes[p] for p in todo if hashes[p] not in known and hashes[p] not in pending))
-        fresh = set(new)
-        by_hash = {hashes[p]: texts[p] for p in todo if hashes[p] in fresh}
+        c = plan_chunk(store, model, papers, skip=pending)
         rev = papers[-1]["rev"]
-        shard = _Shard(rev, len(papers), [(p, hashes[p]) for p in todo], known, new,
-                       reused=sum(hashes[p] not in fresh for p in todo))
-        for i in range(0, len(new), batch_size):
-            part = new[i:i + batch_size]
+        shard = _Shard(rev, len(papers), c.todo, c.known, c.new, reused=c.reused)
+        for i in range(0, len(c.new), batch_size):
+            part = c.new[i:i + batch_size]
             rows.append({"shard": len(shards), "batch": shard.batches, "hashes": part,
-                         "texts": [by_hash[h] for h in part]})
+                         "texts": [c.texts[h] for h in part]})
             shard.batches += 1
-        pending |= fresh
-        texts_out += len(new)
+        pending |= set(c.new)
+        texts_out += len(c.new)
         shards.append(shard)
     return shards, rows, rev
 
