@@ -379,53 +379,6 @@ def library_import(obj: Context, user: str, path: Path, folder: str, as_json: bo
     sys.exit(EXIT_SKIPPED if res["skipped"] else EXIT_OK)
 
 
-@main.group("eval")
-def eval_group() -> None:
-    """Built-in evaluation."""
-
-
-@eval_group.command("beir")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--split", default="test", show_default=True)
-@click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Comma-separated.")
-@json_option
-@click.pass_obj
-def eval_beir(obj: Context, folder: Path, split: str, modes: str, as_json: bool) -> None:
-    """nDCG@10, recall@100, MRR@10 on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."""
-    from .eval.beir import evaluate
-
-    overrides = {**obj.overrides}
-    with errors_to_exit():
-        base = Engine.from_settings(**overrides).settings["home"]
-        overrides["home"] = base / "eval" / folder.resolve().name
-        with Engine.from_settings(**overrides) as engine, progress_bar("embed", as_json) as bar:
-            table = evaluate(engine, folder, split, tuple(m.strip() for m in modes.split(",")), progress=bar)
-    emit(table, as_json, lambda: "\n".join(
-        [f"{'method':14} {'nDCG@10':>8} {'recall@100':>10} {'MRR@10':>8}"]
-        + [f"{k:14} {v['nDCG@10']:8.4f} {v['recall@100']:10.4f} {v['MRR@10']:8.4f}" for k, v in table.items()]))
-
-
-@eval_group.command("recs")
-@click.option("--readers", default=200, show_default=True, help="Simulated readers (1-3 topics each).")
-@click.option("--per-topic", default=10, show_default=True, help="Library papers (and hidden papers) per topic.")
-@click.option("--k", default=20, show_default=True)
-@click.option("--max-df", default=400, show_default=True, help="Largest topic (papers with the phrase).")
-@click.option("--seed", default=0, show_default=True)
-@json_option
-@click.pass_obj
-def eval_recs(obj: Context, readers: int, per_topic: int, k: int, max_df: int, seed: int, as_json: bool) -> None:
-    """Recall@k, nDCG@k and Vendi diversity for paperboy's recommender, a single-centroid baseline
-    and arxiv-sanity-lite's TF-IDF + SVM, on readers simulated from the embedded corpus."""
-    from .eval.recs import evaluate
-
-    with errors_to_exit(), obj.engine() as engine, progress_bar("readers", as_json) as bar:
-        res = evaluate(engine, readers, per_topic, k, seed, max_df, progress=bar)
-    emit(res, as_json, lambda: "\n".join(
-        [f"{res['readers']} readers over {res['topics']} title-phrase topics, e.g. {res['examples'][0]!r}",
-         f"{'method':14} {f'recall@{k}':>10} {f'nDCG@{k}':>8} {f'Vendi@{k}':>8}"]
-        + [f"{m:14} {v['recall']:10.4f} {v['ndcg']:8.4f} {v['vendi']:8.2f}" for m, v in res["methods"].items()]))
-
-
 @main.command()
 @click.pass_obj
 def settings(obj: Context) -> None:
@@ -527,3 +480,6 @@ elif __name__ == "paperboy.cli":  # not in a worker process (__mp_main__), which
     from .cli_users import user_group
 
     main.add_command(user_group)
+    from .cli_eval import eval_group
+
+    main.add_command(eval_group)

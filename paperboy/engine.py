@@ -295,8 +295,9 @@ class Engine:
             if self._similar is None or self._similar.vectors is not vectors:
                 s = self.settings
                 self._similar = SimilarPapers(vectors, vector_dir(s["home"], self.embedder.model_id) / "hubness",
-                                              bank_k=s["similar_bank_k"], beta=s["similar_beta"],
-                                              candidates=s["similar_candidates"])
+                                              bank_k=s["similar_bank_k"], hub_weight=s["similar_hub_weight"],
+                                              lexical_weight=s["similar_lexical_weight"],
+                                              candidates=s["similar_candidates"], lexical=self.tfidf_cosines)
                 self._similar_version = -1
             service = self._similar
         if self._similar_version != self._vectors_version:
@@ -353,6 +354,16 @@ class Engine:
             return self.tfidf().svm_scores(positives, negatives, k, exclude)
         except ConfigError:
             return {}
+
+    def tfidf_cosines(self, paper_id: int, ids: Any) -> Any:
+        """TF-IDF cosines of a paper to candidates (``index/tfidf.py``): the lexical side of similar
+        papers; zeros without scikit-learn."""
+        import numpy as np
+
+        try:
+            return self.tfidf().cosines(paper_id, ids)
+        except ConfigError:
+            return np.zeros(len(ids))
 
     def tfidf(self) -> Any:
         """The TF-IDF index (``index/tfidf.py``), following the store (``refresh``: in memory; ``embed``

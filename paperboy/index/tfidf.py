@@ -158,6 +158,19 @@ class TfidfIndex:
             self._row, self._row_of = {int(i): n for n, i in enumerate(self.ids) if i >= 0}, self.ids
         return self._row
 
+    def cosines(self, paper_id: int, ids: np.ndarray) -> np.ndarray:
+        """TF-IDF cosine of ``paper_id`` to each of ``ids`` (rows are l2-normalised); 0 where either
+        has no row yet."""
+        row = self._rows()
+        out = np.zeros(len(ids))
+        if self.matrix is None or paper_id not in row:
+            return out
+        have = [(n, row[int(i)]) for n, i in enumerate(ids) if int(i) in row]
+        if have:
+            at, rows = zip(*have)
+            out[list(at)] = (self.matrix[list(rows)] @ self.matrix[row[paper_id]].T).toarray().ravel()
+        return out
+
     def svm_scores(self, positives: list[int], negatives: list[int], k: int,
                    exclude: set[int]) -> dict[int, float]:
         """The top ``k`` papers by a linear SVM trained on the reader's positives against every

@@ -1,19 +1,23 @@
-"""Similar papers: embedding neighbours, re-ranked to reduce hubness.
+"""Similar papers: embedding neighbours, fused with TF-IDF and re-ranked to reduce hubness.
 
 In high-dimensional embedding spaces a few points ("hubs", typically near the data mean) are the
-nearest neighbour of very many others, so the same papers crowd every similar-papers list. We follow
-"Balance Act: Mitigating Hubness in Cross-Modal Retrieval with Query and Gallery Banks" (Wang et al.,
-EMNLP 2023) and the inverted softmax of QB-Norm ("Cross Modal Retrieval with Querybank Normalisation",
-Bogolin et al., CVPR 2022), which it builds on: a bank of queries measures how much of a hub each gallery
-item is, and every similarity to it is divided by that. Here the corpus is both gallery and bank:
+nearest neighbour of very many others, so the same papers crowd every similar-papers list. Each paper's
+hub score is its local density, the mean cosine to its ``bank_k`` nearest other papers (the corpus is
+its own query bank), and it is subtracted, in part, from every similarity to that paper: the target
+side of CSLS ("Word Translation Without Parallel Data", Conneau et al., ICLR 2018; the query side is
+the same for one query's whole list, so it cannot change the order). Embedding and lexical neighbours
+are partly complementary, so the TF-IDF cosine of the two papers (the features arxiv-sanity-lite
+ranks by) is added:
 
-    h(y) = logsumexp_{q in NN_K(y), q != y} beta * cos(q, y)     (hub score, K = ``bank_k``)
-    score(x, y) = beta * cos(x, y) - h(y)                        (log of the inverted softmax)
+    r(y) = mean_{q in NN_K(y), q != y} cos(q, y)                              (hub score, K = ``bank_k``)
+    score(x, y) = cos(x, y) + lexical_weight * tfidf(x, y) - hub_weight * r(y)
 
-and x's top ``candidates`` neighbours by cosine are re-ranked by ``score``. Balance Act's query-side
-normalisation (its dual bank) divides all of one query's scores by the same amount, so it cannot
-change one query's order and is left out. QB-Norm's "dynamic" gate (normalise only queries whose top
-hit is a bank hub) guards against queries unlike the bank; ours are bank members, so it is left out.
+and x's top ``candidates`` neighbours by cosine are re-ranked by ``score`` (100 cosine candidates did as
+well as adding the top 100 by TF-IDF). On 2,026 papers in 45 human-curated topic folders
+(``paperboy eval similar``) plain cosine gave P@10 0.826 at N10 skewness 1.81, this score with the
+default weights 0.5 / 0.5 about a point more precision at skewness below 0.8, while the inverted
+softmax of QB-Norm (Bogolin et al., CVPR 2022), subtracted whole, gave 0.768 at 0.81: a full
+correction removes hubs but buries true neighbours that are merely popular.
 
 Hub scores cost one K-nearest-neighbour search per paper, batched: exact matrix products in blocks up to
 ~100k papers (38,858 papers: ~10 s on 2 cores), the HNSW graph's batch search above. They are cached
@@ -22,7 +26,7 @@ with the sidecar last, like the vector index itself (``index/generations.py``). 
 since are scored incrementally (a change is seen through the projections of each vector on a few fixed
 random probes); old papers' scores then ignore the newcomers among their neighbours, so everything is
 recomputed once the index has grown by more than ``FULL_GROWTH`` since the last full computation, or
-when the model, ``bank_k`` or ``beta`` differ.
+when the model or ``bank_k`` differ.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -55,20 +60,27 @@ class HubScores(NamedTuple):
     """Hub score h of each scored paper, sorted by id; ``probe``: the vector's probe projections."""
 
     ids: np.ndarray  # int64, strictly increasing
-    h: np.ndarray  # float64
+    h: np.ndarray  # float64: mean cosine to the paper's bank_k nearest others
     probe: np.ndarray  # float32, (n, PROBES)
 
 
+Lexical = Callable[[int, np.ndarray], np.ndarray]  # (paper, candidate ids) -> TF-IDF cosines
+
+
 class SimilarPapers:
-    """Nearest papers by cosine, optionally re-ranked by the inverted softmax against hub scores."""
+    """Nearest papers by cosine, optionally re-ranked by ``score`` (module docstring). ``lexical``
+    gives TF-IDF cosines between a paper and candidates (0 for papers it does not know); without it
+    the lexical term is left out."""
 
     def __init__(self, vectors: VectorIndex, cache_dir: Path | None, *, bank_k: int = 50,
-                 beta: float = 20.0, candidates: int = 100) -> None:
-        if bank_k < 1 or candidates < 1 or not beta > 0:
-            raise ConfigError(f"similar papers need bank_k >= 1, candidates >= 1 and beta > 0, "
-                              f"not {bank_k}, {candidates}, {beta}")
+                 hub_weight: float = 0.5, lexical_weight: float = 0.5, candidates: int = 100,
+                 lexical: Lexical | None = None) -> None:
+        if bank_k < 1 or candidates < 1 or not 0 <= hub_weight <= 10 or not 0 <= lexical_weight <= 10:
+            raise ConfigError(f"similar papers need bank_k >= 1, candidates >= 1 and weights in 0..10, not "
+                              f"{bank_k}, {candidates}, {hub_weight}, {lexical_weight}")
         self.vectors, self.cache_dir = vectors, Path(cache_dir) if cache_dir is not None else None
-        self.bank_k, self.beta, self.candidates = int(bank_k), float(beta), int(candidates)
+        self.bank_k, self.candidates = int(bank_k), int(candidates)
+        self.hub_weight, self.lexical_weight, self.lexical = float(hub_weight), float(lexical_weight), lexical
         self._probes = np.random.default_rng(20230101).standard_normal((vectors.dim, PROBES)).astype(np.float32)
         self._probes /= np.linalg.norm(self._probes, axis=0)
         self._scores: HubScores | None = None
@@ -79,7 +91,7 @@ class SimilarPapers:
 
     def _params(self) -> dict[str, Any]:
         return {"model_id": self.vectors.model_id, "dim": self.vectors.dim, "bank_k": self.bank_k,
-                "beta": self.beta, "probes": PROBES}
+                "hub": "mean-cosine", "probes": PROBES}
 
     def hub_scores(self) -> HubScores:
         """h(y) for every paper in the index: kept in memory, loaded from the cache, scored for
@@ -125,7 +137,7 @@ class SimilarPapers:
     def _compute(self, rows: np.ndarray, mat: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """h for the papers in these rows of ``mat`` (every vector: the bank), in batches."""
         k = min(self.bank_k, len(mat) - 1)
-        out = np.full(len(rows), -np.inf)  # a paper alone in the index is nobody's hub
+        out = np.zeros(len(rows))  # a paper alone in the index is nobody's hub
         if k < 1 or not len(rows):
             return out
         self._method = "exact"
@@ -136,7 +148,7 @@ class SimilarPapers:
                 nids, sims = self.vectors.search_many(mat[r], k + 1)
                 keep = (nids >= 0) & (nids != ids[r][:, None])  # a paper is not in its own bank
                 keep &= np.cumsum(keep, axis=1) <= k
-                out[s:s + len(r)] = self._logsumexp(np.where(keep, sims, -np.inf))
+                out[s:s + len(r)] = _mean(np.where(keep, sims, np.nan))
             return out
         # Exact: score blocks of one reused buffer, partitioned in place (fresh 100 MB blocks cost more
         # in page faults than the partition itself); every row is complete, so no merging is needed.
@@ -148,20 +160,12 @@ class SimilarPapers:
             np.matmul(mat[r], mat.T, out=block)
             block[np.arange(len(r)), r] = -np.inf  # a paper is not in its own bank
             block.partition(len(mat) - k, axis=1)
-            out[s:s + len(r)] = self._logsumexp(block[:, len(mat) - k:])
+            out[s:s + len(r)] = _mean(block[:, len(mat) - k:])
         return out
-
-    def _logsumexp(self, sims: np.ndarray) -> np.ndarray:
-        """Per row: log sum exp(beta * sims); -inf entries count for nothing."""
-        z = self.beta * sims.astype(np.float64)
-        m = z.max(axis=1, keepdims=True)
-        m[~np.isfinite(m)] = 0.0
-        with np.errstate(divide="ignore"):
-            return m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
 
     def neighbours(self, paper_id: int, k: int = 10, hubness: bool = True) -> list[tuple[int, float, float]]:
         """(id, cosine, score) of the k papers most similar to ``paper_id``, best first; ``score`` is
-        beta*cos - h (hubness) or the cosine itself. [] when the paper has no vector."""
+        the fused, hub-corrected score (``hubness``) or the cosine itself. [] when the paper has no vector."""
         v = self.vectors.vector(paper_id)
         if v is None or k <= 0:
             return []
@@ -169,7 +173,9 @@ class SimilarPapers:
             ids, cos = self.vectors.search(v, k, exclude={int(paper_id)})
             return [(int(i), float(c), float(c)) for i, c in zip(ids, cos)]
         ids, cos = self.vectors.search(v, max(k, self.candidates), exclude={int(paper_id)})
-        score = self.beta * cos.astype(np.float64) - self._lookup(ids)
+        score = cos.astype(np.float64) - self.hub_weight * self._lookup(ids)
+        if self.lexical is not None and self.lexical_weight and len(ids):
+            score += self.lexical_weight * np.asarray(self.lexical(int(paper_id), ids), np.float64)
         order = np.argsort(-score, kind="stable")[:k]
         return [(int(ids[j]), float(cos[j]), float(score[j])) for j in order]
 
@@ -197,7 +203,7 @@ class SimilarPapers:
                 ours = self._params()
                 other = {k: meta["params"].get(k) for k in ours if meta["params"].get(k) != ours[k]}
                 # another model or dimension is a cache that does not belong here; other bank_k or
-                # beta is a changed setting
+                # the hub score is a changed setting
                 (log.warning if {"model_id", "dim"} & other.keys() else log.info)(
                     "hub scores in %s are for other parameters %s: recomputing", d, other)
                 return None, 0
@@ -215,6 +221,14 @@ class SimilarPapers:
         if self.cache_dir is not None:
             meta = {"params": self._params(), "count": len(scores.ids), "full_count": self._full_count}
             save_generation(self.cache_dir, SIDECAR, scores._asdict(), meta, prefix="hub-")
+
+
+def _mean(sims: np.ndarray) -> np.ndarray:
+    """Per row: the mean of the finite entries (0 for a row with none)."""
+    sims = sims.astype(np.float64)
+    ok = np.isfinite(sims)
+    n = ok.sum(axis=1)
+    return np.where(n > 0, np.where(ok, sims, 0.0).sum(axis=1) / np.maximum(n, 1), 0.0)
 
 
 def _positions(scores: HubScores | None, ids: np.ndarray) -> np.ndarray | None:
