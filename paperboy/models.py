@@ -68,6 +68,21 @@ class Paper:
     journal_ref: str | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # A document stored without a title (an untitled BEIR document) shows the start of its text,
+        # so pages, feeds and the API always have one; the store, the indexes and the embeddings keep
+        # it empty, so that text is not counted twice in BM25's title boost and the embedding (issue 11).
+        if not self.title:
+            self.title = untitled(self.abstract)
+
+
+def untitled(text: str, limit: int = 100) -> str:
+    """A display title for an untitled document: its first ``limit`` characters, cut at a word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text or "untitled"
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
+
 
 @dataclass(slots=True)
 class IngestSummary:

@@ -337,7 +337,9 @@ def check_record(rec: PaperRecord) -> str | None:
         extra_size = len(orjson.dumps(rec.extra, option=orjson.OPT_NON_STR_KEYS))
     except (TypeError, orjson.JSONEncodeError):
         return "extra is not JSON"
-    if not rec.title:
+    if not rec.title and (rec.match_title or not rec.abstract):
+        # Only a record keyed by its source id alone (a BEIR document) may be untitled, and only with
+        # text: its title stays empty rather than repeating the text (issue 11); pages show Paper.title.
         return "missing title"
     if why := _too_long(rec):
         return why

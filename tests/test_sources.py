@@ -77,6 +77,38 @@ def test_beir_corpus_keeps_same_titles_apart():
     assert all(r.source == "beir:beir_tiny" and not r.match_title for r in recs)
 
 
+def test_beir_untitled_document_counts_its_text_once(tmp_path, store):
+    """Issue 11: the start of an untitled document's text was copied into its title, so BM25's title
+    field and the embedded title + abstract saw it twice. The title stays empty; pages show the text."""
+    from paperboy.embed.base import paper_text
+    from paperboy.index.lexical import LexicalIndex
+    from paperboy.ingest import ingest_file
+    from paperboy.query import parse_query
+
+    text = "Graphene sheets conduct heat along the plane far better than across it, " * 3
+    corpus = tmp_path / "mini" / "corpus.jsonl"
+    corpus.parent.mkdir()
+    corpus.write_text(f'{{"_id": "1", "title": "", "text": "{text}"}}\n'
+                      '{"_id": "2", "text": "Heat in copper."}\n'
+                      '{"_id": "3", "title": "Phonons in graphene", "text": "Heat carried by lattice waves."}\n'
+                      '{"_id": "4", "title": "", "text": ""}\n')
+    recs = records("beir", corpus)
+    assert [r.title for r in recs] == ["", "", "Phonons in graphene", ""]
+    summary = ingest_file(store, corpus, "beir")
+    assert summary.inserted == 3 and summary.skipped == 1 and "missing title" in summary.errors[0]
+    rows = {r["canonical_id"]: r for r in store.papers_since(0, 10)}
+    row = rows["beir:mini:1"]
+    assert row["title"] == "" and paper_text(row["title"], row["abstract"]) == text.strip()
+    idx = LexicalIndex(None)
+    idx.sync(store)
+    titled = [store.get_papers([pid])[pid].canonical_id for pid, _ in idx.search(idx.build(parse_query("ti:graphene")), 10)[0]]
+    assert titled == ["beir:mini:3"]  # the untitled document's words are not in its title field
+    papers = store.get_papers([row["id"], rows["beir:mini:2"]["id"]])
+    assert papers[row["id"]].title == ("Graphene sheets conduct heat along the plane far better than across it, "
+                                       "Graphene sheets conduct\u2026")
+    assert papers[rows["beir:mini:2"]["id"]].title == "Heat in copper."
+
+
 @pytest.mark.parametrize("rel, fmt", [
     ("kaggle_excerpt.jsonl", "kaggle"), ("quant_ph_excerpt.jsonl", "jsonl"), ("hf_daily.json", "hf-daily"),
     ("hf_scrape_excerpt.json", "hf-scrape"), ("beir_tiny/corpus.jsonl", "beir"),

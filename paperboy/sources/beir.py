@@ -24,9 +24,11 @@ def parse(obj: dict, loc: str, dataset: str) -> PaperRecord | BadRecord:
     doc_id = fields.ident(obj, "_id")
     if not doc_id:
         return BadRecord(loc, "missing _id")
-    body = fields.text(obj, "text")
-    return PaperRecord(source=f"beir:{dataset}", source_id=doc_id, title=(fields.text(obj, "title") or body)[:300],
-                       abstract=body, match_title=False)
+    # An untitled document keeps an empty title: copying the start of its text there counted those words
+    # twice, in BM25's title field and in the embedded title + abstract (issue 11). Pages show the start
+    # of the text instead (models.Paper).
+    return PaperRecord(source=f"beir:{dataset}", source_id=doc_id, title=fields.text(obj, "title"),
+                       abstract=fields.text(obj, "text"), match_title=False)
 
 
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
