@@ -1,12 +1,13 @@
-"""Hubness of similar-paper lists: plain cosine neighbours against hubness reduction
-(``paperboy/services/similar.py``, after "Balance Act" and QB-Norm's inverted softmax).
+"""Hubness of similar-paper lists: plain cosine neighbours against paperboy's re-ranking
+(``paperboy/services/similar.py``: cosine + lexical weight x TF-IDF cosine - hub weight x CSLS hub score).
 
 Every paper with a vector in the store gets its k-paper list (k=10) from ``SimilarPapers.neighbours``,
-once by cosine and once re-ranked. N_k(y) is how many lists paper y appears in; its skewness is the
+once by cosine and once per (hub weight, lexical weight) pair. N_k(y) is how many lists paper y appears in; its skewness is the
 usual hubness measure (Radovanović et al., 2010). Reported per ranking: skewness and max of N_k, the
 share of lists holding one of that ranking's top-1% papers by N_k (and one of the cosine ranking's),
 the share of papers in no list (anti-hubs), the mean cosine of the listed papers, the overlap with
-the cosine list, and p50/p99 per ``neighbours()`` call. Hub scores are timed cold (fresh cache dir),
+the cosine list, and p50/p99 per ``neighbours()`` call (with the lexical term: its TF-IDF cosines
+included). Precision needs labels: ``paperboy eval similar``. Hub scores are timed cold (fresh cache dir),
 loaded from the cache, and computed through the HNSW graph's batch search (the path taken above
 ~100k papers) to compare time and scores.
 
@@ -70,15 +71,20 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=Path("/tmp/paperboy-quantph"))
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--bank-k", type=int, default=50)
-    ap.add_argument("--betas", default="10,20", help="comma-separated: one re-ranked column per beta")
+    ap.add_argument("--weights", default="0.5:0.5,0.5:0,1:0",
+                    help="comma-separated HUB:LEXICAL weight pairs, one re-ranked column each (default first)")
     ap.add_argument("--candidates", type=int, default=100)
     args = ap.parse_args()
 
     with Engine.from_settings(home=args.home) as engine:
-        papers = engine.stats()["papers"]
-        t = time.perf_counter()
-        vi = engine.vectors()
-        t_sync = time.perf_counter() - t
+        run(engine, args)
+
+
+def run(engine: Engine, args: argparse.Namespace) -> None:
+    papers = engine.stats()["papers"]
+    t = time.perf_counter()
+    vi = engine.vectors()
+    t_sync = time.perf_counter() - t
     if vi is None or len(vi) < 2:
         raise SystemExit(f"no embeddings in {args.home}: run paperboy embed first")
     ids = np.sort(vi.matrix()[0])
@@ -93,31 +99,30 @@ def main() -> None:
         plain, cos, took = lists(plain_sp, ids, args.k, hubness=False)
         plain_hubs = top_percent(k_occurrence(ids, plain))
         cols["cosine"] = stats(ids, plain, cos, took, plain, plain_hubs)
-        betas = [float(b) for b in args.betas.split(",")]
-        first_h = None
-        for beta in betas:
-            cache = Path(tmp) / f"hub-{beta}"
-            sp = SimilarPapers(vi, cache, bank_k=args.bank_k, beta=beta, candidates=args.candidates)
-            t = time.perf_counter()
-            h = sp.hub_scores()
-            cold = time.perf_counter() - t
-            first_h = first_h if first_h is not None else h
-            t = time.perf_counter()
-            SimilarPapers(vi, cache, bank_k=args.bank_k, beta=beta).hub_scores()
-            warm = time.perf_counter() - t
-            timing.append(f"beta={beta:g}: hub scores for {len(h.ids):,} papers in {cold:.1f} s "
-                          f"({sp.last_refresh['method']} search of the bank), loaded from the cache in "
-                          f"{warm * 1e3:.0f} ms")
+        weights = [tuple(float(x) for x in w.split(":")) for w in args.weights.split(",")]
+        cache = Path(tmp) / "hub"
+        t = time.perf_counter()
+        h = SimilarPapers(vi, cache, bank_k=args.bank_k).hub_scores()
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        warm_sp = SimilarPapers(vi, cache, bank_k=args.bank_k)
+        warm_sp.hub_scores()
+        timing.append(f"hub scores for {len(h.ids):,} papers in {cold:.1f} s ({warm_sp.last_refresh['method'] or 'exact'} "
+                      f"search of the bank), loaded from the cache in {(time.perf_counter() - t) * 1e3:.0f} ms")
+        engine.tfidf()  # built (or loaded) before timing: a served instance has it from `paperboy embed`
+        for hub_w, lex_w in weights:
+            sp = SimilarPapers(vi, cache, bank_k=args.bank_k, hub_weight=hub_w, lexical_weight=lex_w,
+                               candidates=args.candidates, lexical=engine.tfidf_cosines)
             nbrs, cos, took = lists(sp, ids, args.k, hubness=True)
-            cols[f"hubness-reduced (beta={beta:g})"] = stats(ids, nbrs, cos, took, plain, plain_hubs)
+            cols[f"hub {hub_w:g}, lexical {lex_w:g}"] = stats(ids, nbrs, cos, took, plain, plain_hubs)
         if hnsw == "HNSW":
             smod._EXACT_PAIRS, pairs = 0, smod._EXACT_PAIRS  # force the graph's batch search
-            sp = SimilarPapers(vi, None, bank_k=args.bank_k, beta=betas[0])
+            sp = SimilarPapers(vi, None, bank_k=args.bank_k)
             t = time.perf_counter()
             hh = sp.hub_scores()
             smod._EXACT_PAIRS = pairs
-            d = np.abs(hh.h - first_h.h)  # type: ignore[union-attr]
-            timing.append(f"beta={betas[0]:g} through {sp.last_refresh['method']} batch search: "
+            d = np.abs(hh.h - h.h)
+            timing.append(f"hub scores through {sp.last_refresh['method']} batch search: "
                           f"{time.perf_counter() - t:.1f} s, |h_hnsw - h| mean {d.mean():.4f}, max {d.max():.3f}")
 
     rows = [("skewness of N_k", "skew", "{:.2f}"), ("max N_k", "max", "{:.0f}"),

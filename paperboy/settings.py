@@ -68,6 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("similar_candidates", 100, "Similar papers: cosine neighbours re-ranked per paper."),
     Setting("web_host", "127.0.0.1", "Address `paperboy serve` listens on."),
     Setting("web_port", 8000, "Port `paperboy serve` listens on."),
+    Setting("web_numeric_threads", 1, "BLAS and torch threads in each web process (0: the libraries' default)."),
     Setting("base_url", "", "Public URL of the site for absolute links (feeds, email); default http://host:port."),
     Setting("secret_key", "", "Key that signs CSRF tokens and links; default: generated once into home/secret_key."),
     Setting("session_days", 30.0, "How long a login lasts."),

@@ -87,8 +87,10 @@ log = logging.getLogger("paperboy.web")
 
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
+    from ..threads import limit_numeric_threads
     from . import account, api, feeds, ops, pages, reader_pages
 
+    limit_numeric_threads(engine.settings["web_numeric_threads"])
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
