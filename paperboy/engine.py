@@ -348,10 +348,11 @@ class Engine:
         _ = self.lexical  # opened and following the store
         return self._with_lexical(hits)
 
-    def tfidf_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int]) -> dict[int, float]:
-        """The reader's TF-IDF SVM top ``k`` (``index/tfidf.py``); {} without scikit-learn."""
+    def tfidf_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int],
+                     dense: Any = None) -> dict[int, float]:
+        """The reader's TF-IDF (+ embedding, ``dense``) SVM top ``k`` (``index/tfidf.py``); {} without scikit-learn."""
         try:
-            return self.tfidf().svm_scores(positives, negatives, k, exclude)
+            return self.tfidf().svm_scores(positives, negatives, k, exclude, dense)
         except ConfigError:
             return {}
 

@@ -12,6 +12,13 @@ and digests use, built by ``build_recommender``), ``centroid`` (cosine to the me
 ``arxiv-sanity`` (arxiv-sanity-lite: TF-IDF of title + abstract, unigrams and bigrams, and a linear
 SVM per reader with C=0.01 and balanced classes, library against everything else).
 Topics are defined by title words, which favours lexical methods such as the SVM.
+
+With ``folders`` (``eval recs --topics FILE``: human-curated topic folders, ``eval/topics.py``) a
+topic is a folder instead: a reader follows 1-3 folders; from each, ``min(per_topic, n // 2)`` of
+its ``n`` papers (in a random order) are the library and all the others are hidden, so recall@k
+asks for any of the folder's remaining papers. Folders with fewer than ``MIN_FOLDER`` (4) papers
+cannot give at least two library and two hidden papers and are not used. A paper filed in two of a
+reader's folders counts once, in the library if either folder put it there.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from ..index.lexical import STOP_WORDS
 from ..services.recommend import Reader, vendi
 
 WORD = re.compile(r"[a-z][a-z0-9-]+")
+MIN_FOLDER = 4  # papers in a topic folder for it to be split into library and hidden papers
 
 
 @dataclass
@@ -80,6 +88,25 @@ def simulate(topic_papers: dict[str, list[int]], n_readers: int, per_topic: int,
     return out
 
 
+def simulate_folders(folders: dict[str, list[int]], n_readers: int, per_topic: int,
+                     rng: np.random.Generator) -> list[SimReader]:
+    """Readers of 1-3 topic folders (1, 2, 3, 1, ...): ``min(per_topic, n // 2)`` of each folder's
+    ``n`` papers are the library, the rest of the folder is hidden; folders under MIN_FOLDER papers are skipped."""
+    usable = {f: list(dict.fromkeys(v)) for f, v in folders.items() if len(set(v)) >= MIN_FOLDER}
+    names = sorted(usable)
+    out = []
+    for r in range(n_readers):
+        chosen = [names[i] for i in rng.choice(len(names), size=min(1 + r % 3, len(names)), replace=False)]
+        lib: list[int] = []
+        every: set[int] = set()
+        for f in chosen:
+            papers = rng.permutation(usable[f]).tolist()
+            lib += [p for p in papers[:min(per_topic, len(papers) // 2)] if p not in lib]
+            every |= set(papers)
+        out.append(SimReader(chosen, lib, every - set(lib)))
+    return out
+
+
 def score(ranked: list[int], hidden: set[int], k: int) -> tuple[float, float]:
     hits = [1.0 if p in hidden else 0.0 for p in ranked[:k]]
     recall = sum(hits) / max(min(k, len(hidden)), 1)
@@ -126,10 +153,12 @@ class Baselines:
 
 
 def evaluate(engine: Any, n_readers: int = 200, per_topic: int = 10, k: int = 20, seed: int = 0,
-             max_df: int = 400, progress: Any = None) -> dict[str, Any]:
-    """Mean recall@k, nDCG@k and Vendi@k per method over simulated readers."""
+             max_df: int = 400, progress: Any = None,
+             folders: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """Mean recall@k, nDCG@k and Vendi@k per method over simulated readers: of title phrases, or of
+    ``folders`` (folder -> paper ids, from ``eval.topics.prepare``) when given (``max_df`` unused then)."""
     vectors = engine.vectors()
-    if vectors is None or len(vectors) < 100:
+    if vectors is None or len(vectors) < (2 * MIN_FOLDER if folders is not None else 100):
         raise ConfigError("eval recs needs an embedded corpus of 100+ papers: paperboy ingest ... && paperboy embed")
     ids, mat = vectors.matrix()
     ids, mat = np.array(ids), np.array(mat)
@@ -138,10 +167,18 @@ def evaluate(engine: Any, n_readers: int = 200, per_topic: int = 10, k: int = 20
         papers.update(engine.store.get_papers([int(i) for i in ids[s:s + 5000]]))
     titles = {int(i): papers[int(i)].title for i in ids if int(i) in papers}
     rng = np.random.default_rng(seed)
-    topic_papers = topics(titles, 2 * per_topic, max_df, max(n_readers // 2, 3), rng)
-    if len(topic_papers) < 3:
-        raise ConfigError(f"only {len(topic_papers)} title phrases in {2 * per_topic}..{max_df} papers: corpus too small")
-    readers = simulate(topic_papers, n_readers, per_topic, rng)
+    if folders is not None:
+        topic_papers = {f: [p for p in v if p in titles] for f, v in folders.items()}
+        topic_papers = {f: v for f, v in topic_papers.items() if len(set(v)) >= MIN_FOLDER}
+        if len(topic_papers) < 2:
+            raise ConfigError(f"only {len(topic_papers)} topic folders with {MIN_FOLDER}+ embedded papers; 2 are needed")
+        readers = simulate_folders(topic_papers, n_readers, per_topic, rng)
+    else:
+        topic_papers = topics(titles, 2 * per_topic, max_df, max(n_readers // 2, 3), rng)
+        if len(topic_papers) < 3:
+            raise ConfigError(f"only {len(topic_papers)} title phrases in {2 * per_topic}..{max_df} papers: "
+                              "corpus too small")
+        readers = simulate(topic_papers, n_readers, per_topic, rng)
     base = Baselines(ids, mat, [f"{papers[int(i)].title} {papers[int(i)].abstract}" if int(i) in papers else ""
                                 for i in ids])
     rec = engine.recommender()

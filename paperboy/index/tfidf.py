@@ -1,8 +1,16 @@
 """TF-IDF features of every paper (title + abstract) and per-reader linear SVMs over them, as
 arxiv-sanity-lite does: the lexical half of the recommender's per-reader model.
 
+The reader's SVM (``svm_scores``) sees three blocks per paper: the TF-IDF of title + abstract
+(arxiv-sanity-lite's features), the TF-IDF of the title alone (same vocabulary and idf; a title says
+what a paper is about, an abstract also says how, so the title's words count again) and, when the
+caller passes the vector index's matrix, the paper's embedding (the semantic side that TF-IDF lacks;
+issue 11). It is trained on the reader's positives against their negatives and a fixed random sample
+of the corpus (not every paper, as arxiv-sanity-lite does): the training cost stays flat as the
+corpus grows, and scoring every paper is one sparse product per block.
+
 Derived data beside the store: the fitted vocabulary (JSON), idf (.npy), the paper ids (.npy) and the
-sparse matrix (.npz, no pickle): one generation, the sidecar written last (``generations.py``). New or
+sparse matrices of texts and of titles (.npz, no pickle): one generation, the sidecar written last (``generations.py``). New or
 changed papers are transformed with the fitted vocabulary and appended (a changed paper's old row is
 retired); the vocabulary is refitted when the corpus has doubled since the last fit. Files that cannot be read or
 do not fit together (vocabulary, idf, ids and matrix shapes) are logged once and rebuilt from the store.
@@ -30,6 +38,10 @@ PARAMS: dict[str, Any] = dict(input="content", encoding="utf-8", decode_error="r
 SIDE = "tfidf.json"
 log = logging.getLogger(__name__)
 REFIT_GROWTH = 2.0
+TITLE_WEIGHT = 0.5  # the title block's weight in the reader's SVM (0: title + abstract only)
+DENSE_WEIGHT = 0.5  # the embedding block's weight (embeddings are unit vectors, like the TF-IDF rows)
+NEGATIVE_SAMPLE = 5000  # corpus papers the reader's SVM is trained against (fixed sample: deterministic)
+SVM_C = 0.01  # arxiv-sanity-lite's
 MIN_PAPERS = 50
 _SPEC = {"idf": (np.float64, ("terms",)), "ids": (np.int64, ("rows",))}  # "terms", "rows": the sidecar's
 
@@ -63,6 +75,17 @@ def _text(p: dict[str, Any]) -> str:
     return f"{p['title']}. {p.get('abstract') or ''}"
 
 
+def _dense_rows(ids: np.ndarray, dense_ids: np.ndarray) -> np.ndarray:
+    """For each of ``ids``, its row in ``dense_ids`` (-1 where it has none)."""
+    dense_ids = np.asarray(dense_ids)
+    if not len(dense_ids):
+        return np.full(len(ids), -1, np.int64)
+    order = np.argsort(dense_ids, kind="stable")
+    at = np.clip(np.searchsorted(dense_ids, ids, sorter=order), 0, len(order) - 1)
+    rows = order[at]
+    return np.where(dense_ids[rows] == ids, rows, -1)
+
+
 class TfidfIndex:
     """TF-IDF rows for papers, and ``svm_scores`` for a reader."""
 
@@ -71,6 +94,7 @@ class TfidfIndex:
         self.vectorizer: Any = None
         self.ids = np.zeros(0, np.int64)
         self.matrix: Any = None
+        self.titles: Any = None  # the titles' rows, aligned with ``matrix``
         self.synced, self.fitted_on = 0, 0
         self._row: dict[int, int] | None = None
         self._row_of: np.ndarray | None = None
@@ -85,20 +109,22 @@ class TfidfIndex:
         """Load the saved generation, all of it or nothing (GenerationError & co. if damaged)."""
         _, _, tfidf = _sklearn()
         assert self.directory is not None
-        readers = {"vocab": _read_vocab, "matrix": _read_matrix}
+        readers = {"vocab": _read_vocab, "matrix": _read_matrix, "titles": _read_matrix}
         got, meta = load_generation(self.directory, SIDE, _SPEC, readers=readers)
-        vocab, idf, ids, matrix = got["vocab"], got["idf"], got["ids"], got["matrix"]
+        vocab, idf, ids, matrix, titles = got["vocab"], got["idf"], got["ids"], got["matrix"], got["titles"]
         if len(vocab) != len(idf) or set(vocab.values()) != set(range(len(idf))):
             raise ValueError("vocabulary does not match the idf array")
         if not np.isfinite(idf).all():
             raise ValueError("idf holds NaN or infinity")
         if matrix.shape != (len(ids), len(idf)):
             raise ValueError(f"matrix {matrix.shape} does not fit {len(ids)} ids and {len(idf)} terms")
-        if matrix.nnz and not np.isfinite(matrix.data).all():
+        if titles.shape != matrix.shape:
+            raise ValueError(f"title matrix {titles.shape} does not fit the matrix {matrix.shape}")
+        if (matrix.nnz and not np.isfinite(matrix.data).all()) or (titles.nnz and not np.isfinite(titles.data).all()):
             raise ValueError("matrix holds NaN or infinity")
         vectorizer = tfidf(**PARAMS, vocabulary=vocab)
         vectorizer.idf_ = idf
-        self.vectorizer, self.ids, self.matrix = vectorizer, ids, matrix
+        self.vectorizer, self.ids, self.matrix, self.titles = vectorizer, ids, matrix, titles
         self.synced, self.fitted_on = int(meta["synced"]), int(meta["fitted_on"])
 
     def _save(self) -> None:
@@ -108,11 +134,14 @@ class TfidfIndex:
         vocab = {k: int(v) for k, v in self.vectorizer.vocabulary_.items()}
         idf = np.asarray(self.vectorizer.idf_, np.float64)
 
-        def write_matrix(p: Path) -> None:
-            with open(p, "wb") as f:  # a file object: save_npz would append ".npz" to a ".tmp" name
-                sp.save_npz(f, self.matrix)
+        def writer(m: Any) -> Any:
+            def write(p: Path) -> None:
+                with open(p, "wb") as f:  # a file object: save_npz would append ".npz" to a ".tmp" name
+                    sp.save_npz(f, m)
+            return write
 
-        files = {"vocab": ("json", lambda p: p.write_text(json.dumps(vocab))), "matrix": ("npz", write_matrix)}
+        files = {"vocab": ("json", lambda p: p.write_text(json.dumps(vocab))), "matrix": ("npz", writer(self.matrix)),
+                 "titles": ("npz", writer(self.titles))}
         meta = {"synced": self.synced, "fitted_on": self.fitted_on, "rows": len(self.ids), "terms": len(idf)}
         save_generation(self.directory, SIDE, {"idf": idf, "ids": self.ids}, meta, files=files)
         self._unsaved = False
@@ -134,16 +163,18 @@ class TfidfIndex:
                 return 0
             self.vectorizer = tfidf(**PARAMS, min_df=min(5, max(1, len(rows) // 1000)), max_df=0.1
                                     if len(rows) >= 1000 else 1.0).fit([_text(p) for p in rows])
-            self.ids, self.matrix = np.zeros(0, np.int64), None
+            self.ids, self.matrix, self.titles = np.zeros(0, np.int64), None, None
             self.fitted_on, self.synced = len(rows), 0
         done = 0
         while papers := store.papers_since(self.synced, chunk):
             new = self.vectorizer.transform([_text(p) for p in papers])
+            new_titles = self.vectorizer.transform([p["title"] for p in papers])
             pids = np.array([p["id"] for p in papers], np.int64)
             if len(self.ids):
                 self.ids = np.where(np.isin(self.ids, pids), -1, self.ids)  # retire changed papers' rows
             self.ids = np.concatenate([self.ids, pids])
             self.matrix = new if self.matrix is None else sp.vstack([self.matrix, new]).tocsr()
+            self.titles = new_titles if self.titles is None else sp.vstack([self.titles, new_titles]).tocsr()
             self.synced = papers[-1]["rev"]
             done += len(papers)
         if save or refit:
@@ -171,24 +202,56 @@ class TfidfIndex:
             out[list(at)] = (self.matrix[list(rows)] @ self.matrix[row[paper_id]].T).toarray().ravel()
         return out
 
-    def svm_scores(self, positives: list[int], negatives: list[int], k: int,
-                   exclude: set[int]) -> dict[int, float]:
-        """The top ``k`` papers by a linear SVM trained on the reader's positives against every
-        other paper (negatives count 3x), scaled to 0..1; {} when there is nothing to train on."""
-        _, svm, _ = _sklearn()
+    def svm_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int],
+                   dense: tuple[np.ndarray, np.ndarray] | None = None, *, title_weight: float = TITLE_WEIGHT,
+                   dense_weight: float = DENSE_WEIGHT, sample: int = NEGATIVE_SAMPLE,
+                   c: float = SVM_C) -> dict[int, float]:
+        """The top ``k`` papers by the reader's linear SVM (module docstring): positives against
+        their negatives (3x) and ``sample`` random corpus papers, classes balanced, on the TF-IDF of
+        title + abstract, ``title_weight`` x the title's and, with ``dense`` ((ids, unit vectors), e.g.
+        ``VectorIndex.matrix()``), ``dense_weight`` x the embedding (zeros for a paper without one).
+        Scores scaled to 0..1; {} when there is nothing to train on."""
+        sp, svm, _ = _sklearn()
         if self.matrix is None or not positives:
             return {}
         row = self._rows()
-        pos = [row[i] for i in positives if i in row]
-        if not pos:
+        pos = np.array(sorted({row[i] for i in positives if i in row}), np.int64)
+        if not len(pos):
             return {}
-        y = np.zeros(len(self.ids))
-        y[pos] = 1
-        w = np.ones(len(self.ids))
-        w[[row[i] for i in negatives if i in row]] = 3.0
-        clf = svm.LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-6, C=0.01)
-        clf.fit(self.matrix, y, sample_weight=w)
-        d = clf.decision_function(self.matrix)
+        neg = np.array(sorted({row[i] for i in negatives if i in row} - set(pos.tolist())), np.int64)
+        live = np.flatnonzero(self.ids >= 0)
+        if sample and len(live) > sample:
+            live = np.sort(np.random.default_rng(0).choice(live, sample, replace=False))
+        bg = np.setdiff1d(live, np.r_[pos, neg])
+        train = np.r_[pos, neg, bg]
+        y = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(bg))]
+        w = np.r_[np.ones(len(pos)), np.full(len(neg), 3.0), np.ones(len(bg))]
+        blocks = [self.matrix]
+        if title_weight and self.titles is not None:
+            blocks.append(self.titles * title_weight)
+        drows = vecs = None
+        if dense is not None and dense_weight and len(dense[0]):
+            drows, vecs = _dense_rows(self.ids, dense[0]), np.asarray(dense[1], np.float32)
+
+        def features(rows: np.ndarray) -> Any:
+            out = [b[rows] for b in blocks]
+            if vecs is not None:
+                assert drows is not None
+                x = np.where((drows[rows] >= 0)[:, None], vecs[np.maximum(drows[rows], 0)], 0) * dense_weight
+                n, dim = x.shape  # a full block: its CSR arrays directly (csr_matrix(x) would scan for zeros)
+                out.append(sp.csr_matrix((x.ravel(), np.tile(np.arange(dim, dtype=np.int32), n),
+                                          np.arange(0, n * dim + 1, dim, dtype=np.int64)), shape=(n, dim)))
+            return sp.hstack(out).tocsr() if len(out) > 1 else out[0]
+        clf = svm.LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-4, C=c, random_state=0)  # deterministic
+        clf.fit(features(train), y, sample_weight=w)
+        coef, width = clf.coef_.ravel(), self.matrix.shape[1]
+        d = np.full(len(self.ids), float(clf.intercept_[0]))
+        for n, b in enumerate(blocks):  # every paper, block by block (no stacked copy of the corpus)
+            d += b @ coef[n * width:(n + 1) * width]
+        if vecs is not None:
+            assert drows is not None
+            d += np.where(drows >= 0, (vecs @ coef[len(blocks) * width:].astype(np.float32))[np.maximum(drows, 0)],
+                          0) * dense_weight
         d[self.ids < 0] = -np.inf
         d[[row[i] for i in exclude if i in row]] = -np.inf
         top = np.argpartition(-d, min(k, len(d) - 1))[:k]

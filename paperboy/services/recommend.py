@@ -10,6 +10,15 @@ tag) re-scores the candidates, so "not interested" and thumbs-down steer what co
 list keeps each interest's proportional quota (diversity, measured with the Vendi score), and each
 recommendation names the interest and the library papers it is closest to.
 
+The strongest single signal is the reader's SVM (``index/tfidf.py`` ``svm_scores``, after
+arxiv-sanity-lite): it ranks the whole corpus on TF-IDF of title + abstract, the title's TF-IDF again
+and the embedding, trained against a fixed sample of the corpus; its top papers join the candidates
+and its scaled score is the largest term of the final score (issue 11).
+
+Exposure: the positives are the reader's own saves and upvotes, and paperboy keeps no log of what
+it showed (impressions), so there is no exposure-biased click signal to correct; inverse-propensity
+weighting ("Unbiased Recommender Learning from Missing-Not-At-Random Implicit Feedback") is not applied.
+
 Everything is computed per request from the reader's current library: a vote, save or dismissal
 changes the next list at once (milliseconds for a reader with hundreds of papers).
 """
@@ -231,7 +240,7 @@ class Recommender:
         svm: dict[int, float] = {}
         if self.sparse is not None:  # the reader's TF-IDF SVM over the whole corpus (arxiv-sanity-lite)
             svm = self.sparse(reader.positives, reader.negatives, SVM_CANDIDATES if candidates is None
-                              else SVM_CANDIDATES * 20, blocked)
+                              else SVM_CANDIDATES * 20, blocked, dense=self.vectors.matrix())
             cand |= set(svm) if candidates is None else set()
         cids, cx = self._vecs(sorted(cand))
         if not cids:
