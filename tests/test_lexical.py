@@ -92,6 +92,19 @@ def test_query_language_translation(papers):
     assert ids(papers, "molecules networks")[0] == 1  # stemming: network(s)
 
 
+def test_title_matches_by_normalized_title(store, papers):
+    assert papers.title_matches("Graph Neural Networks for Molecules") == [1]
+    assert papers.title_matches("  graph-neural networks, for MOLECULES!  ") == [1]  # case, punctuation, spaces
+    assert papers.title_matches("Graph neural networks") == []  # a prefix of a title is not the title
+    assert papers.title_matches("molecules") == papers.title_matches("") == papers.title_matches("?!") == []
+    store.upsert_papers([PaperRecord(source="t3", source_id="u", title="", abstract="Untitled text.", match_title=False),
+                         PaperRecord(source="t3", source_id="v", title="Quantum Error Correction.", abstract="Again.",
+                                     match_title=False)])
+    papers.sync(store)
+    assert sorted(papers.title_matches("quantum error correction")) == [3, 5]
+    assert papers.title_matches("Untitled text") == []  # an untitled document has no title key
+
+
 def test_operator_characters_are_inert(papers):
     for text in ["graph AND NOT quantum", "graph* OR (neural)", "'; DROP TABLE papers; --", "title:graph^9",
                  "graph~2 [a TO z]", "量子 graph", "\\\\ graph //"]:

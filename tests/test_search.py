@@ -95,3 +95,30 @@ def test_damaged_vector_index_is_rebuilt_from_the_store(built, tmp_path):
         assert len(e.vectors()) == 56
     r = CliRunner().invoke(main, ["--home", str(home), "embed", "--rebuild", "--json"])
     assert r.exit_code == 0 and '"vectors": 56' in r.output
+
+
+BIRDS = ("We count migrating birds over northern Europe every spring and autumn, relate the counts to wind, "
+         "rain and temperature at each station, and find that departures follow the weather fronts. ") * 4
+
+
+def test_exact_title_comes_first_whatever_the_fusion(engine):
+    """Issue 11: a query that is a paper's exact title returns it first in bm25 and hybrid. These two
+    titles are generic phrases that other papers match better, on an off-topic abstract."""
+    from paperboy.models import PaperRecord
+
+    titles_in = {"x1": "Graph decompositions", "x2": "Quantum computation"}
+    engine.store.upsert_papers([PaperRecord(source="t", source_id=k, title=t, abstract=BIRDS) for k, t in titles_in.items()])
+    assert engine.embed()["embedded"] == 2
+    searcher = engine.searcher()
+    for title in titles_in.values():
+        for mode, fusion in (("bm25", "rrf"), ("hybrid", "rrf"), ("hybrid", "score")):
+            searcher.fusion, searcher.exact_title_first = fusion, False
+            assert titles(engine.search(title, mode=mode))[:1] != [title], (title, mode, fusion)  # fused scores miss it
+            searcher.exact_title_first = True
+            res = engine.search(title, mode=mode)
+            assert titles(res)[0] == title, (title, mode, fusion)
+            assert titles(engine.search(f"  {title.upper()}. ", mode=mode))[0] == title  # normalized equality
+            assert res.hits[0].score == max(h.score for h in res.hits)
+        assert title not in titles(engine.search(title, mode="dense"))[:1]  # dense is left alone
+        assert title not in titles(engine.search(f"{title} cat:quant-ph", mode="hybrid"))  # constraints still hold
+    assert titles(engine.search("Graph decompositions sparsity", mode="bm25"))[0] != "Graph decompositions"

@@ -10,6 +10,11 @@
   absolute floor ``min_cosine`` (which protects small, single-topic corpora, where the background
   itself is on topic). A query about nothing in the corpus then returns few or no results instead
   of the k nearest. Both were set on SciFact (benchmarks/cutoff.py).
+- Exact title first (issue 11): in bm25 and hybrid, a query whose text is a paper's title
+  (``normalize.title_key`` equality, one term lookup in the lexical index) puts that paper first,
+  whatever the fusion and the cut-off say. Fused scores alone put it first for 95-99.9% of title
+  queries in hybrid (SciFact and topic-folder titles); with the rule 100%, at no change on claims or keyword
+  queries and ~0.01 ms per query (benchmarks/search_types.py).
 """
 
 from __future__ import annotations
@@ -64,10 +69,10 @@ class Searcher:
     def __init__(self, store: Store, lexical: LexicalIndex, vectors: VectorIndex | None,
                  embedder: Embedder | None, *, fusion: str = "rrf", alpha: float = 0.5,
                  z_min: float = 1.0, min_cosine: float = 0.25, lexical_slack: float = 0.05,
-                 candidates: int = 100, max_query: int = 1000) -> None:
+                 candidates: int = 100, max_query: int = 1000, exact_title_first: bool = True) -> None:
         self.store, self.lexical, self.vectors, self.embedder = store, lexical, vectors, embedder
         self.fusion, self.alpha, self.z_min, self.min_cosine = fusion, alpha, z_min, min_cosine
-        self.lexical_slack = lexical_slack
+        self.lexical_slack, self.exact_title_first = lexical_slack, exact_title_first
         self.candidates, self.max_query = candidates, max_query
         self._background: np.ndarray | None = None
 
@@ -91,6 +96,15 @@ class Searcher:
     def bm25(self, q: Query, k: int, count: bool = False) -> tuple[list[tuple[int, float]], int | None]:
         query = self.lexical.build(q)
         return self.lexical.search(query, k, count) if query is not None else ([], 0)
+
+    def exact_title(self, q: Query) -> list[int]:
+        """Papers whose title is the query's text (normalized) and that meet its constraints."""
+        text = q.free_text()
+        ids = self.lexical.title_matches(text) if text else []
+        if not ids:
+            return []
+        ok = self.lexical.constrain(q, ids)
+        return [i for i in ids if i in ok]
 
     def has_vectors(self) -> bool:
         return self.vectors is not None and self.embedder is not None and len(self.vectors) > 0
@@ -125,6 +139,9 @@ class Searcher:
         rows = {i: {"id": i, "bm25": s, "dense": None, "z": None} for i, s in lex}
         for i, s in den:
             rows.setdefault(i, {"id": i, "bm25": None, "dense": None, "z": None})["dense"] = s
+        exact = self.exact_title(q) if mode != "dense" and self.exact_title_first else []
+        for i in exact:  # found by its title even when neither list reached it
+            rows.setdefault(i, {"id": i, "bm25": None, "dense": None, "z": None})
         if qvec is not None:  # calibrate every candidate, BM25-only ones included
             missing = [i for i, r in rows.items() if r["dense"] is None]
             for i, s in self.cosines(qvec, missing).items():
@@ -148,10 +165,15 @@ class Searcher:
                 scores[i] = scores.get(i, 0.0) + self.alpha * v
         cut = 0
         if cutoff and qvec is not None and mode != "bm25" and not _required(q):
-            keep = {i for i in scores if self._relevant(rows[i])}
+            keep = {i for i in scores if i in exact or self._relevant(rows[i])}
             cut = len(scores) - len(keep)
             scores = {i: s for i, s in scores.items() if i in keep}
         ranked = sorted(scores, key=lambda i: -scores[i])
+        if exact:  # the exact-title papers first, in their fused order, at the top score
+            top = scores[ranked[0]] if ranked else 0.0
+            first, promoted = sorted(exact, key=lambda i: -scores.get(i, float("-inf"))), set(exact)
+            ranked = first + [i for i in ranked if i not in promoted]
+            scores.update({i: top for i in first})
         out = [{**rows[i], "score": scores[i]} for i in ranked]
         if len(lex) < k and (mode == "bm25" or qvec is None):
             total = len(out)  # the lexical list is complete: every match is ranked
