@@ -51,8 +51,11 @@ SETTINGS: tuple[Setting, ...] = (
             "empty: a local Ray started for the run."),
     Setting("title_boost", 0.25, "Extra BM25 weight of a title match (the title also counts as part of the text)."),
     Setting("hnsw_threshold", 20000, "Below this many vectors search is exact; above it, HNSW."),
-    Setting("search_fusion", "score", "Hybrid fusion: 'rrf' (reciprocal rank) or 'score' (min-max scores)."),
-    Setting("search_alpha", 0.5, "Weight of the dense score in 'score' fusion (BM25 gets 1 - alpha)."),
+    Setting("search_fusion", "score", "Hybrid fusion: 'rrf' (reciprocal rank) or 'score' (min-max scores; "
+            "ahead of rrf on long claims and short keyword queries alike, benchmarks/search_types.py)."),
+    Setting("search_alpha", 0.4, "Weight of the dense score in 'score' fusion (BM25 gets 1 - alpha). 0.4: best on short "
+            "keyword queries, +0.02 MRR over 0.5 on half-remembered titles, 0.002 below 0.5 on long claims; "
+            "0.3 and 0.6+ lose over 0.01 on claims (benchmarks/search_types.py; exact titles come first at any alpha)."),
     Setting("search_z_min", 1.0, "Relevance cut-off: standard deviations a hit's similarity must stand "
             "above the query's background similarity to the corpus."),
     Setting("search_min_cosine", 0.25, "Relevance cut-off: the lowest cosine similarity a hit may have."),

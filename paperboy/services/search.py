@@ -1,8 +1,9 @@
 """Hybrid search: BM25 and dense retrieval fused, with a query-dependent relevance cut-off.
 
 - Fusion (hybrid retrieval, BM25 + dense): reciprocal rank fusion (Cormack et al., k=60) or
-  normalized-score fusion (min-max per list, weighted by ``alpha``); the default was chosen on BEIR
-  SciFact (see README, ``paperboy eval beir``).
+  normalized-score fusion (min-max per list, weighted by ``alpha``); the settings' defaults (score
+  fusion, alpha 0.4) were chosen on long claims, short keyword queries and title lookups alike
+  (benchmarks/search_types.py, docs/settings.md).
 - Relevance cut-off, after "Relevance Filtering for Embedding-based Retrieval": a raw cosine score
   means different things for different queries, so each query's scores are calibrated against
   that query's own background: the mean and spread of its similarity to a fixed random sample of
