@@ -217,7 +217,9 @@ def test_wrong_json_types_in_hf_daily_scrape_csl_and_beir(cli, tmp_path):
     assert r.exit_code == EXIT_SKIPPED and "5 read, 2 new" in r.stdout
     assert f"{corpus}:2: field '_id' must be text or a whole number, got object" in r.stderr
     assert f"{corpus}:4: field 'text' must be text, got number" in r.stderr
-    assert {"CSL ok", "Daily ok", "Scrape ok", "Beir ok", "numeric id"} <= set(titles(cli.home))
+    assert {"CSL ok", "Daily ok", "Scrape ok", "Beir ok"} <= set(titles(cli.home))
+    untitled = [r for r in rows(cli.home) if r["abstract"] == "numeric id"]  # stored untitled: text counted once
+    assert [r["title"] for r in untitled] == [""]
 
 
 JSON_VALUES = st.recursive(
