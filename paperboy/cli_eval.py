@@ -66,7 +66,8 @@ def eval_similar(obj: Context, path: Path, mapping: str | None, k: int, methods:
                 res = evaluate(engine, folders, k, [m.strip() for m in methods.split(",") if m.strip()], progress=bar)
     res["unmatched_rows"] = missed
     emit(res, as_json, lambda: "\n".join(
-        [f"{res['papers']} papers in {res['folders']} folders, k = {k}",
+        [f"{res['papers']} papers in {res['folders']} folders, k = {k}"
+         + (f" ({missed} rows matched no stored paper)" if missed else ""),
          f"{'method':22} {f'P@{k}':>7} {f'R@{k}':>7} {f'nDCG@{k}':>8} {'skew':>6} {f'max N{k}':>7} {'never':>6}"]
         + [f"{m:22} {v['precision']:7.4f} {v['recall']:7.4f} {v['ndcg']:8.4f} {v['skewness']:6.2f} "
            f"{v['max_occurrence']:7d} {v['never_listed']:6.1%}" for m, v in res["methods"].items()]))
