@@ -20,7 +20,7 @@ it showed (impressions), so there is no exposure-biased click signal to correct;
 weighting ("Unbiased Recommender Learning from Missing-Not-At-Random Implicit Feedback") is not applied.
 
 Everything is computed per request from the reader's current library: a vote, save or dismissal
-changes the next list at once (milliseconds for a reader with hundreds of papers).
+changes the next list at once (~0.26 s per request at 38,858 papers, most of it the SVM).
 """
 
 from __future__ import annotations
