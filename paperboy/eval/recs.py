@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..index.lexical import STOP_WORDS
+from ..index.tfidf import PARAMS
 from ..services.recommend import Reader, vendi
 
 WORD = re.compile(r"[a-z][a-z0-9-]+")
@@ -72,8 +74,10 @@ def topics(titles: dict[int, str], min_df: int, max_df: int, n: int, rng: np.ran
     return {keys[i]: kept[keys[i]] for i in sorted(pick)}
 
 
-def simulate(topic_papers: dict[str, list[int]], n_readers: int, per_topic: int,
-             rng: np.random.Generator) -> list[SimReader]:
+def _readers(topic_papers: dict[str, list[int]], n_readers: int, rng: np.random.Generator,
+             split: Callable[[list[int], list[int], set[int]], tuple[list[int], set[int]]]) -> list[SimReader]:
+    """Readers of 1-3 topics (1, 2, 3, 1, ...); ``split(topic's papers, library so far, hidden so far)``
+    gives the library and hidden papers a topic adds."""
     names = list(topic_papers)
     out = []
     for r in range(n_readers):
@@ -81,30 +85,32 @@ def simulate(topic_papers: dict[str, list[int]], n_readers: int, per_topic: int,
         lib: list[int] = []
         hidden: set[int] = set()
         for t in chosen:
-            papers = [p for p in rng.permutation(topic_papers[t]).tolist() if p not in lib and p not in hidden]
-            lib += papers[:per_topic]
-            hidden |= set(papers[per_topic:2 * per_topic])
+            more, hide = split(topic_papers[t], lib, hidden)
+            lib += more
+            hidden |= hide
         out.append(SimReader(chosen, lib, hidden - set(lib)))
     return out
+
+
+def simulate(topic_papers: dict[str, list[int]], n_readers: int, per_topic: int,
+             rng: np.random.Generator) -> list[SimReader]:
+    """Title-phrase readers: ``per_topic`` library papers and up to ``per_topic`` hidden ones per topic."""
+    def split(members: list[int], lib: list[int], hidden: set[int]) -> tuple[list[int], set[int]]:
+        papers = [p for p in rng.permutation(members).tolist() if p not in lib and p not in hidden]
+        return papers[:per_topic], set(papers[per_topic:2 * per_topic])
+    return _readers(topic_papers, n_readers, rng, split)
 
 
 def simulate_folders(folders: dict[str, list[int]], n_readers: int, per_topic: int,
                      rng: np.random.Generator) -> list[SimReader]:
     """Readers of 1-3 topic folders (1, 2, 3, 1, ...): ``min(per_topic, n // 2)`` of each folder's
     ``n`` papers are the library, the rest of the folder is hidden; folders under MIN_FOLDER papers are skipped."""
-    usable = {f: list(dict.fromkeys(v)) for f, v in folders.items() if len(set(v)) >= MIN_FOLDER}
-    names = sorted(usable)
-    out = []
-    for r in range(n_readers):
-        chosen = [names[i] for i in rng.choice(len(names), size=min(1 + r % 3, len(names)), replace=False)]
-        lib: list[int] = []
-        every: set[int] = set()
-        for f in chosen:
-            papers = rng.permutation(usable[f]).tolist()
-            lib += [p for p in papers[:min(per_topic, len(papers) // 2)] if p not in lib]
-            every |= set(papers)
-        out.append(SimReader(chosen, lib, every - set(lib)))
-    return out
+    usable = {f: list(dict.fromkeys(folders[f])) for f in sorted(folders) if len(set(folders[f])) >= MIN_FOLDER}
+
+    def split(members: list[int], lib: list[int], hidden: set[int]) -> tuple[list[int], set[int]]:
+        papers = rng.permutation(members).tolist()
+        return [p for p in papers[:min(per_topic, len(papers) // 2)] if p not in lib], set(papers)
+    return _readers(usable, n_readers, rng, split)
 
 
 def score(ranked: list[int], hidden: set[int], k: int) -> tuple[float, float]:
@@ -125,12 +131,8 @@ class Baselines:
             raise ConfigError("the arxiv-sanity baseline needs scikit-learn: pip install 'paperboy[embed]'") from e
         self.ids, self.mat = ids, mat
         self.pos = {int(i): n for n, i in enumerate(ids)}
-        # arxiv-sanity-lite's features: TF-IDF of title + abstract, unigrams and bigrams.
-        self.tfidf = TfidfVectorizer(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
-                                     lowercase=True, analyzer="word", stop_words="english",
-                                     token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2),
-                                     max_features=20000, norm="l2", use_idf=True, smooth_idf=True,
-                                     sublinear_tf=True, max_df=0.1, min_df=5).fit_transform(texts)
+        # arxiv-sanity-lite's features: TF-IDF of title + abstract, unigrams and bigrams (index/tfidf.py).
+        self.tfidf = TfidfVectorizer(**PARAMS, max_df=0.1, min_df=5).fit_transform(texts)  # compute.py's
 
     def _top(self, scores: np.ndarray, library: list[int], k: int) -> list[int]:
         scores = scores.copy()

@@ -2,9 +2,10 @@
 
 Fields: ``text`` = title + abstract, ``title`` again (so a title match counts extra, weighted by
 ``title_boost``), ``authors``, and ``tkey``, the title's dedup key (``normalize.title_key``) as one raw
-token, so a query that is a paper's exact title finds it with one term lookup (``title_matches``). On BEIR SciFact this layout scored nDCG@10 0.693 against 0.666 for
-separate title/abstract fields at equal weight and 0.621 with the title boosted x2 (benchmarks in
-the README); English stemming; stop words are indexed but dropped from plain-word queries.
+token, so a query that is a paper's exact title finds it with one term lookup (``title_matches``). On
+BEIR SciFact this layout scored nDCG@10 0.693 against 0.666 for separate title/abstract fields at
+equal weight and 0.621 with the title boosted x2 (benchmarks in the README); English stemming; stop
+words are indexed but dropped from plain-word queries.
 
 Chosen by measurement (benchmarks/search.py): tantivy's block-max WAND keeps top-k queries with
 common words fast at 1M papers, where SQLite FTS5 scores every matching row. The index is derived
