@@ -58,3 +58,51 @@ def test_trending_score_is_decayed_member_votes_plus_source_upvotes(store):
     entries = lst.trending(limit=50)
     assert [e.score for e in entries] == sorted((e.score for e in entries), reverse=True)
     assert {e.paper.id: e.score for e in entries}[b] == pytest.approx(after[b], abs=1e-4)
+
+
+def later_papers(tmp_path, days: list[str]):
+    """A Kaggle-shaped file of papers without upvotes, one first submitted on each of ``days``."""
+    path = tmp_path / "later.jsonl"
+    path.write_text("".join(
+        '{"id": "2406.%05d", "title": "A later paper %d", "abstract": "Text.", "authors": "Ann Author", '
+        '"categories": "math.PR", "versions": [{"version": "v1", "created": "%s"}]}\n' % (i, i, d)
+        for i, d in enumerate(days, start=1)))
+    return path
+
+
+def test_a_quiet_site_shows_trending_as_of_its_newest_upvoted_day(store, tmp_path):
+    """Newer papers without any vote (arXiv search results, a fetched paper) do not empty Trending:
+    with nothing in the window, source upvotes age on the clock of the newest day that has some."""
+    ingest_file(store, DATA / "hf_daily.json")
+    lst = Listings(store, window_days=7, half_life_hours=24)
+    entries, as_of = lst.trending_as_of()
+    assert as_of == "2024-01-01" and len(entries) == 4  # the archive's clock: its last listed day
+    ingest_file(store, later_papers(tmp_path, ["2024-06-01", "2024-06-03"]), "kaggle")
+    assert store.latest_day("2099-01-01") == "2024-06-03"
+    entries, as_of = lst.trending_as_of()
+    assert as_of == "2024-01-01" and [e.votes for e in entries] == [29, 15, 14, 12]
+    # Counted as at the end of 2024-01-01: listed that day, so a day old, half the upvotes.
+    assert [e.score for e in entries] == pytest.approx([14.5, 7.5, 7.0, 6.0])
+    assert lst.scores() == {e.paper.id: e.score for e in entries}
+    # Any recent activity and the real clocks rule again: members' votes now, the archive's last day.
+    later = store.get_paper("2406.00002").id
+    uid = store.create_user("ann", None, "x")
+    store.set_vote(uid, later, True)
+    entries, as_of = lst.trending_as_of()
+    assert [e.paper.id for e in entries] == [later] and as_of == "2024-06-03"
+    assert entries[0].score == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_search_for_an_upvoted_day_is_bounded(store, tmp_path):
+    """A site whose upvote source stopped long ago (more listed days since than SIGNAL_LOOKBACK)
+    looks no further back: Trending stays empty rather than reading the whole archive per request."""
+    from datetime import date
+
+    from paperboy.services.listing import SIGNAL_LOOKBACK
+
+    ingest_file(store, DATA / "hf_daily.json")
+    days = [(date(2024, 2, 1) + timedelta(days=i)).isoformat() for i in range(SIGNAL_LOOKBACK + 8)]
+    ingest_file(store, later_papers(tmp_path, days), "kaggle")
+    lst = Listings(store, window_days=7, half_life_hours=24)
+    assert lst.trending_as_of() == ([], None) and lst.scores() == {}
+    assert len(lst.daily(parse_period(day=days[-1]), sort="trending")) == 1

@@ -8,20 +8,25 @@ Trending score of a paper at time ``now``, over the window of the last ``window_
 A vote counts fully when new and half as much ``half_life_hours`` later (exponential decay, as
 Hacker News-style rankings do with a power law; the exponential has one readable parameter).
 Source upvotes carry no timestamps, so they count as cast on the paper's listing day, and their
-clock is the end of the latest listed day when the corpus stops before today (an archive, the
-bundled sample): a site that is not harvesting still shows what was trending last. Member votes
-always age on the real clock.
+clock is the end of the latest listed day when the corpus stops before today (an archive). When
+nothing at all is in that window (no member vote or save, no source upvotes: the bundled sample,
+whose newest papers came from arXiv searches after its Hugging Face days, or a site whose
+upvote source stopped), the clock moves back to the end of the newest listed day with source
+upvotes (searched at most ``SIGNAL_LOOKBACK`` listed days back), and the page says as of when: a
+quiet site still shows what was trending last. Member votes always age on the real clock, so an
+instance with any recent activity ranks exactly as before.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from ..models import Paper
 from ..query import QueryError
+
+SIGNAL_LOOKBACK = 31  # listed days searched back for source upvotes: bounds a quiet site's cost
 
 
 @dataclass
@@ -148,29 +153,65 @@ class Listings:
 
     def scores(self) -> dict[int, float]:
         """Trending score of every paper with activity in the window (see the module docstring)."""
-        now = datetime.now(timezone.utc)
+        return self.ranking()[0]
+
+    def ranking(self, now: datetime | None = None) -> tuple[dict[int, float], datetime]:
+        """Trending scores, and the clock source upvotes aged on (``now`` unless the site is quiet)."""
+        now = now or datetime.now(timezone.utc)
         window = timedelta(days=self.window_days)
-        decay = math.log(2) / (self.half_life_hours * 3600)
         out: dict[int, float] = {}
         span = ((now - window).isoformat(timespec="seconds"), now.isoformat(timespec="seconds"))
         for pid, at in self.store.vote_events(*span) + self.store.save_events(*span):
             age = (now - datetime.fromisoformat(at)).total_seconds()
-            out[pid] = out.get(pid, 0.0) + math.exp(-decay * max(age, 0.0))
+            out[pid] = out.get(pid, 0.0) + self._decayed(1, age)
         t = self.listing_clock(now)
-        since = t - window
-        ids = self.store.day_ids(since.date().isoformat(), t.date().isoformat())
+        upvoted = self._upvote_scores(t)
+        if not out and not upvoted and (day := self._newest_upvoted_day((t - window).date().isoformat())):
+            t = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1)
+            upvoted = self._upvote_scores(t)
+        for pid, score in upvoted.items():
+            out[pid] = out.get(pid, 0.0) + score
+        return out, t
+
+    def _decayed(self, n: float, age_seconds: float) -> float:
+        return n * 2.0 ** (-max(age_seconds, 0.0) / (self.half_life_hours * 3600))
+
+    def _upvote_scores(self, t: datetime) -> dict[int, float]:
+        """Decayed source upvotes of the papers listed in the window ending at ``t``."""
+        ids = self.store.day_ids((t - timedelta(days=self.window_days)).date().isoformat(), t.date().isoformat())
         upvotes = self.store.source_upvotes(ids) if ids else {}
         days = self.store.listing_days([i for i, n in upvotes.items() if n])
+        out: dict[int, float] = {}
         for pid, n in upvotes.items():
             if n and (day := days.get(pid)):
                 age = (t - datetime.fromisoformat(day).replace(tzinfo=timezone.utc)).total_seconds()
-                out[pid] = out.get(pid, 0.0) + n * math.exp(-decay * max(age, 0.0))
+                out[pid] = self._decayed(n, age)
         return out
 
+    def _newest_upvoted_day(self, before: str) -> str | None:
+        """The newest listed day before ``before`` with a paper a source upvoted (None: none near)."""
+        day = self.store.adjacent_day(before, forward=False)
+        for _ in range(SIGNAL_LOOKBACK):
+            if day is None:
+                return None
+            ids = self.store.day_ids(day, day)
+            if any(self.store.source_upvotes(ids).values()):
+                return day
+            day = self.store.adjacent_day(day, forward=False)
+        return None
+
     def trending(self, limit: int = 50, page: int = 0, user_id: int | None = None) -> list[Entry]:
-        scores = self.scores()
+        return self.trending_as_of(limit, page, user_id)[0]
+
+    def trending_as_of(self, limit: int = 50, page: int = 0, user_id: int | None = None
+                       ) -> tuple[list[Entry], str | None]:
+        """One page of Trending, and the day it is counted as of when that is not today (a quiet
+        site or an archive: the newest listed day with upvotes), else None (also when it is empty)."""
+        now = datetime.now(timezone.utc)
+        scores, clock = self.ranking(now)
         ranked = sorted(scores, key=lambda i: -scores[i])[page * limit:(page + 1) * limit]
         entries = self.entries(ranked, user_id)
         for e in entries:
             e.score = round(scores[e.paper.id], 4)
-        return entries
+        as_of = (clock - timedelta(microseconds=1)).date().isoformat() if scores and clock < now else None
+        return entries, as_of

@@ -70,8 +70,8 @@ async def daily(request: Request, date: str | None = None, week: str | None = No
 async def trending(request: Request, p: int = Query(0, ge=0, le=MAX_PAGE)) -> Response:
     lst = _engine(request).listings
     user = request.state.user = request.app.state.auth.user(request)
-    entries = lst.trending(page=p, user_id=user and user["id"])
-    return render(request, "trending.html", {"entries": entries, "p": p,
+    entries, as_of = lst.trending_as_of(page=p, user_id=user and user["id"])
+    return render(request, "trending.html", {"entries": entries, "p": p, "as_of": as_of,
                                              "window": lst.window_days, "half_life": lst.half_life_hours})
 
 
