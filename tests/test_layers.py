@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1] / "paperboy"
 
 BOTTOM = ("paperboy.normalize", "paperboy.query", "paperboy.models", "paperboy.records", "paperboy.errors",
           "paperboy.settings")
-FRONT = ("paperboy.engine", "paperboy.web", "paperboy.cli", "paperboy.cli_ops", "paperboy.cli_users")
+FRONT = ("paperboy.engine", "paperboy.web", "paperboy.cli", "paperboy.cli_ops", "paperboy.cli_users",
+         "paperboy.cli_mcp", "paperboy.mcp_server")
 
 # package -> the packages (or modules) above it, which it must never import
 RULES: dict[str, tuple[str, ...]] = {
