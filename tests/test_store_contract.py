@@ -192,6 +192,34 @@ def test_rev_increases_on_change_and_papers_since_is_in_order(store):
     assert [p["arxiv_id"] for p in store.papers_since(0, limit=2)] == ["2401.00003", "2401.00002"]
 
 
+def test_paper_page_walks_every_public_paper_once_newest_first(store):
+    """Keyset pages: dated papers by (submitted, id) descending, then undated ones by id descending;
+    papers known only from library uploads are left out; a paper added mid-walk does not shift or
+    repeat the pages after it."""
+    days = ["2024-01-03", "2024-01-01", "2024-01-03", None, "2023-12-31", None, "2024-01-02", "2024"]
+    store.upsert_papers([arxiv(i + 1, submitted=d) for i, d in enumerate(days)])
+    store.upsert_papers([rec(source="upload", source_id="u1", title="Only in a library", submitted="2025-01-01")])
+    ids = {p.arxiv_id: p.id for p in store.get_papers(range(1, 100)).values() if p.arxiv_id}
+    expected = sorted((p for p in store.get_papers(list(ids.values())).values() if p.submitted),
+                      key=lambda p: (p.submitted, p.id), reverse=True)
+    expected += sorted((p for p in store.get_papers(list(ids.values())).values() if not p.submitted),
+                       key=lambda p: p.id, reverse=True)
+    seen, after = [], None
+    while page := store.paper_page(after, 3):
+        assert len(page) <= 3
+        seen += page
+        after = (page[-1].submitted, page[-1].id)
+        if len(seen) == 3:  # a new paper, older than the walk's position: it comes later, once
+            store.upsert_papers([arxiv(50, submitted="2000-01-01")])
+            expected.insert(len([p for p in expected if p.submitted]), store.get_paper("2401.00050"))
+    assert [p.id for p in seen] == [p.id for p in expected]
+    assert [p.submitted for p in seen[:3]] == ["2024-01-03", "2024-01-03", "2024-01-02"]
+    assert "Only in a library" not in {p.title for p in seen}
+    assert store.paper_page(None, 100)[0].title.startswith("Paper number") and store.paper_page(None, 1)[0].id == seen[0].id
+    assert store.paper_page((None, 1), 10) == []
+    assert [p.submitted for p in store.paper_page(("0000", 1), 10)] == [None, None]  # after the dated: the undated
+
+
 def test_cursor_saved_with_upsert_and_alone(store):
     assert store.get_cursor("oai") is None
     store.upsert_papers([arxiv(1)], cursor=("oai", {"token": "abc", "n": 1}))

@@ -38,6 +38,13 @@ class PaperStore(ABC):
         """Papers by row id (without their source list), for rendering hits."""
 
     @abstractmethod
+    def paper_page(self, after: tuple[str | None, int] | None, limit: int) -> list[Paper]:
+        """All public papers (not known only from library uploads), newest first: dated ones by
+        (submitted, id) descending, then undated ones by id descending. ``after`` is the
+        (submitted, id) of the last paper of the previous page (None: the first page); at most
+        ``limit`` papers (without their source list). Keyset paging: stable while papers are added."""
+
+    @abstractmethod
     def paper_ids_by_source(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
         """Paper row id per source id of ``source``, for the ids that source has delivered."""
 

@@ -45,6 +45,11 @@ SELECT_UPLOADS_ONLY = """SELECT p.id FROM papers p WHERE p.id IN ({}) AND NOT EX
 SELECT_SINCE = """SELECT id, rev, canonical_id, title, abstract, authors, categories, primary_category, submitted,
 arxiv_id, doi FROM papers WHERE rev > ? ORDER BY rev LIMIT ?"""
 SELECT_PAPERS_FULL = "SELECT * FROM papers WHERE id IN ({})"
+_PUBLIC = "EXISTS (SELECT 1 FROM paper_sources y WHERE y.paper_id = papers.id AND y.source != 'upload')"
+PAGE_DATED = f"""SELECT * FROM papers WHERE submitted IS NOT NULL {{}} AND {_PUBLIC}
+ORDER BY submitted DESC, id DESC LIMIT ?"""
+PAGE_DATED_AFTER = "AND (submitted < ? OR (submitted = ? AND id < ?))"
+PAGE_UNDATED = f"SELECT * FROM papers WHERE submitted IS NULL AND id < ? AND {_PUBLIC} ORDER BY id DESC LIMIT ?"
 SELECT_EMB_HASHES = "SELECT paper_id, content_hash FROM embeddings WHERE model = ? AND paper_id IN ({})"
 SELECT_EMB_BY_HASH = "SELECT content_hash, vector FROM embeddings WHERE model = ? AND content_hash IN ({})"
 SELECT_MAX_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM embeddings WHERE model = ?"
@@ -217,6 +222,17 @@ class SQLStore(CommunityMixin, LibraryMixin, JobsMixin, TablesMixin, Store):
 
     def get_papers(self, ids: Sequence[int]) -> dict[int, Paper]:
         return {r["id"]: _paper(r) for r in self._lookup(SELECT_PAPERS_FULL, list(ids))}
+
+    def paper_page(self, after: tuple[str | None, int] | None, limit: int) -> list[Paper]:
+        rows: list[Any] = []
+        if after is None:
+            rows = self.conn.execute(PAGE_DATED.format(""), (limit,)).fetchall()
+        elif after[0] is not None:
+            rows = self.conn.execute(PAGE_DATED.format(PAGE_DATED_AFTER), (after[0], after[0], after[1], limit)).fetchall()
+        if len(rows) < limit:  # the dated papers are done: the undated ones follow
+            before = after[1] if after is not None and after[0] is None else 2**63 - 1
+            rows += self.conn.execute(PAGE_UNDATED, (before, limit - len(rows))).fetchall()
+        return [_paper(r) for r in rows]
 
     def votes(self, ids: Sequence[int]) -> dict[int, int]:
         """Upvotes per paper: the most any source reported (Hugging Face) plus members' votes."""
