@@ -1,50 +1,95 @@
-"""The JSON API. ``/api/daily_papers``, ``/api/papers/search`` and ``/api/papers/{id}`` answer with
-the Hugging Face Papers API's field names, so ``huggingface_hub.HfApi(endpoint=...)`` works against
-paperboy unchanged (``list_daily_papers``, ``list_papers``, ``paper_info``). Writes need an API token."""
+"""The JSON API. ``/api/daily_papers``, ``/api/papers/search``, ``/api/papers``, ``/api/papers/{id}``
+and ``/api/arxiv/{id}/repos`` answer with the Hugging Face Papers API's field names, so
+``huggingface_hub.HfApi(endpoint=...)`` and the ``hf papers`` CLI work against paperboy unchanged
+(``list_daily_papers``, ``list_papers``, ``paper_info``, ``read_paper``; the Markdown and the
+thumbnail are in ``paper_files.py``). What paperboy cannot know offline is null (``ai_summary``,
+``githubStars``, ``organization``); keywords, links and withdrawal come from the paper's own text
+(``services/paper_meta.py``). Writes need an API token."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from ..errors import Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..models import Paper
 from ..query import QueryError
+from ..services import paper_meta
 from ..services.listing import Entry, parse_period
+from .account import site_url
 from .background import off_loop
 
 router = APIRouter(prefix="/api", tags=["api"])
+_DAY = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+#: who "submitted" a paper no reader submitted: this instance's harvest, said as such
+HARVEST = {"_id": "paperboy", "name": "paperboy", "user": "paperboy", "fullname": "paperboy harvest",
+           "avatarUrl": "", "isPro": False, "type": "org"}
 
 
 def _time(day: str | None) -> str | None:
-    return f"{day}T00:00:00.000Z" if day else None
+    """An ISO date as the API's timestamp; a partial date ("2024", "2024-08") is the start of its
+    period; None for anything else."""
+    m = _DAY.match(day or "")
+    if not m:
+        return None
+    return f"{m.group(1)}-{m.group(2) or '01'}-{m.group(3) or '01'}T00:00:00.000Z"
 
 
-def hf_paper(paper: Paper, votes: int = 0, submitted_by: str | None = None, day: str | None = None) -> dict[str, Any]:
-    """A paper in the Hugging Face Papers API's shape."""
+def ref_of(paper: Paper) -> str:
+    """The paper's id in paperboy's URLs: its arXiv id, else its row id."""
+    return paper.arxiv_id or str(paper.id)
+
+
+def _submitter(name: str | None) -> dict[str, Any]:
+    if not name:
+        return dict(HARVEST)
+    return {"_id": f"user:{name}", "name": name, "user": name, "fullname": name, "avatarUrl": "", "isPro": False,
+            "type": "user"}
+
+
+def _extras(paper: Paper, site: str) -> dict[str, Any]:
+    """The fields paperboy derives from the paper itself (``services/paper_meta.py``)."""
+    m = paper_meta.meta(paper)
+    return {"source": "arxiv" if paper.arxiv_id else "doi" if paper.doi else "paperboy",
+            "ai_summary": None, "ai_keywords": m.keywords, "organization": None,
+            "projectPage": m.links.project_page, "githubRepo": m.links.github_repo, "githubStars": None,
+            "mediaUrls": [], "thumbnail": f"{site}/papers/{quote(ref_of(paper))}/thumbnail.svg",
+            "withdrawnAt": _time(m.withdrawn_at)}
+
+
+def hf_paper(paper: Paper, votes: int = 0, submitted_by: str | None = None, day: str | None = None,
+             *, site: str = "") -> dict[str, Any]:
+    """A paper in the Hugging Face Papers API's shape (``site``: the absolute base of its URLs)."""
     out: dict[str, Any] = {
         "id": paper.arxiv_id or paper.canonical_id,
-        "authors": [{"_id": f"{paper.id}-{i}", "name": a, "hidden": False} for i, a in enumerate(paper.authors)],
+        "authors": [{"_id": f"{paper.id}-{i}", "name": a, "hidden": False, "status": None, "user": None}
+                    for i, a in enumerate(paper.authors)],
         "publishedAt": _time(paper.submitted), "title": paper.title, "summary": paper.abstract,
         "upvotes": votes, "discussionId": str(paper.id),
-    }
-    if submitted_by:
-        out["submittedOnDailyBy"] = {"user": submitted_by, "fullname": submitted_by, "avatarUrl": "", "type": "user"}
+    } | _extras(paper, site)
+    if day:
+        out["submittedOnDailyBy"] = _submitter(submitted_by)
         out["submittedOnDailyAt"] = _time(day)
     return out
 
 
-def hf_item(e: Entry, day: str | None = None) -> dict[str, Any]:
-    """A daily-papers list item: the paper plus its listing."""
+def hf_item(e: Entry, day: str | None = None, *, site: str = "") -> dict[str, Any]:
+    """A daily-papers list item: the paper plus its listing. huggingface_hub reads a list item's
+    keywords, links and thumbnail from the item, not its paper: they are in both."""
     day = day or e.day or e.paper.submitted
-    item = {"paper": hf_paper(e.paper, e.votes, e.submitted_by, day), "publishedAt": _time(day),
-            "title": e.paper.title, "summary": e.paper.abstract, "numComments": e.comments,
-            "isAuthorParticipating": False}
-    if e.submitted_by:
-        item["submittedBy"] = item["paper"]["submittedOnDailyBy"]
-    return item
+    paper = hf_paper(e.paper, e.votes, e.submitted_by, day, site=site)
+    keep = ("source", "ai_summary", "ai_keywords", "organization", "projectPage", "githubRepo", "githubStars",
+            "mediaUrls", "thumbnail", "withdrawnAt")
+    return {"paper": paper, "publishedAt": _time(day), "title": e.paper.title, "summary": e.paper.abstract,
+            "numComments": e.comments, "submittedBy": _submitter(e.submitted_by), "isAuthorParticipating": False,
+            **{k: paper[k] for k in keep}}
 
 
 def _user(request: Request) -> dict[str, Any]:
@@ -78,19 +123,70 @@ async def daily_papers(request: Request, date: str | None = None, week: str | No
     order = {"publishedAt": "votes", "trending": "trending"}.get(sort)
     if order is None:
         raise QueryError("sort must be publishedAt or trending")
-    return [hf_item(e) for e in lst.daily(period, order, submitter, p, limit)]
+    site = site_url(request)
+    return [hf_item(e, site=site) for e in lst.daily(period, order, submitter, p, limit)]
 
 
 @router.get("/papers/search", summary="Search papers (Hugging Face compatible)")
 async def papers_search(request: Request, q: str = Query("", max_length=1000),
-                        limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+                        limit: int = Query(50, ge=1, le=120)) -> list[dict[str, Any]]:
     engine = request.app.state.engine
     if not q.strip():
         return []
-    result = engine.search(q, per_page=limit)
-    papers = {h.paper.id: h.paper for h in result.hits}
+    # The Hub allows 120; a search page holds at most 100: past that, two pages of half as many.
+    per_page = limit if limit <= 100 else -(-limit // 2)
+    hits = [h for page in range(1, 2 if limit <= 100 else 3) for h in engine.search(q, page=page, per_page=per_page).hits]
+    papers = {h.paper.id: h.paper for h in hits[:limit]}
     entries = engine.listings.entries(list(papers), papers=papers)
-    return [hf_item(e) for e in entries]
+    site = site_url(request)
+    return [hf_item(e, site=site) for e in entries]
+
+
+def _cursor(after: str | None) -> tuple[str | None, int] | None:
+    """An opaque cursor back to the (submitted, id) key it was made from; anything else is a 400."""
+    if after is None:
+        return None
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        key = None
+    if (not isinstance(key, list) or len(key) != 2 or not (key[0] is None or isinstance(key[0], str))
+            or (isinstance(key[0], str) and len(key[0]) > 40) or isinstance(key[1], bool)
+            or not isinstance(key[1], int) or not 0 < key[1] < 2**63):
+        raise BadRequest("bad cursor: pass the one from the previous page's Link header (rel=\"next\") unchanged")
+    return key[0], key[1]
+
+
+@router.get("/papers", summary="All papers, newest first, by cursor (Hugging Face compatible)")
+async def papers_list(request: Request, response: Response, cursor: str | None = Query(None, max_length=200),
+                      limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+    """One page; the next page's URL is in the ``Link: <...>; rel="next"`` header (none on the last
+    page), as the Hub paginates."""
+    engine = request.app.state.engine
+    papers = engine.store.paper_page(_cursor(cursor), limit + 1)
+    page = papers[:limit]
+    site = site_url(request)
+    if len(papers) > limit:
+        last = page[-1]
+        token = base64.urlsafe_b64encode(orjson.dumps([last.submitted, last.id])).decode().rstrip("=")
+        response.headers["Link"] = f'<{site}/api/papers?cursor={token}&limit={limit}>; rel="next"'
+    entries = engine.listings.entries([p.id for p in page], papers={p.id: p for p in page})
+    return [hf_paper(e.paper, e.votes, e.submitted_by, e.day, site=site) | {"numComments": e.comments}
+            for e in entries]
+
+
+@router.get("/arxiv/{ref:path}/repos", summary="Repositories a paper links to (Hugging Face compatible)")
+async def paper_repos(request: Request, ref: str) -> dict[str, Any]:
+    """The Hub's models, datasets and Spaces the paper's abstract or comments link to, and its code
+    repositories (paperboy does not see which Hub repositories cite a paper)."""
+    found = paper_meta.meta(_paper(request, ref)).links
+    return {"models": [_repo(r) for r in found.models], "datasets": [_repo(r) for r in found.datasets],
+            "spaces": [_repo(r) for r in found.spaces], "githubRepo": found.github_repo,
+            "codeRepos": list(found.code), "projectPage": found.project_page}
+
+
+def _repo(name: str) -> dict[str, Any]:
+    return {"id": name, "author": name.split("/")[0]}
 
 
 @router.get("/search", summary="Search with the full query language, modes and paging")
@@ -98,15 +194,17 @@ async def search(request: Request, q: str = Query(..., max_length=1000), mode: s
                  sort: str | None = None, page: int = Query(1, ge=1, le=1000),
                  per_page: int = Query(20, ge=1, le=100)) -> dict[str, Any]:
     res = request.app.state.engine.search(q, mode=mode, sort=sort, page=page, per_page=per_page)
+    site = site_url(request)
     return {"query": res.query, "mode": res.mode, "sort": res.sort, "page": res.page, "per_page": res.per_page,
             "total": res.total, "exact_total": res.exact_total, "took_ms": res.took_ms, "cut": res.cut,
-            "hits": [{"paper": hf_paper(h.paper), "score": h.score, "bm25": h.bm25, "dense": h.dense}
+            "hits": [{"paper": hf_paper(h.paper, site=site), "score": h.score, "bm25": h.bm25, "dense": h.dense}
                      for h in res.hits]}
 
 
 @router.get("/trending", summary="Trending papers: upvotes with time decay")
 async def trending(request: Request, p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
-    return [hf_item(e) | {"trendingScore": e.score}
+    site = site_url(request)
+    return [hf_item(e, site=site) | {"trendingScore": e.score}
             for e in request.app.state.engine.listings.trending(limit, p)]
 
 
@@ -115,7 +213,8 @@ async def similar(request: Request, ref: str, k: int = Query(10, ge=1, le=50),
                   sort: str = "similarity") -> list[dict[str, Any]]:
     paper = _paper(request, ref)
     pairs = request.app.state.engine.similar(paper.id, k, sort)
-    return [hf_paper(p) | {"similarity": round(cos, 4)} for p, cos in pairs]
+    site = site_url(request)
+    return [hf_paper(p, site=site) | {"similarity": round(cos, 4)} for p, cos in pairs]
 
 
 @router.get("/papers/{ref:path}/comments", summary="A paper's comments")
@@ -163,7 +262,7 @@ async def submit(request: Request, body: SubmitIn, response: Response) -> dict[s
         if job.get("payload", {}).get("user_id") != user["id"]:  # someone else's submission of it is queued
             return {"status": "queued", "id": done.arxiv_id}
         return {"status": "queued", "id": done.arxiv_id, "job": done.job_id, "status_url": f"/api/jobs/{done.job_id}"}
-    return {"status": "listed", "id": done.arxiv_id, "paper": hf_paper(done.paper), "created": done.created}
+    return {"status": "listed", "id": done.arxiv_id, "paper": hf_paper(done.paper, site=site_url(request)), "created": done.created}
 
 
 @router.get("/jobs/{job_id}", summary="How your queued submission is doing (token)")
@@ -201,7 +300,8 @@ async def recommendations(request: Request, k: int = Query(20, ge=1, le=100)) ->
 
     user = _user(request)
     recs, interests = await off_loop(request, recommend, request.app.state.engine, user["id"], k)
-    return {"recommendations": [{"paper": hf_paper(r.paper), "score": round(r.rec.score, 4), "why": r.why,
+    site = site_url(request)
+    return {"recommendations": [{"paper": hf_paper(r.paper, site=site), "score": round(r.rec.score, 4), "why": r.why,
                                  "interest": r.interest.key, "matched_terms": r.rec.matched_terms,
                                  "because": [p.arxiv_id or p.canonical_id for p, _ in r.because]} for r in recs],
             "interests": [_interest(i) for i in interests]}
@@ -217,7 +317,8 @@ async def library_list(request: Request) -> list[dict[str, Any]]:
     store = request.app.state.engine.store
     saves = store.saves(user["id"])
     papers = store.get_papers([x["paper_id"] for x in saves])
-    return [{"paper": hf_paper(papers[x["paper_id"]]), "folder": x["folder"], "saved_at": x["created_at"]}
+    site = site_url(request)
+    return [{"paper": hf_paper(papers[x["paper_id"]], site=site), "folder": x["folder"], "saved_at": x["created_at"]}
             for x in saves if x["paper_id"] in papers]
 
 
@@ -277,4 +378,8 @@ async def paper_info(request: Request, ref: str) -> dict[str, Any]:
     engine = request.app.state.engine
     paper = _paper(request, ref)
     e = engine.listings.entries([paper.id], papers={paper.id: paper})[0]
-    return hf_paper(paper, e.votes, e.submitted_by, e.day) | {"numComments": e.comments}
+    found = paper_meta.meta(paper).links
+    linked = {"linkedModels": found.models, "linkedDatasets": found.datasets, "linkedSpaces": found.spaces}
+    return (hf_paper(paper, e.votes, e.submitted_by, e.day, site=site_url(request)) | {"numComments": e.comments}
+            | {k: [_repo(r) for r in v] for k, v in linked.items()}
+            | {"numTotalModels": len(found.models), "numTotalDatasets": len(found.datasets)})
