@@ -4,12 +4,15 @@ Hugging Face upvotes it carries. The browser test runs `paperboy run --no-embed`
 command, without the minutes of embedding) in real uvicorn and looks with headless Chromium.
 
 With ``PAPERBOY_SCREENSHOTS=docs/screenshots`` it also writes the README's screenshots (1280 px
-wide PNGs of the daily list, Trending, a paper and keyword search results)."""
+wide PNGs of the daily list, Trending, a paper and search results); it then runs the whole
+`paperboy run`, embedding included (minutes), so that the paper shows similar papers and search is
+hybrid, and prints how long the run took until it served."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -113,8 +116,11 @@ def test_first_run_shows_a_populated_daily_list_and_trending(tmp_path, browser):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
     home, port = tmp_path / "home", free_port()
     env = dict(os.environ, PAPERBOY_HOME=str(home), PAPERBOY_WEB_PORT=str(port), HF_HUB_OFFLINE="1")
-    with serving([sys.executable, "-m", "paperboy.cli", "run", "-q", "--no-embed"], port, env=env,
-                 ready_path="/", timeout=180) as site, Engine.from_settings(home=home) as engine:
+    started = time.monotonic()
+    args = [sys.executable, "-m", "paperboy.cli", "run", "-q"] + ([] if SHOTS else ["--no-embed"])
+    with serving(args, port, env=env, ready_path="/", timeout=3600 if SHOTS else 180) as site, \
+            Engine.from_settings(home=home) as engine:
+        print(f"`{' '.join(args[3:])}` served after {time.monotonic() - started:.0f} s")
         store = engine.store
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         hf_file = next(path for path, fmt in paths() if fmt == "hf-scrape")
@@ -146,10 +152,10 @@ def test_first_run_shows_a_populated_daily_list_and_trending(tmp_path, browser):
         page.wait_for_url("**/papers/**")
         paper = store.get_paper(page.url.rsplit("/papers/", 1)[1])
         assert page.locator("h1").inner_text() == paper.title
-        assert paper.authors[0] in page.content()
+        assert paper.authors[0] in page.locator("main").inner_text()
         shot(page, "paper")
 
-        page.goto(f"{site}/search?q=diffusion+models+for+video&mode=bm25")  # keyword search: no embeddings
+        page.goto(f"{site}/search?q=diffusion+models+for+video&mode={'hybrid' if SHOTS else 'bm25'}")
         assert authors_shown(page, store) >= 10
         shot(page, "search")
         page.close()
