@@ -136,6 +136,30 @@ class Save(TypedDict):
     created_at: str
 
 
+class FeedbackRow(TypedDict):
+    """One rating or dismissal, with when it was given (``feedback_rows``)."""
+
+    paper_id: int
+    kind: str
+    created_at: str
+
+
+class VoteRow(TypedDict):
+    """One of a reader's upvotes and when (``votes_of``)."""
+
+    paper_id: int
+    created_at: str
+
+
+class RestoredComment(TypedDict):
+    """A comment to write back as it was (``restore_library``)."""
+
+    paper_id: int
+    body: str
+    created_at: str
+    hidden: bool
+
+
 class Profile(TypedDict):
     """A reader's interest statement, rules and digest schedule (JSON lists decoded)."""
 
@@ -164,6 +188,18 @@ class InterestPref(TypedDict):
     muted: int
     deleted: int
     members: list[int]
+
+
+class LibraryRows(TypedDict):
+    """Everything ``restore_library`` writes for one reader in one transaction (paper ids already
+    this store's; ``profile``: fields of ``update_profile``)."""
+
+    saves: list[Save]
+    feedback: list[FeedbackRow]
+    votes: list[VoteRow]
+    comments: list[RestoredComment]
+    interest_prefs: list[InterestPref]
+    profile: dict[str, Any]
 
 
 class Digest(TypedDict):

@@ -478,6 +478,48 @@ def test_interest_prefs_and_reset(store):
     assert store.interest_prefs(uid) == {} and store.feedback(uid) == {} and store.profile(uid)["statement"] == ""
 
 
+def test_account_rows_and_restore_library(store):
+    """What an account export reads (feedback, votes and comments with their times) and what its
+    import writes: one transaction keeping the given times, existing rows kept, a second run adding
+    nothing, and a failing row leaving nothing written."""
+    a, b = papers(store, 2)
+    uid, other = user(store), user(store, "bob")
+    store.set_feedback(uid, a, "up")
+    store.set_vote(uid, b, True)
+    cid = store.add_comment(a, uid, "first")
+    store.set_comment_hidden(cid, True)
+    store.add_comment(b, other, "not mine")
+    assert [(f["paper_id"], f["kind"]) for f in store.feedback_rows(uid)] == [(a, "up")]
+    assert [v["paper_id"] for v in store.votes_of(uid)] == [b] and store.votes_of(other) == []
+    assert [(c["body"], c["hidden_at"] is not None) for c in store.comments_of(uid)] == [("first", True)]
+    then = "2023-05-06T07:08:09+00:00"
+    rows = {"saves": [{"paper_id": a, "folder": "f", "created_at": then}],
+            "feedback": [{"paper_id": a, "kind": "down", "created_at": then}, {"paper_id": b, "kind": "dismiss", "created_at": then}],
+            "votes": [{"paper_id": a, "created_at": then}],
+            "comments": [{"paper_id": b, "body": "old", "created_at": then, "hidden": False},
+                         {"paper_id": b, "body": "gone", "created_at": then, "hidden": True}],
+            "interest_prefs": [{"key": f"p{a}", "name": "Mine", "muted": 1, "deleted": 0, "members": [a, b]}],
+            "profile": {"statement": "qubits", "categories": ["quant-ph"], "digest": "weekly", "timezone": "Europe/Paris"}}
+    assert store.restore_library(uid, rows) == {"saves": 1, "feedback": 1, "votes": 1, "comments": 2, "interest_prefs": 1}
+    assert store.saves(uid) == [{"paper_id": a, "folder": "f", "created_at": then}]
+    assert {f["paper_id"]: (f["kind"], f["created_at"]) for f in store.feedback_rows(uid)}[b] == ("dismiss", then)
+    assert store.feedback(uid)[a] == "up"  # rated later than the restored rating: kept
+    assert {v["paper_id"]: v["created_at"] for v in store.votes_of(uid)}[a] == then
+    assert [(c["body"], c["hidden_at"] is not None) for c in store.comments_of(uid)][1:] == [("old", False), ("gone", True)]
+    assert [c["body"] for c in store.comments(b)] == ["not mine", "old"]  # "gone" stays hidden
+    p = store.profile(uid)
+    assert (p["statement"], p["categories"], p["digest"], p["timezone"]) == ("qubits", ["quant-ph"], "weekly", "Europe/Paris")
+    assert p["subscribed_at"] and store.interest_prefs(uid)[f"p{a}"]["members"] == [a, b]
+    again = store.restore_library(uid, rows)
+    assert again == {"saves": 0, "feedback": 0, "votes": 0, "comments": 0, "interest_prefs": 1}
+    assert len(store.comments_of(uid)) == 3 and len(store.saves(uid)) == 1
+    bad = {**rows, "saves": [{"paper_id": b, "folder": "new", "created_at": then}, {"paper_id": 10**9, "folder": "x",
+                                                                                   "created_at": then}]}
+    with pytest.raises(Exception):
+        store.restore_library(other, bad)  # no such paper: the whole transaction is undone
+    assert store.saves(other) == [] and store.profile(other)["statement"] == ""
+
+
 # -- digests ----------------------------------------------------------------------------------------
 
 
@@ -726,6 +768,8 @@ def test_records_have_their_declared_shape(store):
     store.submit(pid, uid, "2024-01-02")
     store.audit(uid, "hide", "comment", cid, "why")
     store.save(uid, pid)
+    store.set_feedback(uid, pid, "up")
+    store.set_vote(uid, pid, True)
     store.set_interest_pref(uid, "k", name="n")
     store.update_profile(uid, digest="daily")
     store.record_digest(uid, "2024-01-02", [pid], [])
@@ -743,6 +787,8 @@ def test_records_have_their_declared_shape(store):
         "digest": lambda: store.digest(uid, "2024-01-02"), "pending_digests": lambda: store.pending_digests()[0],
         "digest_readers": lambda: store.digest_readers(False)[0], "papers_since": lambda: store.papers_since(0)[0],
         "claim_job": lambda: store.claim_job("w", 10), "job": lambda: store.job(1),
+        "feedback_rows": lambda: store.feedback_rows(uid)[0], "votes_of": lambda: store.votes_of(uid)[0],
+        "comments_of": lambda: store.comments_of(uid)[0],
     }
     typed = {name for name in dir(Store) if not name.startswith("_") and callable(getattr(Store, name))
              and _has_record(typing.get_type_hints(getattr(Store, name)).get("return"))}

@@ -8,13 +8,17 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ..records import (
+    CommentRow,
     Digest,
     DigestReader,
+    FeedbackRow,
     InterestPref,
+    LibraryRows,
     Profile,
     Save,
     Subscription,
     User,
+    VoteRow,
 )
 
 
@@ -50,6 +54,26 @@ class LibraryStore(ABC):
     @abstractmethod
     def my_votes(self, user_id: int) -> list[int]:
         """Papers the reader upvoted."""
+
+    # -- a whole account's rows (export and import, services/portability.py) --------------------
+
+    @abstractmethod
+    def feedback_rows(self, user_id: int) -> list[FeedbackRow]:
+        """A reader's feedback with when it was given, by paper id."""
+
+    @abstractmethod
+    def votes_of(self, user_id: int) -> list[VoteRow]:
+        """A reader's upvotes with when they were given, by paper id."""
+
+    @abstractmethod
+    def comments_of(self, user_id: int) -> list[CommentRow]:
+        """Every comment the reader wrote, hidden ones too, oldest first."""
+
+    @abstractmethod
+    def restore_library(self, user_id: int, rows: LibraryRows) -> dict[str, int]:
+        """Write a reader's saves, feedback, votes, comments, interest preferences and profile in one
+        transaction, keeping the timestamps given; what exists already is kept (a newer rating wins),
+        so restoring twice adds nothing. Returns how many rows of each kind were new."""
 
     # -- profile and interests ------------------------------------------------------------------
 

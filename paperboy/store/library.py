@@ -12,15 +12,19 @@ from typing import Any
 import orjson
 
 from ..records import (
+    CommentRow,
     Digest,
     DigestReader,
+    FeedbackRow,
     InterestPref,
+    LibraryRows,
     Profile,
     Save,
     Subscription,
     User,
+    VoteRow,
 )
-from .community import iso, utcnow
+from .community import INSERT_VOTE, iso, utcnow
 
 PROFILE_FIELDS = ("statement", "include_terms", "exclude_terms", "categories", "digest", "digest_hour",
                   "timezone", "quiet_days")
@@ -35,6 +39,13 @@ ON CONFLICT (user_id, paper_id) DO UPDATE SET kind = excluded.kind, created_at =
 DELETE_FEEDBACK = "DELETE FROM feedback WHERE user_id = ? AND paper_id = ?"
 SELECT_FEEDBACK = "SELECT paper_id, kind FROM feedback WHERE user_id = ?"
 SELECT_MY_VOTES = "SELECT paper_id FROM votes WHERE user_id = ?"
+SELECT_FEEDBACK_ROWS = "SELECT paper_id, kind, created_at FROM feedback WHERE user_id = ? ORDER BY paper_id"
+SELECT_VOTE_ROWS = "SELECT paper_id, created_at FROM votes WHERE user_id = ? ORDER BY paper_id"
+SELECT_COMMENTS_OF = "SELECT id, paper_id, user_id, body, created_at, hidden_at FROM comments WHERE user_id = ? ORDER BY id"
+# Restoring an account: a rating given later than the one restored is kept (the latest one counts).
+RESTORE_FEEDBACK = UPSERT_FEEDBACK + " WHERE excluded.created_at > feedback.created_at"
+SELECT_SAME_COMMENT = """SELECT 1 FROM comments WHERE user_id = ? AND paper_id = ? AND body = ? AND created_at = ?"""
+INSERT_COMMENT_AT = "INSERT INTO comments (paper_id, user_id, body, created_at, hidden_at) VALUES (?, ?, ?, ?, ?)"
 SELECT_PROFILE = "SELECT * FROM profiles WHERE user_id = ?"
 ENSURE_PROFILE = "INSERT INTO profiles (user_id, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
 UPDATE_PROFILE = "UPDATE profiles SET {}, updated_at = ? WHERE user_id = ?"
@@ -108,6 +119,43 @@ class LibraryMixin:
     def my_votes(self, user_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute(SELECT_MY_VOTES, (user_id,))]
 
+    # -- a whole account's rows -----------------------------------------------------------------
+
+    def feedback_rows(self, user_id: int) -> list[FeedbackRow]:
+        return [dict(r) for r in self.conn.execute(SELECT_FEEDBACK_ROWS, (user_id,))]
+
+    def votes_of(self, user_id: int) -> list[VoteRow]:
+        return [dict(r) for r in self.conn.execute(SELECT_VOTE_ROWS, (user_id,))]
+
+    def comments_of(self, user_id: int) -> list[CommentRow]:
+        return [dict(r) for r in self.conn.execute(SELECT_COMMENTS_OF, (user_id,))]
+
+    def restore_library(self, user_id: int, rows: LibraryRows) -> dict[str, int]:
+        """One transaction: an error anywhere leaves the reader's rows as they were."""
+        counts = dict.fromkeys(("saves", "feedback", "votes", "comments", "interest_prefs"), 0)
+        with self._write() as c:  # type: ignore[attr-defined]
+            for sv in rows["saves"]:
+                counts["saves"] += c.execute(INSERT_SAVE, (user_id, sv["paper_id"], sv["folder"],
+                                                           sv["created_at"])).rowcount > 0
+            for f in rows["feedback"]:
+                counts["feedback"] += c.execute(RESTORE_FEEDBACK, (user_id, f["paper_id"], f["kind"],
+                                                                   f["created_at"])).rowcount > 0
+            for v in rows["votes"]:
+                counts["votes"] += c.execute(INSERT_VOTE, (user_id, v["paper_id"], v["created_at"])).rowcount > 0
+            for cm in rows["comments"]:
+                key = (user_id, cm["paper_id"], cm["body"], cm["created_at"])
+                if c.execute(SELECT_SAME_COMMENT, key).fetchone() is None:
+                    c.execute(INSERT_COMMENT_AT, (cm["paper_id"], user_id, cm["body"], cm["created_at"],
+                                                  iso(utcnow()) if cm["hidden"] else None))
+                    counts["comments"] += 1
+            for p in rows["interest_prefs"]:
+                c.execute(UPSERT_PREF, (user_id, p["key"], p["name"], int(p["muted"]), int(p["deleted"]),
+                                        orjson.dumps(p["members"]).decode()))
+                counts["interest_prefs"] += 1
+            if rows["profile"]:
+                self._set_profile(c, user_id, rows["profile"])
+        return counts
+
     # -- profile and interests ------------------------------------------------------------------
 
     def profile(self, user_id: int) -> Profile:
@@ -119,10 +167,16 @@ class LibraryMixin:
         return row
 
     def update_profile(self, user_id: int, **values: Any) -> None:
+        with self._write() as c:  # type: ignore[attr-defined]
+            self._set_profile(c, user_id, values)
+
+    @staticmethod
+    def _set_profile(c: Any, user_id: int, values: dict[str, Any]) -> None:
+        """``update_profile`` inside a write transaction (``c``), creating the row if need be."""
         bad = set(values) - set(PROFILE_FIELDS) - {"feed_token_hash"}
         if bad:
             raise ValueError(f"unknown profile fields {sorted(bad)}")
-        self.profile(user_id)
+        c.execute(ENSURE_PROFILE, (user_id, iso(utcnow())))
         vals = [orjson.dumps(v).decode() if k in JSON_FIELDS else v for k, v in values.items()]
         sets = [f"{k} = ?" for k in values]
         if "digest" in values:
@@ -130,8 +184,7 @@ class LibraryMixin:
             # earlier one stop working. SET expressions see the row before the update.
             sets.append("subscribed_at = CASE WHEN digest = 'off' AND ? != 'off' THEN ? ELSE subscribed_at END")
             vals += [values["digest"], utcnow().isoformat()]  # microseconds: two subscriptions never share one
-        with self._write() as c:  # type: ignore[attr-defined]
-            c.execute(UPDATE_PROFILE.format(", ".join(sets)), (*vals, iso(utcnow()), user_id))
+        c.execute(UPDATE_PROFILE.format(", ".join(sets)), (*vals, iso(utcnow()), user_id))
 
     def user_by_feed_token(self, token_hash: str) -> int | None:
         row = self.conn.execute(SELECT_BY_FEED, (token_hash,)).fetchone()
