@@ -1,15 +1,17 @@
 """``paperboy user``: the operator's account commands (add, list, set-role, set-password, suspend,
 delete). They call the same ``services.accounts`` functions as the web pages, so the same name,
 password and email rules hold, and every role change, suspension and deletion is in the audit log
-(actor: operator)."""
+(actor: operator). ``paperboy account``: a whole account as one JSON file, exported here and
+imported into another paperboy (``services.portability``)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
-from .cli import Context, emit, errors_to_exit
+from .cli import Context, PaperboyError, emit, errors_to_exit, json_option
 from .services import accounts as acc
 from .settings import secret_key
 
@@ -115,3 +117,62 @@ def user_delete(obj: Context, name: str, yes: bool) -> None:
             click.confirm(f"Delete {user['name']} and all their data?", abort=True)
         accounts.delete(user["id"], actor_id=None)
     click.echo(f"user {user['name']} deleted; the name is free again")
+
+
+def write_output(data: bytes, output: Path | None) -> None:
+    """``data`` to ``output`` (written beside it and renamed, so never half written) or to stdout."""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    tmp = output.with_name(output.name + ".partial")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(output)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise PaperboyError(f"cannot write {output}: {e.strerror or e}") from e
+
+
+@click.group("account")
+def account_group() -> None:
+    """A whole account as one JSON file: export it here, import it into another paperboy."""
+
+
+@account_group.command("export")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout.")
+@click.pass_obj
+def account_export(obj: Context, name: str, output: Path | None) -> None:
+    """Export NAME's profile, library, ratings, interests, votes and comments, and the papers they
+    name (never the password, tokens or sessions)."""
+    from .services.portability import dumps, export_account
+
+    with errors_to_exit(), obj.engine() as engine:
+        doc = export_account(engine.store, _accounts(engine).get(name)["id"])
+        write_output(dumps(doc), output)
+    if output:
+        click.echo(f"{output}: {len(doc['papers'])} papers, {len(doc['saves'])} saves", err=True)
+
+
+@account_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "name", help="Import into this account (made if missing); default: the name in the file.")
+@click.option("--no-embed", is_flag=True, help="Do not embed the papers it adds (run `paperboy embed` later).")
+@json_option
+@click.pass_obj
+def account_import(obj: Context, path: Path, name: str | None, no_embed: bool, as_json: bool) -> None:
+    """Import an account file made by `paperboy account export` (checked whole before anything is
+    written; importing it twice adds nothing). A new account has no password: set one with
+    `paperboy user set-password`."""
+    from .services.portability import MAX_BYTES, import_account
+
+    with errors_to_exit(), obj.engine() as engine:
+        if path.stat().st_size > MAX_BYTES:
+            raise PaperboyError(f"{path}: an account file may be at most {MAX_BYTES >> 20} MB")
+        res = import_account(engine, path.read_bytes(), name, embed=not no_embed)
+    for warning in res["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    emit(res, as_json, f"{path.name}: {'new account' if res['created'] else 'account'} {res['user']}: "
+         f"{res['papers']} papers ({res['papers_new']} new here), {res['saves']} saves, {res['feedback']} ratings, "
+         f"{res['votes']} votes, {res['comments']} comments, {res['interest_prefs']} interests added")

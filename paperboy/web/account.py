@@ -147,6 +147,17 @@ async def account_page(request: Request) -> Response:
     return render(request, "account_settings.html", {"notice": request.query_params.get("done", "")[:40]})
 
 
+@router.get("/settings/account/export")
+async def account_export(request: Request) -> Response:
+    """Download my data: the whole account as one JSON file (``paperboy account import`` reads it)."""
+    from .export_api import account_download
+
+    user = request.state.user = request.app.state.auth.user(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return account_download(request, user)
+
+
 @router.post("/settings/account/email")
 async def account_email(request: Request, email: str = Form(""), csrf: str = Form("")) -> Response:
     user = _signed_in(request, csrf)

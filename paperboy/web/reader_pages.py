@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Path as Path_, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path as Path_, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import BadRequest, NotFound, RateLimited
@@ -51,6 +51,17 @@ async def library_page(request: Request, q: str = "", folder: str = "") -> Respo
         by_paper.setdefault(s["paper_id"], []).append(s["folder"])
     return render(request, "library.html", {"hits": hits, "folders": folders, "folder": folder, "q": q,
                                             "by_paper": by_paper})
+
+
+@router.get("/library/export")
+async def library_export(request: Request, format: str = "bibtex", folder: str = Query("", max_length=80)) -> Response:  # noqa: A002
+    """The signed-in reader's library (or one folder) as a BibTeX, CSL-JSON or RIS download."""
+    from .export_api import library_download
+
+    user = _reader(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return library_download(request, user, format, folder)
 
 
 @router.post("/library/save")
