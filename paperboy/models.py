@@ -68,6 +68,13 @@ class Paper:
     journal_ref: str | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def dois(self) -> list[str]:
+        """Every DOI the sources listed: ``doi`` first, then links ``doi2``, ``doi3``, ... (as DOIs)."""
+        extra = sorted((k for k in self.links if k[:3] == "doi" and k[3:].isdigit()), key=lambda k: int(k[3:]))
+        rest = [self.links[k].split("doi.org/", 1)[-1] for k in extra]
+        return [d for d in [self.doi, *rest] if d]
+
     def __post_init__(self) -> None:
         # A document stored without a title (an untitled BEIR document) shows the start of its text,
         # so pages, feeds and the API always have one; the store, the indexes and the embeddings keep

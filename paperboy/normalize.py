@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -22,6 +23,7 @@ MAX_NOTE = 5_000  # comments, journal reference
 MAX_CATEGORIES = 100
 MAX_SHORT = 1_000  # one category, an id, a DOI, a link
 MAX_EXTRA_BYTES = 64 << 10  # a source's signals (upvotes, keywords), as JSON
+MAX_DOIS = 20  # DOIs kept of one record (the first is ``doi``, the others links doi2, doi3, ...)
 MAX_VERSION = 9_999  # an arXiv version number (SQLite integers overflow past 2**63)
 
 # Dates outside this range are dropped (the record is kept): a year 9999 or 0001 is a typo or an
@@ -84,6 +86,20 @@ def normalize_doi(text: str | None) -> str | None:
     return m.group(1).rstrip(".,;").lower()
 
 
+_DOI_SPLIT = re.compile(r"\s+|[,;]\s*(?=(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?10\.)", re.IGNORECASE)
+
+
+def split_dois(text: str | None) -> list[str]:
+    """Every DOI in a text that lists several (space, comma or semicolon between), normalized, in
+    order, each once: "10.1364/A.1 10.1364/B.2" -> ["10.1364/a.1", "10.1364/b.2"]."""
+    out: list[str] = []
+    for part in _DOI_SPLIT.split(text or ""):
+        doi = normalize_doi(part)
+        if doi and doi not in out:
+            out.append(doi)
+    return out
+
+
 def clean_text(text: str | None) -> str:
     """Unicode NFC, control characters dropped, whitespace collapsed."""
     if not text:
@@ -94,39 +110,227 @@ def clean_text(text: str | None) -> str:
     return text if text.isprintable() else " ".join(_CONTROL.sub("", text).split())
 
 
-_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
-            "=": "\u0304", ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b"}
-_ACCENT_RE = re.compile(r"""\{?\\(['`^"~=.]|[cvuH](?=[\s{]))\s*\{?\s*(\\?[A-Za-z])\s*\}?\}?""")
-_SPECIAL = {r"\ss": "ß", r"\o": "ø", r"\O": "Ø", r"\ae": "æ", r"\AE": "Æ", r"\aa": "å", r"\AA": "Å",
-            r"\l": "ł", r"\L": "Ł", r"\i": "ı", r"\&": "&", r"\%": "%", r"\_": "_", r"\#": "#"}
-_SPECIAL_RE = re.compile(r"\{?(\\(?:ss|o|O|ae|AE|aa|AA|l|L|i)(?![A-Za-z])|\\[&%_#])\}?")
-_FORMAT_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|texttt|mathrm|textrm|text)\{([^{}]*)\}")
+# --- LaTeX to Unicode -------------------------------------------------------------------------
+# Titles, names and abstracts arrive as LaTeX source. Each macro, accent, group, sub- and
+# superscript is converted only where Unicode says the same thing (pylatexenc's tables give the
+# symbols: \alpha -> α, \mathbb{Z} -> ℤ); anything else is kept as written, so no meaning is lost:
+# an unknown macro (\CP) stays in text, and a math span ($...$) with any part that has no safe
+# mapping ($\frac{a}{b}$, $x_{ij}$) stays whole. A bare % is text here, never a comment.
+_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
+            ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328",
+            "r": "\u030a", "d": "\u0323", "b": "\u0331"}
+_MATH_ACCENTS = {"hat": "\u0302", "widehat": "\u0302", "bar": "\u0304", "overline": "\u0305", "tilde": "\u0303",
+                 "widetilde": "\u0303", "dot": "\u0307", "ddot": "\u0308", "check": "\u030c", "breve": "\u0306",
+                 "acute": "\u0301", "grave": "\u0300", "vec": "\u20d7"}
+# One-argument macros whose argument is the text (the styling carries no meaning a reader needs).
+_PLAIN = frozenset("emph textit textbf textsc texttt textrm textsf textup textnormal textmd textsl text mbox "
+                   "mathrm mathit mathbf mathsf mathtt mathnormal boldsymbol bm operatorname hbox underline "
+                   "textsubscript textsuperscript".split())
+_LETTERFORMS = frozenset(("mathbb", "mathcal", "mathfrak", "mathscr", "mathbbm"))  # ℤ, 𝒪, 𝔤: via pylatexenc
+# Declarations that style what follows ({\it XY}) and sizing commands: dropped.
+_DROP = frozenset("it bf em rm sc tt sl sf up md normalfont itshape bfseries scshape upshape rmfamily sffamily "
+                  "ttfamily cal displaystyle textstyle scriptstyle left right big Big bigg Bigg bigl bigr Bigl "
+                  "Bigr biggl biggr middle limits nolimits protect relax noindent".split())
+_SUP = dict(zip("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ")) | {"−": "⁻", "*": "*", "†": "†", "′": "′",
+                                                             "'": "′", "∘": "°", "∗": "*"}
+_SUB = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")) | {"−": "₋"}
+_TEXT_LETTERS = frozenset("ss o O ae AE aa AA l L i j oe OE dh DH th TH ng NG dj DJ ij IJ".split())
+_PREFIX_OPS = frozenset("√∂∇¬∞∑∏∫∬∭∮∀∃∄∅|‖∁")  # Sm characters that are not spaced as operators
 
 
-def _accent(m: re.Match[str]) -> str:
-    base = m.group(2).lstrip("\\")
-    if base == "i":
-        base = "i"
-    return unicodedata.normalize("NFC", base + _ACCENTS[m.group(1)])
+@lru_cache(maxsize=1)
+def _symbols() -> dict[str, str]:
+    """Macro name -> Unicode, for pylatexenc's macros that take no argument and map to plain text."""
+    from pylatexenc.latex2text import get_default_latex_context_db as text_db
+    from pylatexenc.latexwalker import get_default_latex_context_db as walker_db
+
+    walker = walker_db()
+    out = {}
+    for spec in text_db().iter_macro_specs():
+        repl, parse = spec.simplify_repl, walker.get_macro_spec(spec.macroname)
+        if isinstance(repl, str) and "%" not in repl and (parse is None or parse.args_parser.argspec == ""):
+            out[spec.macroname] = repl
+    out.pop("today", None)  # the date the title is read: not what it says
+    return out | {"-": "", "prime": "′", "\\": " ", "/": "", "@": "", "%": "%", "textbackslash": "\\"}
+
+
+@lru_cache(maxsize=4096)
+def _letterform(macro: str, arg: str) -> str | None:
+    """\\mathbb{Z} -> ℤ by pylatexenc's letter tables; None when it has no such letter."""
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    out = LatexNodes2Text().latex_to_text(f"\\{macro}{{{arg}}}")
+    return out if out and out != arg and "\\" not in out else None
+
+
+_SPECIAL_CHARS = frozenset("\\{}^_~$")
+_SPECIAL_RE = re.compile(r"[\\{}^_~$]")
+
+
+class _Parser:
+    """A small LaTeX reader: ``group`` returns the Unicode of the source up to a closing brace, or
+    None (math mode) when some part has no safe mapping; in text mode such a part is kept as written."""
+
+    def __init__(self, src: str, math: bool) -> None:
+        self.s, self.i, self.math = src, 0, math
+
+    def _word(self) -> str:
+        j = self.i
+        while j < len(self.s) and self.s[j].isascii() and self.s[j].isalpha():
+            j += 1
+        name, self.i = self.s[self.i:j], j
+        return name
+
+    def _step(self) -> bool:
+        self.i += 1
+        return True
+
+    def _skip_space(self) -> None:
+        while self.i < len(self.s) and self.s[self.i] == " ":
+            self.i += 1
+
+    def _arg(self) -> str | None:
+        """The next argument's source: a {group} (braces off) or one character; None at the end."""
+        self._skip_space()
+        if self.i >= len(self.s):
+            return None
+        if self.s[self.i] != "{":
+            if self.s[self.i] == "\\":
+                start = self.i
+                self.i += 1
+                if not self._word():
+                    self.i += 1
+                return self.s[start:self.i]
+            self.i += 1
+            return self.s[self.i - 1]
+        depth, start = 0, self.i
+        while self.i < len(self.s):
+            depth += {"{": 1, "}": -1}.get(self.s[self.i], 0)
+            self.i += 1
+            if depth == 0:
+                return self.s[start + 1:self.i - 1]
+        return self.s[start + 1:]  # unbalanced: the rest
+
+    def _sub(self, arg: str | None, math: bool | None = None) -> str | None:
+        """The Unicode of an argument's source, read in math mode (scripts) or the current mode."""
+        return None if arg is None else _Parser(arg, self.math if math is None else math).group()
+
+    def _script(self, table: dict[str, str]) -> str | None:
+        inner = self._sub(self._arg(), math=True)
+        if not inner or not all(c in table for c in inner):
+            return None
+        return "".join(table[c] for c in inner)
+
+    def _macro(self) -> str | None:
+        """The Unicode of the macro at ``self.i`` (just after the backslash), or None."""
+        name = self._word()
+        if not name:  # a control symbol: \" \& \, ...
+            name = self.s[self.i:self.i + 1]
+            self.i += 1
+        elif self.i < len(self.s) and self.s[self.i] == " " and (self.math or name in _TEXT_LETTERS or name in _DROP):
+            # A space ends a control word (Stra\ss e, {\it XY}); but outside math, "\rho of" is a
+            # math symbol written without $ and its space parts two words.
+            self._skip_space()
+        if name in _ACCENTS and not (self.math and not name.isalpha()):
+            return self._accent(_ACCENTS[name])
+        if name in _MATH_ACCENTS:  # \bar{K} is written outside math too
+            return self._accent(_MATH_ACCENTS[name])
+        if name in _DROP:
+            return ""
+        if name in _PLAIN:
+            return self._sub(self._arg())
+        if name in _LETTERFORMS:
+            arg = self._arg()
+            return _letterform(name, arg) if arg and arg.isascii() and arg.isalpha() else None
+        if name == "sqrt":
+            if self.i < len(self.s) and self.s[self.i] == "[":
+                return None  # \sqrt[3]{x}
+            inner = self._sub(self._arg(), math=True)
+            ok = inner and (len(inner) == 1 or inner.isdigit() or inner.isalpha() and len(inner) == 1)
+            return f"√{inner}" if ok else None
+        symbol = _symbols().get(name)
+        if symbol is not None and unicodedata.category(symbol[:1] or " ") == "Sm" \
+                and symbol not in _PREFIX_OPS:
+            return f" {symbol} "  # a relation or operator: SU(2) ⊗ SU(2)
+        return symbol
+
+    def _accent(self, mark: str) -> str | None:
+        arg = self._sub(self._arg())
+        if not arg or len(arg) != 1 or not arg.isalpha():
+            return None
+        return unicodedata.normalize("NFC", ("i" if arg == "ı" else "j" if arg == "ȷ" else arg) + mark)
+
+    def _math_span(self, start: int) -> str:
+        """$...$ (or $$...$$) from ``start``: its Unicode when every part has one, else as written."""
+        delim = "$$" if self.s.startswith("$$", start) else "$"
+        end = self.s.find(delim, start + len(delim))
+        if end < 0 or end == start + len(delim) or self.s[end + len(delim):end + len(delim) + 1].isdigit():
+            self.i = start + len(delim)
+            return delim  # a lone $, an empty $$, or money ("$5 and $6"; pandoc's rule): text
+        self.i = end + len(delim)
+        inner = _Parser(self.s[start + len(delim):end], True).group()
+        return self.s[start:self.i] if inner is None or "$" in inner else " ".join(inner.split())
+
+    def group(self) -> str | None:
+        out: list[str] = []
+        s = self.s
+        while self.i < len(s):
+            if s[self.i] not in _SPECIAL_CHARS:  # a run of plain text, copied in one step
+                m = _SPECIAL_RE.search(s, self.i)
+                end = m.start() if m else len(s)
+                out.append(s[self.i:end])
+                self.i = end
+                continue
+            c, start = s[self.i], self.i
+            self.i += 1
+            if c == "\\":
+                piece = self._macro()
+            elif c == "{":
+                self.i -= 1
+                piece = self._sub(self._arg())
+            elif c == "}":  # an unbalanced closing brace: dropped, but never joining two words
+                piece = " " if 0 < start < len(s) - 1 and s[start - 1].isalnum() and not s[start + 1].isspace() else ""
+            elif c == "$" and not self.math:
+                piece = self._math_span(start)
+            elif c in "^_":
+                piece = self._script(_SUP if c == "^" else _SUB)
+            elif c == "~":  # a tie (Fig.~1) is a space; "~10 nm" means about
+                piece = " " if 0 < start < len(s) - 1 and (s[start - 1].isalnum() or s[start - 1] in ".,;:)")\
+                    and (s[start + 1].isalnum() or s[start + 1] in "\\($[") else c
+            else:
+                piece = c
+            if piece is None:
+                if self.math:
+                    return None
+                if c == "\\":  # an unknown macro keeps its arguments: \foo{x} must not read \foox
+                    self.i = start + 1
+                    self._word() or self._step()
+                    while self.i < len(s) and s[self.i] == "{":
+                        self._arg()
+                piece = s[start:self.i]  # no safe mapping: kept as written
+            out.append(piece)
+        return "".join(out)
+
+
+_URL = re.compile(r"((?:https?://|www\.)[^\s{}$]+)")
+
+
+def latex_to_unicode(text: str) -> str:
+    """LaTeX source to Unicode where a safe mapping exists, the rest kept as written (see above)."""
+    parts = _URL.split(text)  # a link is never LaTeX: host/~user, file_2
+    for i in range(0, len(parts), 2):
+        if parts[i]:
+            parts[i] = _Parser(parts[i], False).group() or ""
+    return "".join(parts)
 
 
 def clean_latex(text: str | None) -> str:
-    """Simple LaTeX clean-up for titles and names: accents, formatting macros, case braces.
-
-    Math (``$...$``) is kept verbatim: search and display handle it as text.
-    """
+    """Titles and names from LaTeX: accents, symbols and scripts to Unicode, styling and case
+    braces dropped, what has no safe mapping kept as written (``latex_to_unicode``)."""
     text = clean_text(text)
-    if "\\" not in text and "{" not in text:
+    if "\\" not in text and "{" not in text and "$" not in text and "^" not in text and "_" not in text:
         return text
-    parts = re.split(r"(\$[^$]*\$)", text)
-    for i in range(0, len(parts), 2):  # even parts are outside math
-        p = _ACCENT_RE.sub(_accent, parts[i])
-        p = _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group(1)], p)
-        for _ in range(3):  # nested formatting macros
-            p = _FORMAT_RE.sub(r"\1", p)
-        p = p.replace("{", "").replace("}", "")
-        parts[i] = p.replace("~", " ")
-    return clean_text("".join(parts))
+    return clean_text(latex_to_unicode(text))
 
 
 @lru_cache(maxsize=8192)  # the store asks for the same titles' keys several times per batch
@@ -170,16 +374,32 @@ def split_authors(text: str | None) -> list[str]:
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 _RFC_DATE = re.compile(r"^(?:\w{3}, )?(\d{1,2}) (\w{3}) (\d{4})\b", re.ASCII)
 _WHOLE = re.compile(r"[0-9]{1,9}", re.ASCII)
-_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d")
+_DATE_FORMATS = ("%Y-%m-%d", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d")
+# A date known only to the year or the month stays that precise: "2024", "2024-08" (never a
+# made-up 1 January). Such text sorts just before the period's first day, as its start.
+_PARTIAL = re.compile(r"([0-9]{4})(?:[-/]([0-9]{1,2}))?")
+_MONTH_YEAR = re.compile(r"([A-Za-z]{3,9})\.? ([0-9]{4})")
+
+
+def _partial(year: int, month: int | None = None) -> str | None:
+    if not 1 <= year <= 9999 or month is not None and not 1 <= month <= 12:
+        return None
+    return f"{year:04d}" if month is None else f"{year:04d}-{month:02d}"
 
 
 def parse_date(text: str | None) -> str | None:
-    """ISO date (YYYY-MM-DD) from ISO timestamps, RFC 2822 dates and a few common forms."""
+    """ISO date from ISO timestamps, RFC 2822 dates and a few common forms: YYYY-MM-DD, or YYYY-MM
+    and YYYY for a date given only to the month or the year ("2024", "Aug 2024")."""
     if not text:
         return None
     text = str(text).strip()
     if not text or not text.isascii():  # every form read is ASCII; strptime's \d takes any digit
         return None
+    if m := _PARTIAL.fullmatch(text):
+        return _partial(int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+    if (m := _MONTH_YEAR.fullmatch(text)) and (month := _MONTHS.get(m.group(1)[:3].lower())) \
+            and (len(m.group(1)) == 3 or m.group(1).lower() == calendar.month_name[month].lower()):
+        return _partial(int(m.group(2)), month)
     if (m := _RFC_DATE.match(text)) and (month := _MONTHS.get(m.group(2).lower())):  # arXiv's versions
         try:
             return date(int(m.group(3)), month, int(m.group(1))).isoformat()
@@ -201,6 +421,25 @@ def parse_date(text: str | None) -> str | None:
     return None
 
 
+def date_start(iso: str | None) -> str | None:
+    """The first day of a date's period: "2024" -> "2024-01-01", "2024-08" -> "2024-08-01"; a full
+    date as is; None for None or anything else. For what needs a day (sorting, feeds, APIs)."""
+    if not iso or not isinstance(iso, str):
+        return None
+    if len(iso) == 4 and iso.isdigit():
+        return f"{iso}-01-01"
+    if len(iso) == 7 and iso[:4].isdigit() and iso[4] == "-" and iso[5:].isdigit():
+        return f"{iso}-01"
+    return iso if len(iso) == 10 else None
+
+
+def date_precision(iso: str | None) -> str | None:
+    """"year", "month" or "day": how precise a stored date is (None when there is none)."""
+    if not iso or not isinstance(iso, str):
+        return None
+    return {4: "year", 7: "month", 10: "day"}.get(len(iso))
+
+
 def whole_number(value: object) -> int | None:
     """A small non-negative whole number from an int or ASCII digits ("12"), else None.
 
@@ -217,27 +456,31 @@ def whole_number(value: object) -> int | None:
 
 
 def sane_date(iso: str | None) -> str | None:
-    """``iso`` (YYYY-MM-DD) if it is a real date from MIN_DATE to today + MAX_FUTURE, else None."""
-    if not iso:
+    """``iso`` (YYYY-MM-DD, or YYYY-MM / YYYY for a partial date) if it is a real date from
+    MIN_DATE to today + MAX_FUTURE (a partial one: its first day), else None."""
+    if not iso or not isinstance(iso, str) or not iso.isascii():
         return None
+    start = date_start(iso)
     try:
-        day = date.fromisoformat(iso) if isinstance(iso, str) and iso.isascii() else None
+        day = date.fromisoformat(start) if start else None
     except ValueError:
         return None
     if day is None or not MIN_DATE <= day <= date.today() + MAX_FUTURE:
         return None
-    return day.isoformat()
+    return iso if len(iso) < 10 else day.isoformat()
 
 
 def date_from_parts(parts: list[int] | None) -> str | None:
-    """CSL-JSON ``date-parts`` entry ([2024, 1, 5], [2024]) to an ISO date."""
+    """CSL-JSON ``date-parts`` entry ([2024, 1, 5], [2024, 1], [2024]) to an ISO date as precise as given."""
     if not parts or not isinstance(parts, (list, tuple)):
         return None
-    y, m, d = (whole_number(v) for v in (list(parts) + [1, 1])[:3])
-    if y is None or m is None or d is None:
+    nums = [whole_number(v) for v in list(parts)[:3]]
+    if any(n is None for n in nums):
         return None
+    if len(nums) < 3:
+        return _partial(*nums)  # type: ignore[arg-type]
     try:
-        return date(y, m, d).isoformat()
+        return date(*nums).isoformat()  # type: ignore[arg-type]
     except (ValueError, OverflowError):
         return None
 
@@ -323,7 +566,7 @@ def check_record(rec: PaperRecord) -> str | None:
     if (why := _type_error(rec)) or (why := _too_long(rec, factor=4)):
         return why
     rec.title = clean_latex(rec.title)
-    rec.abstract = clean_text(rec.abstract)
+    rec.abstract = clean_latex(rec.abstract)
     rec.authors = [a for a in map(clean_text, rec.authors) if a]
     rec.categories = [c for c in map(clean_text, rec.categories) if c]
     rec.primary_category = clean_text(rec.primary_category) or None
@@ -351,8 +594,11 @@ def check_record(rec: PaperRecord) -> str | None:
         rec.versions[rec.arxiv_version] = rec.updated
     if rec.versions and not rec.arxiv_version:
         rec.arxiv_version = max(rec.versions)
-    if rec.doi:
-        rec.doi = normalize_doi(strip_invalid(rec.doi))
+    if rec.doi:  # several DOIs ("10.1/a 10.2/b", Kaggle): the first is the DOI, the others links
+        found = split_dois(strip_invalid(rec.doi))
+        rec.doi = found[0] if found else None
+        for n, doi in enumerate(found[1:MAX_DOIS], start=2):
+            rec.links.setdefault(f"doi{n}", f"https://doi.org/{doi}")
     _sane_dates(rec)
     return None
 

@@ -53,7 +53,7 @@ def test_bibtex_zotero_export() -> None:
     r = recs["vaswani_attention_2023"]  # arXiv via url; arXiv's DataCite DOI dropped
     assert (r.title, r.authors, r.arxiv_id, r.arxiv_version, r.doi) == (
         "Attention Is All You Need", VASWANI, "1706.03762", None, None)
-    assert r.submitted == "2023-08-01"  # month = aug macro
+    assert r.submitted == "2023-08"  # month = aug macro (no day: month precision)
     assert r.links == {"abs": "https://arxiv.org/abs/1706.03762", "pdf": "https://arxiv.org/pdf/1706.03762"}
     assert r.journal_ref is None and r.abstract.startswith("The dominant sequence transduction models")
     assert r.extra == {"entry_type": "misc", "keywords": [
@@ -66,14 +66,14 @@ def test_bibtex_zotero_export() -> None:
 
     r = recs["he_deep_2015"]  # Google Scholar style: journal = {arXiv preprint arXiv:...}
     assert (r.title, r.arxiv_id, r.journal_ref, r.submitted) == (
-        "Deep residual learning for image recognition", "1512.03385", None, "2015-01-01")
+        "Deep residual learning for image recognition", "1512.03385", None, "2015")
     assert r.authors == ["Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"]
     assert r.abstract.endswith("achieves 3.57% error on the ImageNet test set.")
 
     r = recs["scholkopf_toward_2021"]  # journal article, DOI, {\"o}
     assert (r.title, r.authors, r.arxiv_id) == ("Toward Causal Representation Learning", SCHOLKOPF, None)
     assert (r.doi, r.journal_ref, r.submitted) == (
-        "10.1109/jproc.2021.3058954", "Proceedings of the IEEE", "2021-05-01")
+        "10.1109/jproc.2021.3058954", "Proceedings of the IEEE", "2021-05")
     assert r.links == {"url": "https://ieeexplore.ieee.org/document/9363924"}
 
     r = recs["nickel_poincare_2017"]  # {\'e} in the title, booktitle as venue
@@ -84,7 +84,7 @@ def test_bibtex_zotero_export() -> None:
 
     r = recs["openai_gpt-4_2024"]  # corporate author, arXiv id from number = {arXiv:...}
     assert (r.title, r.authors, r.arxiv_id, r.doi, r.submitted) == (
-        "GPT-4 Technical Report", ["OpenAI"], "2303.08774", None, "2024-03-01")
+        "GPT-4 Technical Report", ["OpenAI"], "2303.08774", None, "2024-03")
 
 
 def test_bibtex_names_dates_and_broken_entries(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_bibtex_names_dates_and_broken_entries(tmp_path: Path) -> None:
     assert first.authors == ["Google Research, Brain Team", "Juan de la Cruz Jr"]
     assert (first.title, first.submitted) == ("A broken neighbour", "2020-11-07")
     assert first.links == {"url": "https://example.org/a"}
-    assert (after.authors, after.submitted) == (["Ada Lovelace", "Jérôme Müller"], "2021-03-01")
+    assert (after.authors, after.submitted) == (["Ada Lovelace", "Jérôme Müller"], "2021-03")
     assert after.extra == {"entry_type": "online"}
 
 
@@ -141,10 +141,10 @@ def test_csl_zotero_export() -> None:
 
     r = recs[zot + "QW3E8N2A"]
     assert (r.authors, r.doi, r.journal_ref, r.submitted, r.arxiv_id) == (
-        SCHOLKOPF, "10.1109/jproc.2021.3058954", "Proceedings of the IEEE", "2021-05-01", None)
+        SCHOLKOPF, "10.1109/jproc.2021.3058954", "Proceedings of the IEEE", "2021-05", None)
 
     r = recs["7213"]  # numeric id, year-only date
-    assert (r.title, r.submitted) == ("Poincaré Embeddings for Learning Hierarchical Representations", "2017-01-01")
+    assert (r.title, r.submitted) == ("Poincaré Embeddings for Learning Hierarchical Representations", "2017")
     assert r.extra == {"entry_type": "paper-conference"}
 
     r = recs[zot + "Z8B2K4PL"]  # name particle; arXiv id from note "arXiv: ..."

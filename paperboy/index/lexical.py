@@ -112,7 +112,8 @@ def words(text: str) -> str:
 
 
 def day_number(iso: str | None) -> int:
-    return int(iso.replace("-", "")[:8]) if iso and iso[:4].isdigit() else 0
+    # A year or month alone ("2024", "2024-08") counts as its first day, for date filters and sorting.
+    return int((iso.replace("-", "") + "0101")[:8]) if iso and iso[:4].isdigit() else 0
 
 
 class LexicalIndex:

@@ -19,6 +19,7 @@ from ..normalize import (
     normalize_doi,
     parse_arxiv_id,
     parse_date,
+    split_dois,
     whole_number,
 )
 from .base import read_document
@@ -101,7 +102,8 @@ def _date(e: dict[str, str]) -> str | None:
     num = whole_number(month) if _SMALL.fullmatch(month) else _MONTHS.get(month[:3])
     num = num if num and 1 <= num <= 12 else None  # a month of "99999999999999999999" or "²" is dropped
     day = whole_number(e.get("day", "")) if _SMALL.fullmatch(e.get("day", "").strip()) else None
-    parts = [int(year.group()), num or 1, day if day and num else 1]
+    # As precise as the entry: a year alone stays a year ("2015"), not 1 January.
+    parts = [int(year.group()), *([num] if num else []), *([day] if day and num else [])]
     return date_from_parts(parts) or date_from_parts(parts[:2])
 
 
@@ -121,9 +123,9 @@ def _arxiv(e: dict[str, str]) -> tuple[str, int | None] | None:
 
 def _record(e: dict[str, str]) -> PaperRecord:
     found = _arxiv(e)
-    doi = normalize_doi(e.get("doi"))
-    if found and doi and doi.startswith("10.48550/"):
-        doi = None  # arXiv's own DataCite DOI: the arXiv id already says it
+    # Every DOI listed (the first is the DOI, the others links); arXiv's own DataCite DOI is dropped
+    # when the arXiv id already says it.
+    doi = " ".join(d for d in split_dois(e.get("doi")) if not (found and d.startswith("10.48550/"))) or None
     venue = clean_latex(e.get("journal") or e.get("booktitle"))
     url = e.get("url", "").strip()
     primary = e.get("primaryclass", "").strip() or None

@@ -16,6 +16,7 @@ from ..normalize import (
     normalize_doi,
     parse_arxiv_id,
     parse_date,
+    split_dois,
 )
 from . import fields
 from .base import load_json
@@ -85,9 +86,9 @@ def _record(item: dict[str, Any], loc: str = "") -> PaperRecord | BadRecord:
     if not title:
         return BadRecord(loc, "missing title")
     found = _arxiv(item)
-    doi = normalize_doi(_strict(item, "DOI"))
-    if found and doi and doi.startswith("10.48550/"):
-        doi = None  # arXiv's own DataCite DOI: the arXiv id already says it
+    # Every DOI listed (the first is the DOI, the others links); arXiv's own DataCite DOI is dropped
+    # when the arXiv id already says it.
+    doi = " ".join(d for d in split_dois(_strict(item, "DOI")) if not (found and d.startswith("10.48550/"))) or None
     venue = _text(item.get("container-title"))
     url = _strict(item, "URL")
     cats = fields.terms(item, "categories")

@@ -102,13 +102,15 @@ SELECT_AUDIT = """SELECT a.id, a.at, a.actor_id, COALESCE(u.name, 'operator') AS
 a.target_id, a.detail FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id ORDER BY a.id DESC LIMIT ?"""
 # A paper's listing day: the day a member submitted it (a hidden submission does not count), else its
 # Hugging Face daily date, else its arXiv (v1) date. DAILY is the indexed expression
-# (paper_sources_daily) of the second.
+# (paper_sources_daily) of the second. A date known only to the year or month ("2024", "2024-08") is no
+# day: such a paper is on no day's list, and no day to step to.
 DAILY = "json_extract(x.extra, '$.daily_date')"
 SUB = "s.hidden_at IS NULL"
 # A paper known only from members' library uploads (anyone's file, any metadata) is not on a public
 # list by its date; a member's submission lists it once arXiv confirms it.
 PUBLIC = "EXISTS (SELECT 1 FROM paper_sources y WHERE y.paper_id = p.id AND y.source != 'upload')"
-SELECT_DAY_IDS = f"""SELECT p.id FROM papers p WHERE p.submitted >= ? AND p.submitted <= ? AND {PUBLIC}
+SELECT_DAY_IDS = f"""SELECT p.id FROM papers p WHERE p.submitted >= ? AND p.submitted <= ? AND length(p.submitted) = 10
+AND {PUBLIC}
 AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.paper_id = p.id AND {SUB})
 AND NOT EXISTS (SELECT 1 FROM paper_sources x WHERE x.paper_id = p.id AND {DAILY} IS NOT NULL)
 UNION SELECT x.paper_id FROM paper_sources x WHERE {DAILY} >= ? AND {DAILY} <= ?
@@ -118,7 +120,7 @@ SELECT_DAY_IDS_BY = f"""SELECT s.paper_id FROM submissions s JOIN users u ON u.i
 WHERE s.day >= ? AND s.day <= ? AND u.name_key = ? AND {SUB}"""
 SELECT_LISTING_DAYS = f"""SELECT p.id, COALESCE((SELECT day FROM submissions s WHERE s.paper_id = p.id AND {SUB}),
 (SELECT MAX({DAILY}) FROM paper_sources x WHERE x.paper_id = p.id), p.submitted) FROM papers p WHERE p.id IN ({{}})"""
-_DAYS = f"""SELECT {{agg}}(d) FROM (SELECT {{agg}}(submitted) AS d FROM papers WHERE submitted {{op}} ?
+_DAYS = f"""SELECT {{agg}}(d) FROM (SELECT {{agg}}(submitted) AS d FROM papers WHERE submitted {{op}} ? AND length(submitted) = 10
 UNION ALL SELECT {{agg}}({DAILY}) FROM paper_sources x WHERE {DAILY} {{op}} ?
 UNION ALL SELECT {{agg}}(day) FROM submissions s WHERE day {{op}} ? AND {SUB}) AS days"""
 SELECT_LATEST_DAY = _DAYS.format(agg="MAX", op="<=")

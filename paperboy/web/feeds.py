@@ -13,6 +13,7 @@ from feedgen.feed import FeedGenerator
 
 from ..errors import NotFound
 from ..models import Paper
+from ..normalize import date_start
 from ..services import library
 from .auth import sha256
 from .background import off_loop
@@ -38,9 +39,11 @@ def base_url(request: Request) -> str:
 
 
 def _date(day: str | None) -> datetime:
-    if day:
+    """A paper date as a feed time; a year or month alone ("2024", "2024-08") is its first day, as
+    Atom needs a full date (pages show the date as stored, never a made-up day)."""
+    if start := date_start((day or "")[:10]):
         try:
-            return datetime.fromisoformat(day[:10]).replace(tzinfo=timezone.utc)
+            return datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
         except ValueError:
             pass
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
