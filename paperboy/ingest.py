@@ -127,14 +127,14 @@ def ingest_file(store: Store, path: Path, fmt: str | None = None, *, batch_size:
                 mapping: dict[str, Any] | None = None, progress: Progress = _noop) -> IngestSummary:
     """Ingest one file (format detected when not given); resumes an interrupted ingest of it.
 
-    A field ``mapping`` is for the jsonl format only (and implies it when no format is given).
+    A field ``mapping`` is for the jsonl and csv formats only (and implies jsonl when no format is
+    given and the file is not CSV).
     """
     path = Path(path)
-    if mapping is not None and fmt not in (None, "jsonl"):
-        raise FormatError(f"a field mapping (--map) applies to the jsonl format only, not {fmt}")
-    if not path.is_file():
-        raise FormatError(sources.not_a_file(path))
-    fmt = fmt or ("jsonl" if mapping is not None else sources.detect(path))
+    if mapping is not None and fmt not in (None, *sources.MAPPABLE):
+        raise FormatError(f"a field mapping (--map) applies to the {' and '.join(sources.MAPPABLE)} formats only, not {fmt}")
+    sources.check_path(path, fmt)  # a file, or a folder its format reads (abs)
+    fmt = fmt or (sources.for_mapping(path) if mapping is not None else sources.detect(path))
     mod = sources.module(fmt)
     try:
         stat = path.stat()
@@ -157,7 +157,7 @@ def ingest_file(store: Store, path: Path, fmt: str | None = None, *, batch_size:
         if not summary.read and not skip:
             summary.warnings.append(f"{path}: no records found (read as {fmt})")
 
-    hint = " (wrong field names? see --map)" if fmt == "jsonl" else ""
+    hint = " (wrong field names? see --map)" if fmt in sources.MAPPABLE else ""
     return _run(store, fmt, str(path), work, hint)
 
 

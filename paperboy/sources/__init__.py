@@ -18,11 +18,15 @@ _MODULES = {
     "hf-page": "hf_page",
     "oai-pmh": "arxiv_oai",
     "arxiv-atom": "arxiv_api",
+    "abs": "arxiv_abs",
+    "csv": "csv_table",
     "bibtex": "bibtex",
     "csl-json": "csl_json",
+    "arxiv-jsonl": "arxiv_jsonl",  # before jsonl, which would read it with fewer fields
     "jsonl": "jsonl",
 }
 FORMATS = tuple(_MODULES)
+MAPPABLE = ("jsonl", "csv")  # the formats whose fields --map can point elsewhere
 
 
 def module(fmt: str) -> ModuleType:
@@ -39,8 +43,41 @@ def not_a_file(path: Path) -> str:
     return f"{path} is not a regular file" if path.exists() else f"{path}: no such file"
 
 
+def reads_folders(fmt: str) -> bool:
+    """Whether a format reads a folder (of its files) as well as a file."""
+    return hasattr(module(fmt), "sniff_folder")
+
+
+def check_path(path: Path, fmt: str | None) -> None:
+    """FormatError unless ``path`` is a file, or a folder that ``fmt`` (or a format found there) reads."""
+    if path.is_file():
+        return
+    if path.is_dir() and not path.is_symlink() and (reads_folders(fmt) if fmt else _folder_format(path)):
+        return
+    if path.is_dir():
+        raise FormatError(f"{path} is a directory, not a file (only the abs format reads a folder, of .abs files)"
+                          if fmt is None or fmt in _MODULES else not_a_file(path))
+    raise FormatError(not_a_file(path))
+
+
+def _folder_format(path: Path) -> str | None:
+    return next((f for f in FORMATS if reads_folders(f) and module(f).sniff_folder(path)), None)
+
+
+def for_mapping(path: Path) -> str:
+    """The format a file with a --map is read as: the detected one if --map applies to it, else jsonl."""
+    try:
+        fmt = detect(path)
+    except FormatError:
+        return "jsonl"
+    return fmt if fmt in MAPPABLE else "jsonl"
+
+
 def detect(path: Path) -> str:
-    """The format of a file, from its first few KB; FormatError if none or the file is unreadable."""
+    """The format of a file, from its first few KB (or of a folder, from its files); FormatError if
+    none or the file is unreadable."""
+    if path.is_dir() and not path.is_symlink() and (found := _folder_format(path)):
+        return found
     if not path.is_file():
         raise FormatError(not_a_file(path))
     head = read_head(path)

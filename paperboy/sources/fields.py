@@ -14,6 +14,7 @@ from typing import Any
 
 from ..models import BadRecord, PaperRecord
 from ..normalize import clean_latex, parse_date, split_authors
+from ..errors import FormatError
 from .base import json_type
 
 
@@ -151,3 +152,41 @@ def parse_each(parse: Parse, items: Iterable[tuple[str, object, str | None]]) ->
     """``parse_one`` over (location, object, error) triples; an error is a BadRecord as is."""
     for loc, obj, err in items:
         yield BadRecord(loc, err) if err is not None else parse_one(parse, obj, loc)
+
+
+def dois(obj: dict[str, Any], *keys: str) -> str:
+    """One or several DOIs: "10.1/a", "10.1/a 10.2/b" (Kaggle) or a list of texts; as one text that
+    ``normalize.check_record`` splits (the first is the DOI, the rest are kept as links)."""
+    key, value = _first(obj, keys)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong(key, "a DOI (text) or a list of them", value)
+    return " ".join(v.strip() for v in value if v.strip())
+
+
+# Record fields that --map can point at a key (JSON lines) or a column (CSV), shared by both.
+MAPPED = ("id", "title", "abstract", "authors", "date", "updated", "categories", "primary_category", "doi",
+          "comments", "journal_ref")
+
+
+def parse_mapping(spec: str | None) -> dict[str, tuple[str, ...]]:
+    """'title=name,abstract=summary' -> {'title': ('name',), 'abstract': ('summary',)}: the fields
+    the user named; each source fills the others from its own usual names."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in filter(None, (spec or "").split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in MAPPED or not value.strip():
+            raise FormatError(f"bad field mapping {part!r}: use FIELD=KEY with FIELD one of {', '.join(MAPPED)}")
+        out[key.strip()] = (value.strip(),)
+    return out
+
+
+def with_primary(categories: list[str], primary: str) -> tuple[list[str], str | None]:
+    """Categories with the primary one first (added when the list lacks it), and the primary."""
+    primary = primary.strip()
+    if not primary:
+        return categories, categories[0] if categories else None
+    return [primary, *(c for c in categories if c != primary)], primary
