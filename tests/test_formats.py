@@ -345,3 +345,11 @@ def test_formats_listed(cli):
     out = cli("formats").output
     for fmt in ("csv", "arxiv-jsonl", "abs"):
         assert f"\n{fmt} " in "\n" + out
+
+
+def test_paper_page_shows_every_doi(engine, client):
+    engine.ingest(F / "arxiv_api.jsonl")
+    page = client.get("/papers/0704.0033")
+    assert page.status_code == 200
+    assert 'href="https://doi.org/10.1364/josaa.23.002578"' in page.text
+    assert 'href="https://doi.org/10.1364/josaa.32.002407"' in page.text
