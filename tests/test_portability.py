@@ -15,6 +15,8 @@ from conftest import DATA
 from paperboy.cli import EXIT_FAILED, EXIT_OK, main
 from paperboy.engine import Engine
 from paperboy.errors import BadRequest, NotFound
+from paperboy.models import PaperRecord
+from paperboy.normalize import arxiv_links
 from paperboy.services import portability as pt
 from test_web import sign_up
 
@@ -62,11 +64,17 @@ def _export(engine: Engine, name: str) -> bytes:
 
 
 def test_round_trip_between_two_homes_is_identical_and_idempotent(engine, home_b):
-    _fill(engine)
+    uid = _fill(engine)
+    # stored text (as the bundled sample has it) that converting its LaTeX once more would change
+    rec = PaperRecord(source="t", source_id="tex", title="PIM-GPT at $\\frac{a}{b}$",
+                      abstract="achieves 41$-137 \u00d7 , 631 \u00d7 $ speedup", arxiv_id="2310.09385",
+                      links=arxiv_links("2310.09385"))
+    engine.store.upsert_papers([rec])
+    engine.store.save(uid, engine.store.get_paper("2310.09385").id, "latex")
     first = _export(engine, "alice")
     doc = orjson.loads(first)
     assert doc["paperboy_account"] == 1 and doc["user"] == {"name": "alice", "email": "alice@example.org"}
-    assert [p["ref"] for p in doc["papers"]] == sorted(f"arxiv:{r}" for r in REFS)
+    assert [p["ref"] for p in doc["papers"]] == sorted(f"arxiv:{r}" for r in (*REFS, "2310.09385"))
     assert all(p["title"] and p["abstract"] for p in doc["papers"])
     assert doc["profile"]["timezone"] == "Europe/Berlin" and doc["profile"]["digest"] == "weekly"
     assert {i["key"] for i in doc["interests"]} == {"paper", "statement"}
@@ -76,7 +84,8 @@ def test_round_trip_between_two_homes_is_identical_and_idempotent(engine, home_b
                         "interests"}  # no role, no export time, no digests
 
     res = pt.import_account(home_b, first, embed=False)
-    assert res["created"] and res["papers_new"] == 3 and res["saves"] == 3 and res["comments"] == 2
+    assert res["created"] and res["papers_new"] == 4 and res["saves"] == 4 and res["comments"] == 2
+    assert orjson.loads(_export(home_b, "alice")) == doc
     assert _export(home_b, "alice") == first  # the same bytes
     b = home_b.store
     alice = b.user_by_name("alice")

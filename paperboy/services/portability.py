@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import BadRequest, NotFound
 from ..models import PaperRecord
-from ..normalize import check_record
+from ..normalize import check_record, clean_text
 from ..records import LibraryRows
 from .accounts import check_name
 from .mail import validate_email
@@ -280,8 +280,11 @@ def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None,
     name = check_name((user or doc.user.name).strip())
     email = validate_email(doc.user.email) if (doc.user.email or "").strip() else None
     records = [_record(p, source) for p in doc.papers]
-    for r in records:
-        check_record(r)  # passed in parse_account; this normalizes the record as ingest does
+    for r, p in zip(records, doc.papers):
+        check_record(r)  # passed in parse_account; this cleans the record as ingest does,
+        # except that the title and abstract are stored text already: converting their LaTeX again
+        # would change what a first pass kept ("41$-137 ×$" loses its dollars the second time).
+        r.title, r.abstract = clean_text(p.title), clean_text(p.abstract)
     counts = store.upsert_papers(records)
     ids = store.paper_ids_by_source(source, [p.ref for p in doc.papers])
     existing = store.user_by_name(name)
