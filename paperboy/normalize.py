@@ -268,8 +268,8 @@ class _Parser:
             self.i = start + len(delim)
             return delim  # a lone $, an empty $$, or money ("$5 and $6"; pandoc's rule): text
         self.i = end + len(delim)
-        inner = _Parser(self.s[start + len(delim):end], True).group()
-        return self.s[start:self.i] if inner is None or "$" in inner else " ".join(inner.split())
+        inner = _math(self.s[start + len(delim):end])
+        return self.s[start:self.i] if inner is None else inner
 
     def group(self) -> str | None:
         out: list[str] = []
@@ -315,8 +315,17 @@ class _Parser:
 _URL = re.compile(r"((?:https?://|www\.)[^\s{}$]+)")
 
 
+@lru_cache(maxsize=16384)  # the same spans recur: $n$, $N$-qubit, $\alpha$
+def _math(inner: str) -> str | None:
+    """The Unicode of a math span's inside, or None when some part of it has no safe mapping."""
+    out = _Parser(inner, True).group()
+    return None if out is None or "$" in out else " ".join(out.split())
+
+
 def latex_to_unicode(text: str) -> str:
     """LaTeX source to Unicode where a safe mapping exists, the rest kept as written (see above)."""
+    if "://" not in text and "www." not in text:
+        return _Parser(text, False).group() or ""
     parts = _URL.split(text)  # a link is never LaTeX: host/~user, file_2
     for i in range(0, len(parts), 2):
         if parts[i]:
@@ -330,7 +339,9 @@ def clean_latex(text: str | None) -> str:
     text = clean_text(text)
     if "\\" not in text and "{" not in text and "$" not in text and "^" not in text and "_" not in text:
         return text
-    return clean_text(latex_to_unicode(text))
+    out = latex_to_unicode(text)
+    # The input is clean already; what conversion adds is spaces around operators and for ties.
+    return " ".join(out.split()) if "  " in out or out[:1] == " " or out[-1:] == " " else out
 
 
 @lru_cache(maxsize=8192)  # the store asks for the same titles' keys several times per batch
@@ -395,9 +406,9 @@ def parse_date(text: str | None) -> str | None:
     text = str(text).strip()
     if not text or not text.isascii():  # every form read is ASCII; strptime's \d takes any digit
         return None
-    if m := _PARTIAL.fullmatch(text):
+    if len(text) <= 7 and (m := _PARTIAL.fullmatch(text)):
         return _partial(int(m.group(1)), int(m.group(2)) if m.group(2) else None)
-    if (m := _MONTH_YEAR.fullmatch(text)) and (month := _MONTHS.get(m.group(1)[:3].lower())) \
+    if text[0].isalpha() and len(text) <= 14 and (m := _MONTH_YEAR.fullmatch(text)) and (month := _MONTHS.get(m.group(1)[:3].lower())) \
             and (len(m.group(1)) == 3 or m.group(1).lower() == calendar.month_name[month].lower()):
         return _partial(int(m.group(2)), month)
     if (m := _RFC_DATE.match(text)) and (month := _MONTHS.get(m.group(2).lower())):  # arXiv's versions
@@ -460,7 +471,7 @@ def sane_date(iso: str | None) -> str | None:
     MIN_DATE to today + MAX_FUTURE (a partial one: its first day), else None."""
     if not iso or not isinstance(iso, str) or not iso.isascii():
         return None
-    start = date_start(iso)
+    start = iso if len(iso) == 10 else date_start(iso)
     try:
         day = date.fromisoformat(start) if start else None
     except ValueError:

@@ -49,7 +49,7 @@ def sniff(path: Path, head: str) -> bool:
 
 def _keys(mapping: dict[str, Any], name: str) -> tuple[str, ...]:
     keys = mapping.get(name) or ALIASES[name]
-    return (keys,) if isinstance(keys, str) else tuple(keys)  # a plain {field: key} dict works too
+    return keys if type(keys) is tuple else (keys,) if isinstance(keys, str) else tuple(keys)  # {field: key} too
 
 
 def parse(obj: dict[str, Any], loc: str, path: Path, mapping: dict[str, Any]) -> PaperRecord:
@@ -70,5 +70,5 @@ def parse(obj: dict[str, Any], loc: str, path: Path, mapping: dict[str, Any]) ->
 
 
 def read(path: Path, mapping: dict[str, Any] | None = None) -> Iterator[PaperRecord | BadRecord]:
-    f = mapping or {}
+    f = {name: _keys(mapping or {}, name) for name in ALIASES}  # resolved once, not per record
     yield from fields.parse_each(lambda obj, loc: parse(obj, loc, path, f), iter_json_lines(path, "JSON lines"))
