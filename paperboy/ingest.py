@@ -137,13 +137,13 @@ def ingest_file(store: Store, path: Path, fmt: str | None = None, *, batch_size:
     fmt = fmt or (sources.for_mapping(path) if mapping is not None else sources.detect(path))
     mod = sources.module(fmt)
     try:
-        stat = path.stat()
+        size, mtime_ns = sources.signature(path, fmt)  # a folder's: over the files its format reads
     except OSError as e:
         raise PaperboyError(f"{path}: {e.strerror}") from e
-    if not stat.st_size:
+    if not size:
         raise FormatError(f"{path} is empty")
     name = f"file:{path.resolve()}"
-    ident = {"format": fmt, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    ident = {"format": fmt, "size": size, "mtime_ns": mtime_ns}
     saved = store.get_cursor(name) or {}
     same = all(saved.get(k) == v for k, v in ident.items())
     skip = saved.get("items", 0) if same and not saved.get("complete") else 0

@@ -353,3 +353,23 @@ def test_paper_page_shows_every_doi(engine, client):
     assert page.status_code == 200
     assert 'href="https://doi.org/10.1364/josaa.23.002578"' in page.text
     assert 'href="https://doi.org/10.1364/josaa.32.002407"' in page.text
+
+
+def test_an_interrupted_folder_ingest_resumes_and_a_changed_one_restarts(tmp_path, store):
+    folder = tmp_path / "meta"
+    for p in sorted((F / "abs").rglob("*.abs")):
+        (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
+        (folder / p.parent.name / p.name).write_bytes(p.read_bytes())
+    first = ingest_file(store, folder, "abs", batch_size=2)
+    assert (first.inserted, first.resumed_from) == (4, 0)
+    size, mtime = sources.signature(folder, "abs")
+    store.set_cursor(f"file:{folder.resolve()}", {"format": "abs", "size": size, "mtime_ns": mtime,
+                                                  "items": 2, "complete": False})  # as if it broke off
+    again = ingest_file(store, folder, "abs")
+    assert (again.resumed_from, again.read) == (2, 2)
+    store.set_cursor(f"file:{folder.resolve()}", {"format": "abs", "size": size, "mtime_ns": mtime,
+                                                  "items": 2, "complete": False})
+    nested = folder / "0704" / "0704.0001.abs"  # a file deep inside changes: read from the start
+    nested.write_text(nested.read_text().replace("37 pages", "38 pages"))
+    changed = ingest_file(store, folder, "abs")
+    assert (changed.resumed_from, changed.read, changed.updated) == (0, 4, 1)

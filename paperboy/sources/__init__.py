@@ -45,7 +45,7 @@ def not_a_file(path: Path) -> str:
 
 def reads_folders(fmt: str) -> bool:
     """Whether a format reads a folder (of its files) as well as a file."""
-    return hasattr(module(fmt), "sniff_folder")
+    return hasattr(module(fmt), "folder_files")
 
 
 def check_path(path: Path, fmt: str | None) -> None:
@@ -58,6 +58,18 @@ def check_path(path: Path, fmt: str | None) -> None:
         raise FormatError(f"{path} is a directory, not a file (only the abs format reads a folder, of .abs files)"
                           if fmt is None or fmt in _MODULES else not_a_file(path))
     raise FormatError(not_a_file(path))
+
+
+def signature(path: Path, fmt: str) -> tuple[int, int]:
+    """(size, mtime_ns) of a file, or of a folder's files that ``fmt`` reads (their total size,
+    the newest change): what must stay the same for an interrupted ingest to resume."""
+    if not path.is_dir():
+        st = path.stat()
+        return st.st_size, st.st_mtime_ns
+    stats = [p.stat() for p in module(fmt).folder_files(path)]
+    if not stats:
+        raise FormatError(f"{path}: no {module(fmt).FOLDER_FILES} in this folder")
+    return sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)
 
 
 def _folder_format(path: Path) -> str | None:

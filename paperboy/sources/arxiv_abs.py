@@ -39,6 +39,7 @@ from .base import STREAM_ERRORS, open_binary
 
 FORMAT = "abs"
 DESCRIPTION = "arXiv .abs metadata files: one file, a folder of them, or a .tar(.gz) of them"
+FOLDER_FILES = ".abs files"  # what a folder of this format holds, for messages
 MAX_FILE_BYTES = 4 << 20  # one .abs is a few KB; a file past this is not one
 MAX_ARCHIVE_BYTES = 64 << 30  # all of arXiv's metadata is a few GB
 _SPLIT = re.compile(r"^\\\\[ \t]*\r?$", re.MULTILINE)
@@ -63,7 +64,7 @@ def sniff(path: Path, head: str) -> bool:
 
 def sniff_folder(path: Path) -> bool:
     """A folder is this format when it holds an ``.abs`` file (at any depth)."""
-    return next(_files(path), None) is not None
+    return next(folder_files(path), None) is not None
 
 
 def _header(text: str) -> tuple[dict[str, str], dict[int, str | None]]:
@@ -167,7 +168,8 @@ def _read_file(path: Path, where: str) -> Iterator[PaperRecord | BadRecord]:
     yield from _decode(data, where)
 
 
-def _files(folder: Path) -> Iterator[Path]:
+def folder_files(folder: Path) -> Iterator[Path]:
+    """The .abs files of a folder, at any depth, in name order (symbolic links skipped)."""
     for p in sorted(folder.rglob("*.abs")):
         if not p.is_symlink() and p.is_file():
             yield p
@@ -209,9 +211,9 @@ def _read_tar(path: Path) -> Iterator[PaperRecord | BadRecord]:
 def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
     path = Path(path)
     if path.is_dir():
-        files = list(_files(path))
+        files = list(folder_files(path))
         if not files:
-            raise FormatError(f"{path}: no .abs files in this folder")
+            raise FormatError(f"{path}: no {FOLDER_FILES} in this folder")
         for p in files:
             yield from _read_file(p, str(p))
         return
