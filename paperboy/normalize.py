@@ -163,6 +163,7 @@ def _letterform(macro: str, arg: str) -> str | None:
     return out if out and out != arg and "\\" not in out else None
 
 
+_PLAIN_GROUP = re.compile(r"[\w\s.'’-]*")  # a word or words in braces: case protection, not a set
 _SPECIAL_CHARS = frozenset("\\{}^_~$")
 _SPECIAL_RE = re.compile(r"[\\{}^_~$]")
 
@@ -171,8 +172,8 @@ class _Parser:
     """A small LaTeX reader: ``group`` returns the Unicode of the source up to a closing brace, or
     None (math mode) when some part has no safe mapping; in text mode such a part is kept as written."""
 
-    def __init__(self, src: str, math: bool) -> None:
-        self.s, self.i, self.math = src, 0, math
+    def __init__(self, src: str, math: bool, bibtex: bool = False) -> None:
+        self.s, self.i, self.math, self.bibtex = src, 0, math, bibtex
 
     def _word(self) -> str:
         j = self.i
@@ -211,14 +212,27 @@ class _Parser:
                 return self.s[start + 1:self.i - 1]
         return self.s[start + 1:]  # unbalanced: the rest
 
+    def _group(self) -> str | None:
+        """A {group} that is no macro's argument: its braces are grouping or case protection
+        ({BERT}, {\\it XY}, {\\"o}) and go, except in text where they are written as such: a set
+        {1,...,n} or {S_1,S_2} keeps them (not in BibTeX, where braces never stand for themselves)."""
+        src = self._arg() or ""
+        inner = self._sub(src)
+        if inner is None or self.math or self.bibtex or src[:1] in "\\$" or _PLAIN_GROUP.fullmatch(src):
+            return inner
+        return "{" + inner + "}" if self.s.startswith("}", self.i - 1) else "{" + inner
+
     def _sub(self, arg: str | None, math: bool | None = None) -> str | None:
         """The Unicode of an argument's source, read in math mode (scripts) or the current mode."""
-        return None if arg is None else _Parser(arg, self.math if math is None else math).group()
+        return None if arg is None else _Parser(arg, self.math if math is None else math, self.bibtex).group()
 
     def _script(self, table: dict[str, str]) -> str | None:
+        braced = self.s.startswith("{", self.i)
         inner = self._sub(self._arg(), math=True)
         if not inner or not all(c in table for c in inner):
             return None
+        if not braced and inner.isdigit() and self.s[self.i:self.i + 1].isdigit():
+            return None  # C_60, 10^10, PI3K_92D: LaTeX would script one digit, the writer meant more
         return "".join(table[c] for c in inner)
 
     def _macro(self) -> str | None:
@@ -287,7 +301,7 @@ class _Parser:
                 piece = self._macro()
             elif c == "{":
                 self.i -= 1
-                piece = self._sub(self._arg())
+                piece = self._group()
             elif c == "}":  # an unbalanced closing brace: dropped, but never joining two words
                 piece = " " if 0 < start < len(s) - 1 and s[start - 1].isalnum() and not s[start + 1].isspace() else ""
             elif c == "$" and not self.math:
@@ -322,24 +336,35 @@ def _math(inner: str) -> str | None:
     return None if out is None or "$" in out else " ".join(out.split())
 
 
-def latex_to_unicode(text: str) -> str:
-    """LaTeX source to Unicode where a safe mapping exists, the rest kept as written (see above)."""
+_HREF = re.compile(r"\\href\s*\{([^{}\s]*)\}\s*\{([^{}]*)\}|\\url\s*\{([^{}\s]*)\}")
+
+
+def _link(m: re.Match[str]) -> str:
+    return f"{m.group(2)} ({m.group(1)})" if m.group(1) is not None else m.group(3)
+
+
+def latex_to_unicode(text: str, bibtex: bool = False) -> str:
+    """LaTeX source to Unicode where a safe mapping exists, the rest kept as written (see above);
+    ``bibtex``: a BibTeX field, whose braces are all grouping."""
+    if "\\href" in text or "\\url" in text:
+        text = _HREF.sub(_link, text)  # \href{URL}{text} -> text (URL); \url{URL} -> URL
     if "://" not in text and "www." not in text:
-        return _Parser(text, False).group() or ""
+        return _Parser(text, False, bibtex).group() or ""
     parts = _URL.split(text)  # a link is never LaTeX: host/~user, file_2
     for i in range(0, len(parts), 2):
         if parts[i]:
-            parts[i] = _Parser(parts[i], False).group() or ""
+            parts[i] = _Parser(parts[i], False, bibtex).group() or ""
     return "".join(parts)
 
 
-def clean_latex(text: str | None) -> str:
+def clean_latex(text: str | None, bibtex: bool = False) -> str:
     """Titles and names from LaTeX: accents, symbols and scripts to Unicode, styling and case
-    braces dropped, what has no safe mapping kept as written (``latex_to_unicode``)."""
+    braces dropped, what has no safe mapping kept as written (``latex_to_unicode``; ``bibtex``: a
+    BibTeX field, all of whose braces go)."""
     text = clean_text(text)
     if "\\" not in text and "{" not in text and "$" not in text and "^" not in text and "_" not in text:
         return text
-    out = latex_to_unicode(text)
+    out = latex_to_unicode(text, bibtex)
     # The input is clean already; what conversion adds is spaces around operators and for ties.
     return " ".join(out.split()) if "  " in out or out[:1] == " " or out[-1:] == " " else out
 
@@ -408,7 +433,8 @@ def parse_date(text: str | None) -> str | None:
         return None
     if len(text) <= 7 and (m := _PARTIAL.fullmatch(text)):
         return _partial(int(m.group(1)), int(m.group(2)) if m.group(2) else None)
-    if text[0].isalpha() and len(text) <= 14 and (m := _MONTH_YEAR.fullmatch(text)) and (month := _MONTHS.get(m.group(1)[:3].lower())) \
+    if text[0].isalpha() and len(text) <= 14 and (m := _MONTH_YEAR.fullmatch(text)) \
+            and (month := _MONTHS.get(m.group(1)[:3].lower())) \
             and (len(m.group(1)) == 3 or m.group(1).lower() == calendar.month_name[month].lower()):
         return _partial(int(m.group(2)), month)
     if (m := _RFC_DATE.match(text)) and (month := _MONTHS.get(m.group(2).lower())):  # arXiv's versions

@@ -78,7 +78,8 @@ def test_scraper_csv_lists_as_python_json_or_text_and_bad_rows_reported():
     assert python_lists.authors == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan"]
     assert python_lists.categories == ["hep-ph"] and python_lists.primary_category == "hep-ph"
     assert python_lists.abstract.startswith("A fully differential calculation") and "\n" not in python_lists.abstract
-    assert json_lists.authors == ["Wael Abu-Shammala", "Alberto Torchinsky"] and json_lists.categories == ["math.CA", "math.FA"]
+    assert json_lists.authors == ["Wael Abu-Shammala", "Alberto Torchinsky"]
+    assert json_lists.categories == ["math.CA", "math.FA"]
     assert plain.authors == ["Ileana Streinu", "Louis Theran"] and plain.categories == ["math.CO", "cs.CG"]
     assert python_lists.source_id == "scraper:0"  # the row index: a rerun updates, never duplicates
     assert [str(b) for b in bad] == [
@@ -190,7 +191,8 @@ def test_arxiv_jsonl_sniff_needs_arxiv_keys(tmp_path):
     p.write_text('{"entry_id": "http://arxiv.org/abs/2401.00001v3", "title": "T", "summary": "S",'
                  ' "primary_category": {"term": "cs.LG"}, "categories": "cs.LG stat.ML"}\n')
     (r,) = read("arxiv-jsonl", p)[0]
-    assert (r.arxiv_id, r.arxiv_version, r.primary_category, r.categories) == ("2401.00001", 3, "cs.LG", ["cs.LG", "stat.ML"])
+    assert (r.arxiv_id, r.arxiv_version, r.primary_category, r.categories) == (
+        "2401.00001", 3, "cs.LG", ["cs.LG", "stat.ML"])
 
 
 # -- arXiv .abs files -------------------------------------------------------------------------------
@@ -253,7 +255,8 @@ def test_abs_tar_gz_read_as_a_stream_hostile_members_skipped(tmp_path):
     kept, bad = read("abs", archive)
     assert [r.arxiv_id for r in kept] == ["0704.0001", "0704.0005", "0704.0033", "gr-qc/9210004", "0704.0002"]
     assert [str(b).split("meta.tar.gz:", 1)[1] for b in bad] == [
-        "0704/link.abs: not a regular file (a link or device); skipped", "0704/huge.abs: larger than 4 MiB; not an .abs file"]
+        "0704/link.abs: not a regular file (a link or device); skipped",
+        "0704/huge.abs: larger than 4 MiB; not an .abs file"]
     assert not (tmp_path.parent / "escape.abs").exists() and not list(tmp_path.rglob("escape.abs"))
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(archive.read_bytes()[:-2000])
@@ -298,7 +301,8 @@ def test_jsonl_map_updated_comments_journal_ref_primary(tmp_path, store):
         "primary_category=main,categories=cats")
     ingest_file(store, p, mapping=mapping)
     paper = store.get_paper("2401.01234")
-    assert (paper.submitted, paper.updated, paper.comments, paper.journal_ref) == ("2024", "2024-08", "12 pages", "J. Things 1")
+    assert (paper.submitted, paper.updated, paper.comments, paper.journal_ref) == (
+        "2024", "2024-08", "12 pages", "J. Things 1")
     assert (paper.primary_category, paper.categories, paper.arxiv_version) == ("cs.LG", ["cs.LG", "stat.ML"], 2)
 
 
@@ -310,8 +314,10 @@ def test_topics_year_stays_a_year(cli, store_url):
 
 
 def test_partial_dates_sort_and_filter_as_the_start_of_their_period(store):
-    assert [sane_date(d) for d in ("2024", "2024-08", "1799", "2999-01", "2024-13")] == ["2024", "2024-08", None, None, None]
-    assert [date_start(d) for d in ("2024", "2024-08", "2024-08-05", None)] == ["2024-01-01", "2024-08-01", "2024-08-05", None]
+    assert [sane_date(d) for d in ("2024", "2024-08", "1799", "2999-01", "2024-13")] == [
+        "2024", "2024-08", None, None, None]
+    assert [date_start(d) for d in ("2024", "2024-08", "2024-08-05", None)] == [
+        "2024-01-01", "2024-08-01", "2024-08-05", None]
     assert [day_number(d) for d in ("2024", "2024-08", "2024-08-05")] == [20240101, 20240801, 20240805]
     assert feed_date("2024").isoformat() == "2024-01-01T00:00:00+00:00"  # Atom needs a full date
     store.upsert_papers([PaperRecord(source="t", source_id=str(i), title=f"Paper {d}", submitted=d, abstract="x")

@@ -101,6 +101,11 @@ def test_check_record_limits():
     # No safe mapping: kept as written.
     (r"Ratios $\frac{a}{b}$ and $x_{ij}$", r"Ratios $\frac{a}{b}$ and $x_{ij}$"),
     (r"The $\CP$ problem and \CP{x}", r"The $\CP$ problem and \CP{x}"), (r"BC_N models", "BC_N models"),
+    ("fullerene C_60, PI3K_92D and 10^10 but Fe_4N", "fullerene C_60, PI3K_92D and 10^10 but Fe₄N"),
+    # Braces: grouping and case protection go; a set written in braces in plain text stays one.
+    (r"Maps f:{1,...,n}->{1,...,n} and {S_1,S_2}", "Maps f:{1,...,n}->{1,...,n} and {S₁,S₂}"),
+    (r"Code: \href{https://github.com/a/b_c}{b_c}, \url{https://x.org/~y}",
+     "Code: b_c (https://github.com/a/b_c), https://x.org/~y"),
     # Text that only looks like LaTeX.
     ("Up to 27.6% bit error rate", "Up to 27.6% bit error rate"), ("cost $5 and $6", "cost $5 and $6"),
     ("see http://host/~user/a_2.html", "see http://host/~user/a_2.html"), ("~20 qubits", "~20 qubits"),
@@ -132,6 +137,11 @@ def test_latex_clean_up_of_real_titles_loses_no_word():
         assert clean_latex(out) == out, raw
         assert title_key(out) == title_key(raw)
     assert changed > 500  # 1.3% of 41,162 titles hold LaTeX that now reads as text
+
+
+def test_bibtex_braces_are_all_grouping():
+    assert clean_latex("{Google Research, Brain Team}", bibtex=True) == "Google Research, Brain Team"
+    assert clean_latex("{Google Research, Brain Team}") == "{Google Research, Brain Team}"
 
 
 def test_partial_dates_and_dois():

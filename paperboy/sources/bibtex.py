@@ -77,13 +77,13 @@ def _fully_braced(text: str) -> bool:
 def _name(raw: str) -> str:
     """One BibTeX name ("von Last, Jr, First" / "Last, First" / "First Last" / "{Corp}") as "First Last"."""
     if _fully_braced(raw):
-        return clean_latex(raw)  # "{Google Research, Brain Team}": a corporate author, taken as is
+        return clean_latex(raw, bibtex=True)  # "{Google Research, Brain Team}": a corporate author, taken as is
     parts = _split_top(raw, ",")
     if len(parts) == 3:  # von Last, Jr, First
         raw = f"{parts[2]} {parts[0]} {parts[1]}"
     elif len(parts) == 2 and parts[1]:
         raw = f"{parts[1]} {parts[0]}"
-    return clean_latex(raw).strip(" ,")
+    return clean_latex(raw, bibtex=True).strip(" ,")
 
 
 def _authors(text: str | None) -> list[str]:
@@ -126,16 +126,16 @@ def _record(e: dict[str, str]) -> PaperRecord:
     # Every DOI listed (the first is the DOI, the others links); arXiv's own DataCite DOI is dropped
     # when the arXiv id already says it.
     doi = " ".join(d for d in split_dois(e.get("doi")) if not (found and d.startswith("10.48550/"))) or None
-    venue = clean_latex(e.get("journal") or e.get("booktitle"))
+    venue = clean_latex(e.get("journal") or e.get("booktitle"), bibtex=True)
     url = e.get("url", "").strip()
     primary = e.get("primaryclass", "").strip() or None
     extra: dict[str, object] = {"entry_type": e.get("ENTRYTYPE", "").lower()}
-    keywords = [clean_latex(k) for k in re.split(r"[,;]", e.get("keywords", e.get("keyword", "")))]
+    keywords = [clean_latex(k, bibtex=True) for k in re.split(r"[,;]", e.get("keywords", e.get("keyword", "")))]
     if any(keywords):
         extra["keywords"] = [k for k in keywords if k]
     return PaperRecord(
-        source=FORMAT, source_id=e["ID"], title=clean_latex(e["title"]),
-        abstract=clean_latex(e.get("abstract")), authors=_authors(e.get("author")),
+        source=FORMAT, source_id=e["ID"], title=clean_latex(e["title"], bibtex=True),
+        abstract=clean_latex(e.get("abstract"), bibtex=True), authors=_authors(e.get("author")),
         arxiv_id=found[0] if found else None, arxiv_version=found[1] if found else None, doi=doi,
         categories=[primary] if primary else [], primary_category=primary, submitted=_date(e),
         links={**({"url": url} if url and "arxiv.org/" not in url else {}),
@@ -280,7 +280,7 @@ def read(path: Path) -> Iterator[PaperRecord | BadRecord]:
         seen[key] = 1
         if any(_UNDECODED.search(v) for v in e.values() if isinstance(v, str)):
             yield BadRecord(loc, "invalid UTF-8 in the entry")
-        elif not clean_latex(e.get("title")):
+        elif not clean_latex(e.get("title"), bibtex=True):
             yield BadRecord(loc, "missing title")
         else:
             yield _record(e)
