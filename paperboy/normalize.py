@@ -266,6 +266,9 @@ class _Parser:
         if symbol is not None and unicodedata.category(symbol[:1] or " ") == "Sm" \
                 and symbol not in _PREFIX_OPS:
             return f" {symbol} "  # a relation or operator: SU(2) ⊗ SU(2)
+        if symbol and len(symbol) > 1 and symbol.replace(" ", "").isalpha() and self.i < len(self.s) \
+                and (self.s[self.i].isalnum() or self.s[self.i] == "\\"):
+            return symbol + " "  # an operator name: \log N is "log N", \tan\theta "tan θ"
         return symbol
 
     def _accent(self, mark: str) -> str | None:

@@ -98,6 +98,7 @@ def test_check_record_limits():
     (r"$SU(2)\otimes SU(2)\cong SO(4)$", "SU(2) ⊗ SU(2) ≅ SO(4)"), (r"$^{87}$Rb and H$^{-}$", "⁸⁷Rb and H⁻"),
     (r"{\it XY} chains, \emph{deep}", "XY chains, deep"), (r"the K^0 \bar{K}^0 system", "the K⁰ K̄⁰ system"),
     (r"solution \rho of the equation", "solution ρ of the equation"),  # a symbol outside math keeps its space
+    (r"in $O(\log N)$ for $q^2 = \tan \theta$, $\exp(-x)$", "in O(log N) for q² = tan θ, exp(-x)"),
     # No safe mapping: kept as written.
     (r"Ratios $\frac{a}{b}$ and $x_{ij}$", r"Ratios $\frac{a}{b}$ and $x_{ij}$"),
     (r"The $\CP$ problem and \CP{x}", r"The $\CP$ problem and \CP{x}"), (r"BC_N models", "BC_N models"),
