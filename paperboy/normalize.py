@@ -218,7 +218,7 @@ class _Parser:
         {1,...,n} or {S_1,S_2} keeps them (not in BibTeX, where braces never stand for themselves)."""
         src = self._arg() or ""
         inner = self._sub(src)
-        if inner is None or self.math or self.bibtex or src[:1] in "\\$" or _PLAIN_GROUP.fullmatch(src):
+        if inner is None or self.math or self.bibtex or src[:1] in "\\$" or _PLAIN_GROUP.fullmatch(inner):
             return inner
         return "{" + inner + "}" if self.s.startswith("}", self.i - 1) else "{" + inner
 
@@ -245,6 +245,8 @@ class _Parser:
             # A space ends a control word (Stra\ss e, {\it XY}); but outside math, "\rho of" is a
             # math symbol written without $ and its space parts two words.
             self._skip_space()
+        if name == "_" and self.math:  # Cs$\_2$: arXiv's abstract form escapes the subscript
+            return self._script(_SUB)
         if name in _ACCENTS and not (self.math and not name.isalpha()):
             return self._accent(_ACCENTS[name])
         if name in _MATH_ACCENTS:  # \bar{K} is written outside math too
@@ -281,9 +283,11 @@ class _Parser:
         """$...$ (or $$...$$) from ``start``: its Unicode when every part has one, else as written."""
         delim = "$$" if self.s.startswith("$$", start) else "$"
         end = self.s.find(delim, start + len(delim))
-        if end < 0 or end == start + len(delim) or self.s[end + len(delim):end + len(delim) + 1].isdigit():
+        after = end + len(delim)
+        if end < 0 or end == start + len(delim) or self.s[start + len(delim):start + len(delim) + 1].isdigit() \
+                and self.s[after:after + 1].isdigit():
             self.i = start + len(delim)
-            return delim  # a lone $, an empty $$, or money ("$5 and $6"; pandoc's rule): text
+            return delim  # a lone $, an empty $$, or money ("$5 and $6": a digit after each $): text
         self.i = end + len(delim)
         inner = _math(self.s[start + len(delim):end])
         return self.s[start:self.i] if inner is None else inner
@@ -306,14 +310,14 @@ class _Parser:
                 self.i -= 1
                 piece = self._group()
             elif c == "}":  # an unbalanced closing brace: dropped, but never joining two words
-                piece = " " if 0 < start < len(s) - 1 and s[start - 1].isalnum() and not s[start + 1].isspace() else ""
+                piece = " " if self.math or 0 < start < len(s) - 1 and s[start - 1].isalnum() and not s[start + 1].isspace() else ""
             elif c == "$" and not self.math:
                 piece = self._math_span(start)
             elif c in "^_":
                 piece = self._script(_SUP if c == "^" else _SUB)
             elif c == "~":  # a tie (Fig.~1) is a space; "~10 nm" means about
-                piece = " " if 0 < start < len(s) - 1 and (s[start - 1].isalnum() or s[start - 1] in ".,;:)")\
-                    and (s[start + 1].isalnum() or s[start + 1] in "\\($[") else c
+                piece = " " if self.math or 0 < start < len(s) - 1 and (s[start - 1].isalnum() or s[start - 1] in ".,;:)")\
+                    and (s[start + 1].isalnum() or s[start + 1] in "\\($[{") else c
             else:
                 piece = c
             if piece is None:
@@ -336,7 +340,7 @@ _URL = re.compile(r"((?:https?://|www\.)[^\s{}$]+)")
 def _math(inner: str) -> str | None:
     """The Unicode of a math span's inside, or None when some part of it has no safe mapping."""
     out = _Parser(inner, True).group()
-    return None if out is None or "$" in out else " ".join(out.split())
+    return None if out is None or "$" in out else " ".join(out.split()) or (" " if out else "")  # $~$: a space
 
 
 _HREF = re.compile(r"\\href\s*\{([^{}\s]*)\}\s*\{([^{}]*)\}|\\url\s*\{([^{}\s]*)\}")

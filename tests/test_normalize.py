@@ -111,6 +111,7 @@ def test_check_record_limits():
     ("Up to 27.6% bit error rate", "Up to 27.6% bit error rate"), ("cost $5 and $6", "cost $5 and $6"),
     ("see http://host/~user/a_2.html", "see http://host/~user/a_2.html"), ("~20 qubits", "~20 qubits"),
     (r"Fig.~1 and 50\% of \$3", "Fig. 1 and 50% of $3"), (r"in}$D$ - dimensions", "in D - dimensions"),
+    (r"achieves 41$-$137$\times$, Cs$\_2$, 24.6$~$Hz, Lett.~{\bf 75}", "achieves 41-137×, Cs₂, 24.6 Hz, Lett. 75"),
 ])
 def test_latex_to_unicode_keeps_meaning(latex, text):
     assert clean_latex(latex) == text
@@ -137,7 +138,16 @@ def test_latex_clean_up_of_real_titles_loses_no_word():
             assert word in flat, (raw, out, word)
         assert clean_latex(out) == out, raw
         assert title_key(out) == title_key(raw)
-    assert changed > 500  # 1.3% of 41,162 titles hold LaTeX that now reads as text
+    assert changed > 500
+
+
+def test_latex_clean_up_of_real_abstracts_is_stable():
+    """Cleaning twice gives what cleaning once gave for all but a handful of the 39,000 real
+    abstracts (those with escaped \\_ or \\{ that become text, and then read as LaTeX)."""
+    texts = [json.loads(line)["abstract"] for line in gzip.open(shared("arxiv/quant_ph_records.jsonl.gz"), "rt")]
+    once = [clean_latex(t) for t in texts]
+    assert sum(clean_latex(t) != t for t in once) <= 10
+    assert sum(a != " ".join(t.split()) for a, t in zip(once, texts)) > 8000  # a fifth hold LaTeX  # 1.3% of 41,162 titles hold LaTeX that now reads as text
 
 
 def test_bibtex_braces_are_all_grouping():
