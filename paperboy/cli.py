@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from .errors import ConfigError, PaperboyError
 from .models import IngestSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
-SAMPLE = "sample.jsonl.gz"
+SAMPLE = "sample corpus"  # how `run` names the bundled sample (paperboy/sample.py) in its summary
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -119,7 +118,9 @@ def init(obj: Context, as_json: bool) -> None:
 
 @main.command("ingest")
 @click.argument("args", nargs=-1, required=True, metavar="[FORMAT] PATH...")
-@click.option("--map", "mapping", help="Field mapping for jsonl (implies it): title=name,abstract=summary,...")
+@click.option("--map", "mapping", help="Field mapping for jsonl or csv (implies jsonl unless the file is CSV): "
+              "title=name,abstract=summary,... (fields: id title abstract authors date updated categories "
+              "primary_category doi comments journal_ref)")
 @click.option("--embed", "then_embed", is_flag=True, help="Embed the new papers afterwards.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
@@ -135,8 +136,8 @@ def ingest_cmd(obj: Context, args: tuple[str, ...], mapping: str | None, then_em
         fmt, paths = args[0], list(args[1:])
     if not paths:
         raise click.UsageError("give at least one PATH")
-    if mapping and fmt not in (None, "jsonl"):
-        raise click.UsageError(f"--map applies to the jsonl format only, not {fmt}")
+    if mapping and fmt not in (None, *sources.MAPPABLE):
+        raise click.UsageError(f"--map applies to the {' and '.join(sources.MAPPABLE)} formats only, not {fmt}")
     total, results, failed = IngestSummary(), [], 0
     with errors_to_exit(), obj.engine() as engine:
         field_map = sources.module("jsonl").parse_mapping(mapping) if mapping else None
@@ -379,6 +380,27 @@ def library_import(obj: Context, user: str, path: Path, folder: str, as_json: bo
     sys.exit(EXIT_SKIPPED if res["skipped"] else EXIT_OK)
 
 
+@library_group.command("export")
+@click.argument("user")
+@click.option("--format", "fmt", type=click.Choice(["bibtex", "csl-json", "ris"]), default="bibtex", show_default=True)
+@click.option("--folder", help="Only this folder (citation keys stay those of the whole library).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout.")
+@click.pass_obj
+def library_export(obj: Context, user: str, fmt: str, folder: str | None, output: Path | None) -> None:
+    """Export USER's library as BibTeX, CSL-JSON or RIS (Zotero imports all three)."""
+    from .cli_users import write_output
+    from .services.export import export_library
+
+    with errors_to_exit(), obj.engine() as engine:
+        found = engine.store.user_by_name(user)
+        if found is None:
+            raise PaperboyError(f"no user {user!r}")
+        res = export_library(engine.store, found["id"], fmt, folder, found["name"])
+        write_output(res.text.encode(), output)
+    if output:
+        click.echo(f"{output}: {res.count} papers as {fmt}", err=True)
+
+
 @main.command()
 @click.pass_obj
 def settings(obj: Context) -> None:
@@ -445,14 +467,15 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -
 @click.option("--no-serve", is_flag=True, help="Stop after ingesting and indexing; do not start the web server.")
 @click.pass_obj
 def run(obj: Context, quiet: bool, no_embed: bool, no_serve: bool) -> None:
-    """The main job on the embedded default: init, ingest the bundled sample corpus, embed and index
-    it for search, print stats, then serve the web app. Every step is incremental: a second run
-    does nothing new before serving."""
-    sample = Path(str(files("paperboy") / "data" / SAMPLE))
+    """The main job on the embedded default: init, ingest the bundled sample corpus (papers of many
+    arXiv fields and the Hugging Face daily papers with their upvotes), embed and index it for
+    search, print stats, then serve the web app. Every step is incremental: a second run does
+    nothing new before serving."""
+    from .sample import ingest_sample
+
     with errors_to_exit(), obj.engine() as engine:
-        with progress_bar("sample corpus", quiet) as bar:
-            s = engine.ingest(sample, "kaggle", progress=bar)
-        click.echo(summary_line("sample corpus", s))
+        s = ingest_sample(engine, lambda name: progress_bar(name, quiet))
+        click.echo(summary_line(SAMPLE, s))
         try:
             if no_embed:
                 raise ConfigError("--no-embed")
@@ -477,9 +500,13 @@ elif __name__ == "paperboy.cli":  # not in a worker process (__mp_main__), which
     main.add_command(jobs_group)
     main.add_command(backup)
     main.add_command(store_group)
-    from .cli_users import user_group
+    from .cli_users import account_group, user_group
 
     main.add_command(user_group)
+    main.add_command(account_group)
     from .cli_eval import eval_group
 
     main.add_command(eval_group)
+    from .cli_mcp import mcp_cmd
+
+    main.add_command(mcp_cmd)

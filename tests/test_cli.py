@@ -77,8 +77,10 @@ def test_show_by_any_id(cli):
 def test_run_ingests_bundled_sample(cli):
     r = cli("run", "-q", "--no-embed", "--no-serve")
     assert r.exit_code == EXIT_OK
-    assert "sample corpus: 2953 read, 2953 new" in r.output and "papers       2953" in r.output
-    assert "search index: 2953 papers" in r.output
+    assert "sample corpus: 2978 read, 2978 new" in r.output and "papers       2978" in r.output
+    assert "search index: 2978 papers" in r.output and "source       hf-scrape: 753" in r.output
+    r = cli("run", "-q", "--no-embed", "--no-serve")
+    assert r.exit_code == EXIT_OK and "sample corpus: 2978 read, 0 new, 0 updated, 2978 unchanged" in r.output
 
 
 def test_run_serves_the_sample_corpus(tmp_path):

@@ -38,8 +38,8 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
 
 
 def test_every_api_route_documented():
-    from paperboy.web.api import router
+    from paperboy.web import api, export_api, paper_files
 
-    for route in router.routes:
+    for route in api.router.routes + export_api.router.routes + paper_files.router.routes:
         for method in route.methods - {"HEAD"}:
             assert f"`{method} {route.path.replace('{ref:path}', '{id}').split('?')[0]}" in README, (method, route.path)

@@ -88,7 +88,7 @@ log = logging.getLogger("paperboy.web")
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
     from ..threads import limit_numeric_threads
-    from . import account, api, feeds, ops, pages, reader_pages
+    from . import account, api, export_api, feeds, ops, pages, paper_files, reader_pages
 
     limit_numeric_threads(engine.settings["web_numeric_threads"])
     @asynccontextmanager
@@ -191,7 +191,9 @@ def create_app(engine: Engine) -> FastAPI:
     limits.install(app)  # rate limits on every router below (they copy the app's dependencies)
     app.include_router(ops.router)
     app.include_router(api.router, max_body_size=s["max_json_bytes"])
+    app.include_router(export_api.router)
     app.include_router(feeds.router)
+    app.include_router(paper_files.router)  # before pages: /papers/{id}.md is not a paper page
     app.include_router(reader_pages.router)
     app.include_router(account.router)
     app.include_router(moderation.router)
