@@ -6,7 +6,7 @@ Two files, each in a shape an existing source reads, ingested by ``paperboy run`
   excerpt (categories of many fields), the arXiv API and OAI-PMH recordings (read with paperboy's own
   parsers; OAI's oai_dc carries no categories, so none are given), and the papers of the topic
   collection (``topic_folder`` dropped: evaluation only). The topic rows carry only a year, so they
-  are written undated rather than with a made-up day; they are in search, not on daily lists.
+  keep just the year (a partial date, never a made-up day); they are in search, not on daily lists.
 - ``sample_hf.json.gz`` (a Daily Papers scrape, source ``hf-scrape``): the 753 Hugging Face Daily
   Papers with their dates and upvote counts, the community signal of the daily lists and Trending.
 
@@ -61,7 +61,8 @@ def build(data: Path, out_dir: Path) -> dict[str, int]:
 
     def add(row: dict) -> None:
         first = row["versions"][0]["created"] if row["versions"] else row["update_date"]
-        if first and normalize.parse_date(first) > newest:
+        first = normalize.parse_date(first) if first else None
+        if first and len(first) == 10 and first > newest:  # a year-only paper is on no day's list
             return
         if row["authors"] and row["id"] not in seen:
             seen.add(row["id"])
@@ -78,9 +79,10 @@ def build(data: Path, out_dir: Path) -> dict[str, int]:
     for line in open(data / "topics" / "dev_topic_papers.jsonl", encoding="utf-8"):
         obj = json.loads(line)
         parsed = parse_arxiv_id(obj["url"])
-        if parsed:  # year only: no date rather than a made-up 1 January
+        if parsed:  # year only: kept as the year (never a made-up 1 January), so on no day's list
+            year = obj.get("year")
             add({"id": parsed[0], "authors": obj["authors"], "title": obj["title"], "abstract": obj["abstract"],
-                 "categories": "", "versions": [], "update_date": None})
+                 "categories": "", "versions": [], "update_date": str(year) if year else None})
     out_dir.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(out_dir / "sample.jsonl.gz", "wb", mtime=0) as f:
         for row in rows:

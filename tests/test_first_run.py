@@ -63,9 +63,10 @@ def test_sample_dates_are_real_and_the_hf_papers_carry_upvotes(records):
     assert len(hf) == 753 and all(r.extra.get("upvotes", 0) > 0 for r in hf)
     assert len({r.submitted for r in hf}) > 60  # dozens of days with Hugging Face papers
     kaggle = records["sample.jsonl.gz"]
-    # Papers known only by a year carry no date rather than a made-up 1 January.
-    undated = [r for r in kaggle if r.submitted is None]
-    assert undated and not any(r.categories or r.versions for r in undated)
+    # Papers known only by a year keep just the year, never a made-up 1 January.
+    years = [r for r in kaggle if r.submitted and len(r.submitted) == 4]
+    assert len(years) > 1000 and not any(r.categories or r.versions for r in years)
+    assert all(len(r.submitted) in (4, 10) for r in kaggle if r.submitted)
     assert all(r.submitted <= (r.updated or r.submitted) for r in kaggle if r.submitted)
 
 
