@@ -155,7 +155,7 @@ async def account_export(request: Request) -> Response:
     user = request.state.user = request.app.state.auth.user(request)
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    return account_download(request, user)
+    return await account_download(request, user)
 
 
 @router.post("/settings/account/email")

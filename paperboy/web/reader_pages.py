@@ -61,7 +61,7 @@ async def library_export(request: Request, format: str = "bibtex", folder: str =
     user = _reader(request)
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    return library_download(request, user, format, folder)
+    return await library_download(request, user, format, folder)
 
 
 @router.post("/library/save")
