@@ -437,6 +437,24 @@ def test_saves_and_feedback(store):
     assert store.feedback(uid) == {a: "dismiss"}
 
 
+def test_follows_per_reader_idempotent_with_times(store):
+    """Following an author: once per reader and key, the latest first, another reader's apart, the
+    time kept when given (an imported follow), gone with unfollow and with the account."""
+    uid, other = user(store), user(store, "bob")
+    assert store.follow(uid, "yann-lecun", "Yann LeCun", at="2024-01-01T00:00:00Z")
+    assert not store.follow(uid, "yann-lecun", "Y. LeCun")  # followed already: the first name stays
+    assert store.follow(uid, "jane-smith", "Jane Smith")
+    assert store.follow(other, "yann-lecun", "Yann LeCun")
+    rows = store.follows(uid)
+    assert [r["author_key"] for r in rows] == ["jane-smith", "yann-lecun"]
+    assert rows[1] == {"author_key": "yann-lecun", "name": "Yann LeCun", "created_at": "2024-01-01T00:00:00Z"}
+    assert store.unfollow(uid, "jane-smith") and not store.unfollow(uid, "jane-smith")
+    assert [r["author_key"] for r in store.follows(uid)] == ["yann-lecun"]
+    assert len(store.follows(other)) == 1 and store.follows(10**6) == []
+    store.delete_user(other)
+    assert store.follows(other) == []
+
+
 def test_profile_subscription_and_feed_token(store):
     uid = user(store, email="a@example.org")
     p = store.profile(uid)
@@ -774,6 +792,7 @@ def test_records_have_their_declared_shape(store):
     store.update_profile(uid, digest="daily")
     store.record_digest(uid, "2024-01-02", [pid], [])
     store.enqueue_job("submit", "k", {"user_id": uid})
+    store.follow(uid, "yann-lecun", "Yann LeCun")
     calls = {
         "user_by_name": lambda: store.user_by_name("alice"), "account": lambda: store.account(uid),
         "users_by_email": lambda: store.users_by_email("a@example.org")[0], "list_users": lambda: store.list_users()[0],
@@ -788,7 +807,7 @@ def test_records_have_their_declared_shape(store):
         "digest_readers": lambda: store.digest_readers(False)[0], "papers_since": lambda: store.papers_since(0)[0],
         "claim_job": lambda: store.claim_job("w", 10), "job": lambda: store.job(1),
         "feedback_rows": lambda: store.feedback_rows(uid)[0], "votes_of": lambda: store.votes_of(uid)[0],
-        "comments_of": lambda: store.comments_of(uid)[0],
+        "comments_of": lambda: store.comments_of(uid)[0], "follows": lambda: store.follows(uid)[0],
     }
     typed = {name for name in dir(Store) if not name.startswith("_") and callable(getattr(Store, name))
              and _has_record(typing.get_type_hints(getattr(Store, name)).get("return"))}

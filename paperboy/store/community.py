@@ -48,6 +48,7 @@ DELETE_PERSONAL = ("DELETE FROM sent WHERE user_id = ?", "DELETE FROM digests WH
                    "DELETE FROM saves WHERE user_id = ?", "DELETE FROM feedback WHERE user_id = ?",
                    "DELETE FROM votes WHERE user_id = ?", "DELETE FROM interest_prefs WHERE user_id = ?",
                    "DELETE FROM profiles WHERE user_id = ?", "DELETE FROM api_tokens WHERE user_id = ?",
+                   "DELETE FROM follows WHERE user_id = ?",
                    "DELETE FROM sessions WHERE user_id = ?", "UPDATE submissions SET user_id = NULL WHERE user_id = ?")
 LIVE_USER = "u.suspended_at IS NULL AND u.deleted_at IS NULL"
 INSERT_SESSION = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"

@@ -5,7 +5,7 @@ digest queue (``pending_digests``, ``digest_readers``)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, TypedDict
 
 from ..records import (
     CommentRow,
@@ -20,6 +20,14 @@ from ..records import (
     User,
     VoteRow,
 )
+
+
+class Follow(TypedDict):
+    """An author a reader follows: the author key (``paperboy/authors.py``), the name shown."""
+
+    author_key: str
+    name: str
+    created_at: str
 
 
 class LibraryStore(ABC):
@@ -54,6 +62,20 @@ class LibraryStore(ABC):
     @abstractmethod
     def my_votes(self, user_id: int) -> list[int]:
         """Papers the reader upvoted."""
+
+    # -- followed authors -----------------------------------------------------------------------
+
+    @abstractmethod
+    def follow(self, user_id: int, author_key: str, name: str, at: str | None = None) -> bool:
+        """Follow an author (``at``: when, for an imported follow); False when followed already."""
+
+    @abstractmethod
+    def unfollow(self, user_id: int, author_key: str) -> bool:
+        """Stop following an author; False when not followed."""
+
+    @abstractmethod
+    def follows(self, user_id: int) -> list[Follow]:
+        """The authors a reader follows, the latest followed first."""
 
     # -- a whole account's rows (export and import, services/portability.py) --------------------
 

@@ -32,6 +32,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sent", ("user_id", "paper_id")),
     ("audit_log", ("id",)),
     ("jobs", ("id",)),
+    ("follows", ("user_id", "author_key")),
 )
 
 

@@ -25,6 +25,7 @@ from ..records import (
     VoteRow,
 )
 from .community import INSERT_VOTE, iso, utcnow
+from .interfaces_library import Follow
 
 PROFILE_FIELDS = ("statement", "include_terms", "exclude_terms", "categories", "digest", "digest_hour",
                   "timezone", "quiet_days")
@@ -85,6 +86,9 @@ SELECT_USER = "SELECT id, name, email, created_at FROM users WHERE id = ?"
 UPDATE_EMAIL = """UPDATE users SET email = ?,
 email_verified_at = CASE WHEN email IS ? THEN email_verified_at ELSE NULL END WHERE id = ?"""
 MARK_VERIFIED = "UPDATE users SET email_verified_at = ? WHERE id = ?"
+INSERT_FOLLOW = "INSERT INTO follows (user_id, author_key, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+DELETE_FOLLOW = "DELETE FROM follows WHERE user_id = ? AND author_key = ?"
+SELECT_FOLLOWS = "SELECT author_key, name, created_at FROM follows WHERE user_id = ? ORDER BY created_at DESC, author_key"
 
 class LibraryMixin:
     conn: Any  # the backend's connection (see sql.SQLStore)
@@ -118,6 +122,19 @@ class LibraryMixin:
 
     def my_votes(self, user_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute(SELECT_MY_VOTES, (user_id,))]
+
+    # -- followed authors -----------------------------------------------------------------------
+
+    def follow(self, user_id: int, author_key: str, name: str, at: str | None = None) -> bool:
+        with self._write(None) as c:  # type: ignore[attr-defined]
+            return c.execute(INSERT_FOLLOW, (user_id, author_key, name, at or iso(utcnow()))).rowcount > 0
+
+    def unfollow(self, user_id: int, author_key: str) -> bool:
+        with self._write(None) as c:  # type: ignore[attr-defined]
+            return c.execute(DELETE_FOLLOW, (user_id, author_key)).rowcount > 0
+
+    def follows(self, user_id: int) -> list[Follow]:
+        return [dict(r) for r in self.conn.execute(SELECT_FOLLOWS, (user_id,))]
 
     # -- a whole account's rows -----------------------------------------------------------------
 

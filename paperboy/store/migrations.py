@@ -275,6 +275,19 @@ CREATE TABLE leases (
 );
 """,
     ),
+    (
+        8,
+        "follows: the authors a reader follows (by author key, with the name as shown when followed)",
+        """
+CREATE TABLE follows (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    author_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, author_key)
+);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
