@@ -19,6 +19,7 @@ from ..errors import FormatError
 from ..models import BadRecord, Paper, PaperRecord
 from ..ingest import check_item, item_location
 from ..store.merge import source_id_of
+from .paper_meta import withdrawn
 from .recommend import Interest, Reader, Recommendation, Recommender
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ def _terms_re(terms: list[str]) -> re.Pattern[str] | None:
 
 def rules(store: Store, profile: dict[str, Any]):  # noqa: ANN201 - a closure for Recommender.recommend
     """The reader's keyword include/exclude rules and category filter, as a candidate filter; papers
-    known only from members' uploads are never recommended (anyone's metadata; see jobs.confirmed)."""
+    known only from members' uploads are never recommended (anyone's metadata; see jobs.confirmed),
+    nor withdrawn ones (``paper_meta.withdrawn``)."""
     include, exclude = _terms_re(profile["include_terms"]), _terms_re(profile["exclude_terms"])
     cats = [c.lower() for c in profile["categories"] if c.strip()]
 
@@ -159,7 +161,7 @@ def rules(store: Store, profile: dict[str, Any]):  # noqa: ANN201 - a closure fo
         out: dict[int, list[str]] = {}
         for i in ids:
             p = papers.get(i)
-            if p is None:
+            if p is None or withdrawn(p):  # a withdrawn paper leaves recommendations (issue 13)
                 continue
             text = f"{p.title}\n{p.abstract}".lower()
             if exclude and exclude.search(text):

@@ -78,6 +78,23 @@ def record_row(rec: PaperRecord) -> dict[str, Any]:
     }
 
 
+def _number(arxiv_version: int | None, versions: dict[Any, Any]) -> int:
+    """The newest version number a record or row names (an oai_dc record lists dates only: their count)."""
+    return arxiv_version or max((int(k) for k in versions), default=0)
+
+
+def older(row: dict[str, Any], rec: PaperRecord) -> bool:
+    """Whether an arXiv record is of an older version than the stored row (an out-of-order harvest),
+    so it must not roll the paper back: by version numbers when both name one, else by the date of
+    the newest version (an ``arXiv``-format OAI record names no number, only ``updated``)."""
+    mine = _number(row.get("arxiv_version"), orjson.loads(row["versions"]))
+    theirs = _number(rec.arxiv_version, rec.versions)
+    if mine and theirs:
+        return theirs < mine
+    have, got = (row.get("updated") or "")[:10], (rec.updated or "")[:10]
+    return bool(have and got and got < have)
+
+
 def merge(row: dict[str, Any], rec: PaperRecord) -> dict[str, Any]:
     """Merge a record into a stored row; returns the new row (the input is not modified).
 
@@ -87,7 +104,7 @@ def merge(row: dict[str, Any], rec: PaperRecord) -> dict[str, Any]:
     new = record_row(rec)
     out = dict(row)
     old_version = row.get("arxiv_version") or 0
-    newer = rec.authoritative and (not row["authority"] or (rec.arxiv_version or 0) >= old_version)
+    newer = rec.authoritative and (not row["authority"] or not older(row, rec))
     for col in DESCRIPTIVE:
         if (newer and not _empty(new[col])) or (_empty(out[col]) and not _empty(new[col])):
             out[col] = new[col]

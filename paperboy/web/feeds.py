@@ -15,6 +15,8 @@ from ..errors import NotFound
 from ..models import Paper
 from ..normalize import date_start
 from ..services import library
+from ..services.paper_meta import withdrawn
+from ..services.versions import update_note
 from .auth import sha256
 from .background import off_loop
 
@@ -49,6 +51,11 @@ def _date(day: str | None) -> datetime:
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _flagged(paper: Paper, title: str) -> str:
+    """A withdrawn paper's entry title says so, as every list does (issue 13)."""
+    return f"[Withdrawn] {title}" if withdrawn(paper) else title
+
+
 def atom(request: Request, path: str, title: str, items: list[tuple[Paper, str | None]]) -> Response:
     """One feed: entries carry title, authors, abstract (plus a note), links and dates."""
     base = base_url(request)
@@ -64,11 +71,12 @@ def atom(request: Request, path: str, title: str, items: list[tuple[Paper, str |
         url = f"{base}/papers/{paper.arxiv_id or paper.id}"
         e = fg.add_entry()
         e.id(url)
-        e.title(xml_text(paper.title) or "untitled")
+        e.title(_flagged(paper, xml_text(paper.title) or "untitled"))
         e.link(href=url, rel="alternate")  # one link: feedgen 1.0 drops the rel of further ones
         for name in paper.authors[:50] or ["unknown"]:
             e.author({"name": xml_text(name) or "unknown"})
         pdf = f"\n\nPDF: https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
+        note = "; ".join(n for n in (note, update_note(paper)) if n)  # "updated to v3 (2024-05-02)"
         e.summary(xml_text((note + "\n\n" if note else "") + paper.abstract + pdf))
         e.published(_date(paper.submitted))
         e.updated(_date(paper.updated or paper.submitted))
