@@ -2,7 +2,9 @@
 
 A reader with ``digest`` daily (or weekly: Mondays) and an email gets one digest per period at
 ``digest_hour`` in their time zone: the new papers listed since their last digest, ranked by the
-recommender, plus the community's trending papers. Papers already sent are never sent again.
+recommender, plus the community's trending papers. Papers already sent are never sent again; a
+saved paper's new arXiv version is told once, under "Updated in your library" (``digest_updates``),
+and withdrawn papers are left out (issue 13).
 
 Crash safety: a digest is first recorded as *pending* together with its papers in the ``sent``
 ledger (one transaction), then mailed, then marked sent. A crash before mailing leaves it pending
@@ -39,9 +41,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import BadRequest, ConfigError
-from . import library
+from . import digest_updates, library
 from .jobs import worker_name
 from .mail import MailError, send_mail, validate_email
+from .paper_meta import withdrawn
 
 if TYPE_CHECKING:
     from ..store.base import Store
@@ -199,7 +202,7 @@ class Digests:
         picked = [r.paper.id for r in recs]
         seen = model.exclude | set(picked)
         trending = [e.paper.id for e in self.deps.listings.trending(limit=s["digest_trending"] + len(seen))
-                    if e.paper.id not in seen][:s["digest_trending"]]
+                    if e.paper.id not in seen and not withdrawn(e.paper)][:s["digest_trending"]]
         return picked, trending, {r.paper.id: r.why for r in recs}
 
     def message(self, digest: dict[str, Any], user: dict[str, Any], why: dict[int, str] | None = None) -> EmailMessage:
@@ -217,9 +220,11 @@ class Digests:
                "recommended": [(papers[i], why.get(i, "")) for i in digest["paper_ids"] if i in papers],
                "trending": [papers[i] for i in digest["trending_ids"] if i in papers],
                "unsubscribe": f"{base}/unsubscribe/{token}"}
+        ctx["updated"] = digest_updates.notices(store, user["id"], digest["id"])  # issue 13
         msg = EmailMessage()
         msg["Subject"] = (f"paperboy: {len(ctx['recommended'])} papers for you ({ctx['period']})"
-                          if ctx["recommended"] or ctx["trending"] else f"paperboy: a quiet day ({ctx['period']})")
+                          if ctx["recommended"] or ctx["trending"] or ctx["updated"]
+                          else f"paperboy: a quiet day ({ctx['period']})")
         msg["From"] = self.settings["mail_from"]
         local, _, domain = user["email"].rpartition("@")
         msg["To"] = Address(username=local, domain=domain)  # refuses CR/LF; takes an internationalized address
@@ -297,21 +302,24 @@ class Digests:
                 continue
             try:
                 picked, trending, why = self.build(r, now)
+                updates, known = digest_updates.pending_updates(store, r["id"])  # saved papers' new versions
             except Exception as e:  # noqa: BLE001 - one reader's data must never stop the others' mail
                 log.exception("cannot build the digest of %s", r["name"])
                 out.failed.append(f"{one_line(r['name'], 80)} ({period}): cannot build the digest: "
                                   f"{one_line(f'{type(e).__name__}: {e}')} (tried again next run)")
                 continue
-            if not picked and not trending and r["quiet_days"] == "skip":
+            if not picked and not trending and not updates and r["quiet_days"] == "skip":
                 out.skipped_quiet += 1
                 continue
             if dry_run:
-                out.previews.append({"user": r["name"], "period": period, "papers": picked, "trending": trending})
+                out.previews.append({"user": r["name"], "period": period, "papers": picked, "trending": trending,
+                                     "updated": list(updates)})
                 continue
             recorded = store.record_digest(r["id"], period, picked, trending)
             if recorded is None:  # another process recorded (and mails) this period first
                 out.not_due += 1
                 continue
+            digest_updates.record(store, r["id"], recorded, updates, known)
             self._deliver(recorded, r | {"email": address[r["id"]]}, now, out, why)
         return out
 
