@@ -55,6 +55,7 @@ class Engine:
         self._similar: Any = None
         self._recommender: Recommender | None = None
         self._tfidf: Any = None
+        self._authors: Any = None  # index/authors.AuthorIndex, made on first use
         # derived indexes following the store (see ``refresh``); the lock serializes their updates
         self._index_lock = threading.RLock()
         self._lexical_lock = threading.Lock()  # one lexical delta at a time, whichever thread applies it
@@ -396,6 +397,19 @@ class Engine:
                                                   tfidf_scores=self.tfidf_scores)
             self._recommender_version = version
         return self._recommender
+
+    def authors(self) -> Any:
+        """The author index (``index/authors.py``): built from the store on first use, then the
+        changed papers only whenever the store moved on (one indexed MAX(rev) read per call)."""
+        from .index.authors import AuthorIndex
+
+        with self._index_lock:
+            if self._authors is None:
+                self._authors = AuthorIndex()
+        index = self._authors
+        if index.synced < self.store.max_rev():
+            index.sync(self.store)  # under the index's own lock: other indexes go on meanwhile
+        return index
 
     @property
     def listings(self) -> Listings:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 IMPORT_FORMATS = ("bibtex", "csl-json")
 FEEDBACK_KINDS = ("up", "down", "dismiss")
+FOLLOWS = "follows"  # the interest key of a followed author's paper (services/authors.py)
 
 
 class ImportDeps(Protocol):
@@ -73,10 +74,13 @@ class Rec:
     rec: Recommendation
     interest: Interest
     because: list[tuple[Paper, float]]
+    followed: str = ""  # the followed authors who wrote it (services/authors.py)
 
     @property
     def why(self) -> str:
-        parts = [f"matches your interest \u201c{self.interest.name}\u201d"]
+        parts = [] if self.rec.interest == FOLLOWS else [f"matches your interest \u201c{self.interest.name}\u201d"]
+        if self.followed:
+            parts.insert(0, f"by an author you follow: {self.followed}")
         if self.because:
             parts.append("close to " + " and ".join(f"\u201c{p.title}\u201d" for p, _ in self.because))
         if self.rec.keywords >= 0.5:
@@ -183,14 +187,18 @@ def recommend(deps: RecommendDeps, user_id: int, k: int = 20, for_digest: bool =
 def rank(deps: RecommendDeps, reader: Reader, profile: dict[str, Any], k: int = 20,
          candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
     """``recommend`` for a reader model already built (``reader_for``)."""
+    from .authors import followed_first
+
     recommender = deps.recommender()
     if recommender is None:
-        return [], []
+        return followed_first(deps, reader, profile.get("user_id"), [], k, rules(deps.store, profile), candidates), []
     recs, interests = recommender.recommend(reader, k, keep=rules(deps.store, profile), candidates=candidates)
     by_key = {i.key: i for i in interests}
     papers = deps.store.get_papers([r.paper_id for r in recs] + [i for r in recs for i, _ in r.because])
-    return [Rec(papers[r.paper_id], r, by_key[r.interest], [(papers[i], s) for i, s in r.because if i in papers])
-            for r in recs if r.paper_id in papers], interests
+    out = [Rec(papers[r.paper_id], r, by_key[r.interest], [(papers[i], s) for i, s in r.because if i in papers])
+           for r in recs if r.paper_id in papers]
+    # followed authors' new papers first, marked (a separate step: services/authors.py)
+    return followed_first(deps, reader, profile.get("user_id"), out, k, rules(deps.store, profile), candidates), interests
 
 
 def search_library(deps: SearchDeps, user_id: int, query: str, k: int = 20) -> list[tuple[Paper, float]]:

@@ -2,7 +2,8 @@
 
 The file (``{"paperboy_account": 1, ...}``) holds the reader's profile (interest statement, keyword
 rules, categories, digest schedule, time zone, quiet days), address, saves with their folders and
-times, ratings, interest preferences (names, mutes, deletions), upvotes and comments, and every paper
+times, ratings, interest preferences (names, mutes, deletions), upvotes, comments, followed authors (a
+``follows`` list, only when there are some: author keys are the same on every paperboy), and every paper
 these refer to: its identity (arXiv id, DOI, canonical id) and enough metadata (title, authors,
 abstract, dates, categories, links) that a paperboy which has never seen it can store it. Papers are
 referred to by their canonical id, never by this store's row ids. Never in it: the password hash, API
@@ -135,6 +136,20 @@ class ProfileIn(_Strict):
         return v
 
 
+class FollowIn(_Strict):
+    """A followed author: the key (``paperboy/authors.py``: the same name gives the same key on every
+    paperboy), the name shown, and when."""
+
+    author: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    at: Stamp
+
+    @field_validator("at")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        return _Stamped._iso(v)  # an ISO time, not in the future
+
+
 class UserIn(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=40)]
     email: Annotated[str, Field(max_length=254)] | None = None
@@ -152,6 +167,7 @@ class AccountIn(_Strict):
     votes: list[VoteIn] = Field(default_factory=list, max_length=MAX_ROWS)
     comments: list[CommentIn] = Field(default_factory=list, max_length=MAX_ROWS)
     interests: list[InterestIn] = Field(default_factory=list, max_length=10_000)
+    follows: list[FollowIn] = Field(default_factory=list, max_length=10_000)  # issue 13; absent when none
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -186,7 +202,7 @@ def export_account(store: Store, user_id: int) -> dict[str, Any]:
                 continue  # its paper is gone: the interest cannot be named on another paperboy
             doc |= {"key": "paper", "paper": ref[anchors[key]]}
         interests.append(doc)
-    return {
+    doc = {
         "paperboy_account": VERSION,
         "user": {"name": user["name"], "email": user["email"]},
         "profile": {k: profile[k] for k in PROFILE},
@@ -202,6 +218,10 @@ def export_account(store: Store, user_id: int) -> dict[str, Any]:
                            key=lambda d: (d["at"], d["paper"], d["body"])),
         "interests": sorted(interests, key=lambda d: (d["key"], d.get("paper") or "")),
     }
+    if follows := store.follows(user_id):  # followed authors (issue 13): only when there are some
+        doc["follows"] = sorted(({"author": f["author_key"], "name": f["name"], "at": f["created_at"]} for f in follows),
+                                key=lambda d: d["author"])
+    return doc
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
@@ -293,6 +313,8 @@ def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None,
     user_id = store.create_user(name, email, "!imported") if existing is None else existing["id"]
     try:
         written = store.restore_library(user_id, _rows(doc, ids))
+        if doc.follows:
+            written["follows"] = sum(store.follow(user_id, f.author, f.name, f.at) for f in doc.follows)
     except BaseException:
         if created:
             store.delete_user(user_id)  # nothing half-imported: the new account goes again

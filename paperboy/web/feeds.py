@@ -116,3 +116,19 @@ async def recommendations(request: Request, token: str) -> Response:
     recs, _ = await off_loop(request, library.recommend, engine, user_id, 30)
     return atom(request, f"/feeds/recommendations/{token}.atom", "paperboy: recommended for you",
                 [(r.paper, "Why: " + r.why) for r in recs])
+
+
+@router.get("/authors/{key}.atom", summary="An author's papers, newest first (author key or name)")
+async def author(request: Request, key: str) -> Response:
+    from urllib.parse import quote
+
+    from ..services import authors
+
+    engine = request.app.state.engine
+
+    def page() -> authors.AuthorPage:
+        return authors.author_page(engine, authors.resolve(engine.authors(), key), 1, 50)
+
+    a = await off_loop(request, page)
+    return atom(request, f"/feeds/authors/{quote(a.key, safe='')}.atom", f"paperboy: papers by {a.name}",
+                [(p, None) for p in a.papers])
