@@ -55,6 +55,7 @@ class Engine:
         self._similar: Any = None
         self._recommender: Recommender | None = None
         self._tfidf: Any = None
+        self._topics: Any = None  # services/topics.Topics, made on first use
         self._authors: Any = None  # index/authors.AuthorIndex, made on first use
         # derived indexes following the store (see ``refresh``); the lock serializes their updates
         self._index_lock = threading.RLock()
@@ -129,6 +130,8 @@ class Engine:
             self.similar_service(vectors).hub_scores()  # in a page request
             try:
                 self.tfidf().sync(self.store)  # and saved, for every other process to load
+                self.topics().current(self._tfidf)  # new papers join their topics (no refit)
+                self.topics().save()
             except ConfigError:  # no scikit-learn: recommendations go without the TF-IDF model
                 pass
         return counts
@@ -179,6 +182,8 @@ class Engine:
                 out["tfidf"] = self._tfidf.sync(self.store, save=False)
             except ConfigError:
                 pass
+        if self._topics is not None and self._tfidf is not None and (n := self._topics.follow(self._tfidf)):
+            out["topics"] = n
         return out
 
     def follow_lexical(self) -> int:
@@ -269,7 +274,7 @@ class Engine:
                 fusion=st["search_fusion"], alpha=st["search_alpha"], z_min=st["search_z_min"],
                 min_cosine=st["search_min_cosine"],
                 lexical_slack=st["search_lexical_slack"], candidates=st["search_candidates"],
-                max_query=st["search_max_query"])
+                max_query=st["search_max_query"], topic_members=self.topic_members)
         return s
 
     def search(self, text: str, **options: Any) -> SearchResult:
@@ -380,6 +385,21 @@ class Engine:
                     self._tfidf = tfidf
         self.refresh()
         return self._tfidf
+
+    def topics(self) -> Any:
+        """The topic map (``services/topics.py``): ``.current()`` is the fitted model (None before
+        ``paperboy topics fit``), following the TF-IDF rows."""
+        from .services.topics import Topics
+
+        if self._topics is None:
+            with self._index_lock:
+                if self._topics is None:
+                    self._topics = Topics(self.store, self.settings["home"])
+        return self._topics
+
+    def topic_members(self, name: str) -> set[int]:
+        """The papers of topic ``name`` (slug or label) for ``topic:NAME``; QueryError otherwise."""
+        return self.topics().search_members(name, self.tfidf())
 
     def recommender(self) -> Recommender | None:
         """The recommender over the current vector index (None without vectors), built by

@@ -8,6 +8,7 @@ Syntax (prefixes are case-insensitive):
 - filters: ``cat:cs.LG`` (``cat:cs`` is any cs.*), ``id:2401.01234`` or ``id:10.1000/xyz``,
   ``after:2020-01-01``, ``before:2021-12`` (both inclusive), ``year:2020``,
   ``date:2020-01..2021-06`` (YYYY, YYYY-MM or YYYY-MM-DD; open ends ``2020..`` and ``..2021``)
+- topics: ``topic:NAME`` (a topic of the topic map by slug or label, ``/topics``; several: any of them)
 - order: ``sort:relevance``, ``sort:date`` or ``sort:votes``
 A query of only exclusions and filters lists the newest matching papers, and so does an empty one.
 Unknown prefixes (``foo:bar``) and URLs are plain words. Operator characters of other syntaxes
@@ -31,7 +32,8 @@ SORTS = ("relevance", "date", "votes")
 # Known prefixes -> canonical name: a text field of FIELDS, or a filter.
 PREFIXES = {"ti": "title", "title": "title", "abs": "abstract", "abstract": "abstract",
             "au": "authors", "author": "authors", "cat": "cat", "id": "id", "after": "after",
-            "before": "before", "year": "year", "date": "date", "sort": "sort"}
+            "before": "before", "year": "year", "date": "date", "sort": "sort",
+            "topic": "topic"}
 _WORD = re.compile(r"[^\W_]+")  # a run of letters or digits, any script
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 
@@ -57,6 +59,8 @@ class Query:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None  # ISO date, inclusive
     sort: str | None = None  # one of SORTS, when the query says
+    topics: list[str] = field(default_factory=list)  # from topic: (names, as typed)
+    only_ids: set[int] | None = None  # set by the searcher: the papers of ``topics`` (index/topics.py)
     raw: str = ""  # the input, control characters removed
 
     @property
@@ -144,6 +148,8 @@ def parse_query(text: str, max_length: int = 1000) -> Query:
             if not ident:
                 raise QueryError(f"bad id '{value}': use an arXiv id (2401.01234) or a DOI (10.1000/xyz)")
             _add_unique(q.ids, ident)
+        elif prefix == "topic":
+            _add_unique(q.topics, value[:200])
         elif prefix == "after":
             q.date_from = _day(value, end=False)
         elif prefix == "before":

@@ -338,6 +338,8 @@ class LexicalIndex:
                 (tantivy.Occur.MustNot, tantivy.Query.term_query(s, "cats", c.lower()))]))
         if q.ids:
             out.append(tantivy.Query.term_set_query(s, "ident", [i.lower() for i in q.ids]))
+        if q.only_ids is not None:  # topic:NAME, resolved by the searcher to its papers
+            out.append(tantivy.Query.term_set_query(s, "id", sorted(q.only_ids)))
         if q.date_from or q.date_to:
             out.append(tantivy.Query.range_query(
                 s, "day", tantivy.FieldType.Unsigned,

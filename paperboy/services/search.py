@@ -70,11 +70,13 @@ class Searcher:
     def __init__(self, store: Store, lexical: LexicalIndex, vectors: VectorIndex | None,
                  embedder: Embedder | None, *, fusion: str = "rrf", alpha: float = 0.5,
                  z_min: float = 1.0, min_cosine: float = 0.25, lexical_slack: float = 0.05,
-                 candidates: int = 100, max_query: int = 1000, exact_title_first: bool = True) -> None:
+                 candidates: int = 100, max_query: int = 1000, exact_title_first: bool = True,
+                 topic_members: Any = None) -> None:
         self.store, self.lexical, self.vectors, self.embedder = store, lexical, vectors, embedder
         self.fusion, self.alpha, self.z_min, self.min_cosine = fusion, alpha, z_min, min_cosine
         self.lexical_slack, self.exact_title_first = lexical_slack, exact_title_first
         self.candidates, self.max_query = candidates, max_query
+        self.topic_members = topic_members  # topic:NAME -> its paper ids (services/topics.py), or None
         self._background: np.ndarray | None = None
 
     # -- building blocks ------------------------------------------------------------------------
@@ -188,6 +190,15 @@ class Searcher:
         floor = self.min_cosine - (self.lexical_slack if row["bm25"] is not None else 0.0)
         return row["z"] >= self.z_min and row["dense"] >= floor
 
+    def _topic_ids(self, names: list[str]) -> set[int]:
+        """The papers of any of the topics named (topic:NAME, issue 13); QueryError for an unknown one."""
+        if self.topic_members is None:
+            raise QueryError("topic: needs a topic model: run `paperboy topics fit`")
+        out: set[int] = set()
+        for name in names:
+            out |= self.topic_members(name)
+        return out
+
     # -- the entry point ------------------------------------------------------------------------
 
     def search(self, text: str, *, mode: str = "hybrid", sort: str | None = None, page: int = 1,
@@ -203,6 +214,8 @@ class Searcher:
             raise QueryError(f"results go {MAX_RESULTS} deep: ask for page {MAX_RESULTS // per_page} at most, "
                              "or narrow the query")
         q = parse_query(text, max_length=self.max_query)
+        if q.topics:
+            q.only_ids = self._topic_ids(q.topics)
         sort = q.sort or sort or ("relevance" if q.has_text else "date")
         if sort not in SORTS:
             raise QueryError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")

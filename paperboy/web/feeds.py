@@ -107,6 +107,14 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
     return atom(request, path, f"paperboy search: {q}", [(h.paper, None) for h in res.hits])
 
 
+@router.get("/topics/{slug}.atom", summary="A topic's newest papers (topic map, issue 13)")
+async def topic(request: Request, slug: str) -> Response:
+    from .topics_pages import topic_feed
+
+    title, items = topic_feed(request.app.state.engine, slug)
+    return atom(request, f"/feeds/topics/{slug}.atom", f"paperboy topic: {title}", items)
+
+
 @router.get("/recommendations/{token}.atom", summary="A reader's recommendations (secret token)")
 async def recommendations(request: Request, token: str) -> Response:
     engine = request.app.state.engine

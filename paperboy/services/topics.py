@@ -1,0 +1,352 @@
+"""The topic map as a service (issue 13): fit, follow the corpus, list, rise, and draw.
+
+``Topics`` holds the fitted model of ``index/topics.py`` for one engine: it loads it from
+``<home>/index/topics`` (and again when another process refits: the sidecar's mtime), assigns new
+and changed papers as the TF-IDF rows follow the store (no refit), and answers the pages, the API,
+feeds and ``topic:NAME`` searches. "Rising": a topic's share of the papers dated in the last
+``RECENT_DAYS`` before the newest date in the corpus against its share in the ``BASELINE_DAYS``
+before them (add-one smoothed), so an archive with old dates still has a figure. The map is a
+static SVG drawn here (no script, no outside asset): at most ``MAP_POINTS`` papers (a fixed sample)
+as dots coloured by topic, each topic a labelled, linked region, the latest listed day's papers
+highlighted, and the reader's interests as marked points at the mean place of their nearest papers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, NotFound
+from ..index.generations import GenerationError
+from ..query import QueryError
+from ..index.topics import SIDE, TopicModel, TopicsMissing, day_number
+
+log = logging.getLogger(__name__)
+RECENT_DAYS, BASELINE_DAYS = 30, 365
+MAP_POINTS = 2500
+TODAY_POINTS = 400
+W, H = 960, 640
+SCALE = 0.40  # the -1..1 layout on the canvas: a margin for the regions and labels at the edge
+# Presentation attributes, not CSS: the pages' CSP (default-src 'self') forbids inline styles.
+LABEL = ('font-family="sans-serif" font-size="12" font-weight="600" paint-order="stroke" stroke="#fff" '
+         'stroke-width="3"')
+
+
+def topics_dir(home: Path) -> Path:
+    return Path(home) / "index" / "topics"
+
+
+@dataclass
+class TopicInfo:
+    index: int
+    slug: str
+    label: str
+    terms: list[str]
+    size: int
+    recent: int  # papers dated in the last RECENT_DAYS (before the newest date)
+    share_recent: float
+    share_before: float
+    rise: float  # share_recent / share_before, add-one smoothed
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slug": self.slug, "label": self.label, "terms": self.terms, "papers": self.size,
+                "recent_papers": self.recent, "share_recent": round(self.share_recent, 4),
+                "share_before": round(self.share_before, 4), "rise": round(self.rise, 3)}
+
+
+def _day_of(store: Any):  # noqa: ANN202 - a DayOf
+    def day_of(ids: np.ndarray) -> np.ndarray:
+        papers = store.get_papers([int(i) for i in ids])
+        return np.array([day_number(papers[int(i)].submitted) if int(i) in papers else 0 for i in ids], np.int32)
+    return day_of
+
+
+class Topics:
+    """The fitted topics of one home (None until ``paperboy topics fit``), following the store."""
+
+    def __init__(self, store: Any, home: Path) -> None:
+        self.store, self.directory = store, topics_dir(home)
+        self.model: TopicModel | None = None
+        self._mtime: int | None = None
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+        self._version = 0
+
+    # -- the model ------------------------------------------------------------------------------
+
+    def _sidecar_mtime(self) -> int | None:
+        try:
+            return (self.directory / SIDE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def current(self, tfidf: Any = None) -> TopicModel | None:
+        """The model, reloaded when the saved one changed, then following ``tfidf`` (in memory)."""
+        mtime = self._sidecar_mtime()
+        with self._lock:
+            if mtime != self._mtime:
+                self._mtime = mtime
+                try:
+                    self.model = TopicModel.load(self.directory) if mtime is not None else None
+                except TopicsMissing:
+                    self.model = None
+                except GenerationError as e:  # derived data: the next fit rewrites it
+                    log.warning("topic model in %s unreadable (run `paperboy topics fit`): %s", self.directory, e)
+                    self.model = None
+                self._changed()
+            if self.model is not None and tfidf is not None and self.follow(tfidf):
+                self._changed()
+            return self.model
+
+    def follow(self, tfidf: Any) -> int:
+        """Assign the papers the TF-IDF index added since the model last looked; no refit."""
+        if self.model is None or tfidf.matrix is None:
+            return 0
+        if int(self.model.meta.get("tfidf_rows", 0)) == len(tfidf.ids) and \
+                int(self.model.meta.get("tfidf_fit", -1)) == int(tfidf.fitted_on):
+            return 0
+        with self._lock:
+            n = self.model.sync(tfidf, _day_of(self.store))
+            self._changed()
+            return n
+
+    def require(self, tfidf: Any = None) -> TopicModel:
+        model = self.current(tfidf)
+        if model is None:
+            raise TopicsMissing()
+        return model
+
+    def fit(self, tfidf: Any, k: int | None = None) -> TopicModel:
+        """Refit (a batch step) and save; this process uses the new model at once."""
+        model = TopicModel.fit(self.directory, tfidf, k, day_of=_day_of(self.store))
+        model.save()
+        with self._lock:
+            self.model, self._mtime = model, self._sidecar_mtime()
+            self._changed()
+        return model
+
+    def save(self) -> None:
+        with self._lock:
+            if self.model is not None:
+                self.model.save()
+                self._mtime = self._sidecar_mtime()
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._cache.clear()
+
+    # -- answers --------------------------------------------------------------------------------
+
+    def topic(self, name: str, tfidf: Any = None) -> int:
+        """A topic by slug or label; NotFound otherwise (and TopicsMissing without a model)."""
+        model = self.require(tfidf)
+        name = (name or "")[:200]
+        t = model.find(name) if name.strip() else None
+        if t is None:
+            raise NotFound(f"no topic {name[:80]!r}: see /topics for the list")
+        return t
+
+    def infos(self, tfidf: Any = None) -> list[TopicInfo]:
+        """Every topic with its size and rise figures, in topic order (cached until papers change)."""
+        model = self.require(tfidf)
+        if (hit := self._cache.get("infos")) is not None:
+            return hit
+        k, sizes = model.k, model.sizes()
+        newest = int(model.day.max()) if len(model.day) else 0
+        recent = np.zeros(k)
+        before = np.zeros(k)
+        if newest:
+            end = _date(newest)
+            r0 = day_number((end - timedelta(days=RECENT_DAYS)).isoformat())
+            b0 = day_number((end - timedelta(days=RECENT_DAYS + BASELINE_DAYS)).isoformat())
+            recent = np.bincount(model.topic[model.day > r0], minlength=k).astype(float)
+            before = np.bincount(model.topic[(model.day > b0) & (model.day <= r0)], minlength=k).astype(float)
+        sr = (recent + 1) / (recent.sum() + k)
+        sb = (before + 1) / (before.sum() + k)
+        out = [TopicInfo(t, model.slugs[t], model.labels[t], model.terms[t][:8], int(sizes[t]), int(recent[t]),
+                         float(recent[t] / max(recent.sum(), 1)), float(before[t] / max(before.sum(), 1)),
+                         float(sr[t] / sb[t])) for t in range(k)]
+        self._cache["infos"] = out
+        return out
+
+    def rising(self, n: int = 5, tfidf: Any = None) -> list[TopicInfo]:
+        """Topics whose share of new papers grows most (at least 3 recent papers, rise > 1)."""
+        infos = [i for i in self.infos(tfidf) if i.recent >= 3 and i.rise > 1.0]
+        return sorted(infos, key=lambda i: -i.rise)[:n]
+
+    def newest(self, t: int, limit: int = 20) -> list[int]:
+        """The topic's papers, newest first (undated last)."""
+        model = self.require()
+        members = model.members(t)
+        rows = model._rows()
+        days = model.day[[rows[int(i)] for i in members]] if len(members) else np.zeros(0)
+        order = np.lexsort((-members, -days))[:limit]
+        return [int(members[j]) for j in order]
+
+    def search_members(self, name: str, tfidf: Any = None) -> set[int]:
+        """``topic:NAME``'s papers; QueryError (a 400 with the fix) without a model or for an unknown name."""
+        try:
+            return self.members_set(self.topic(name, tfidf))
+        except (TopicsMissing, NotFound) as e:
+            raise QueryError(f"topic:{name[:80]}: {e}") from e
+
+    def members_set(self, t: int) -> set[int]:
+        key = f"set{t}"
+        if (hit := self._cache.get(key)) is None:
+            hit = self._cache[key] = set(self.require().members(t).tolist())
+        return hit
+
+    def paper_topic(self, paper_id: int) -> dict[str, Any] | None:
+        """{"slug", "label", "weight"} of a paper, None without a model or a topic."""
+        model = self.current()
+        got = model.topic_of(paper_id) if model is not None else None
+        if got is None:
+            return None
+        return {"slug": model.slugs[got[0]], "label": model.labels[got[0]], "weight": round(got[1], 3)}
+
+    # -- the map --------------------------------------------------------------------------------
+
+    def map_svg(self, today: list[int], interests: list[tuple[str, list[int]]], highlight: int | None = None,
+                tfidf: Any = None) -> str:
+        """The map as one inline SVG (see the module docstring). ``interests``: (name, nearest paper
+        ids) each; ``highlight``: a topic drawn bold. The dots and regions are drawn once per model
+        state (cached); a request adds the latest day's papers, the highlight and the interests."""
+        model = self.require(tfidf)
+        dots, regions = self._layers(model)
+        key = "today:" + ",".join(map(str, today[:TODAY_POINTS]))
+        if (marked := self._cache.get(key)) is None:
+            self._cache.pop(self._cache.get("today_key"), None)  # one latest day at a time
+            rows = model._rows()
+            at = [rows[i] for i in today[:TODAY_POINTS] if i in rows]
+            marked = self._cache[key] = ('<path class="today" stroke="#111" stroke-width="7" stroke-linecap="round" '
+                                         'fill="none" d="' + "".join(f"M{x} {y}h0" for x, y in _pxs(model.xy[at]))
+                                         + '"><title>the latest day\'s papers</title></path>') if at else ""
+            self._cache["today_key"] = key
+        shapes, labels = [], []
+        for t, (ellipse, label) in regions.items():
+            bold = t == highlight
+            shapes.append(ellipse.replace(' stroke-width="1.5" stroke-dasharray="4 3"', ' stroke-width="4"')
+                          .replace('class="region"', 'class="region hl"') if bold else ellipse)
+            labels.append(label)
+        marks = []
+        rows = model._rows()
+        for name, ids in interests[:12]:
+            at = [rows[i] for i in ids if i in rows]
+            if not at:
+                continue
+            x, y = _px(model.xy[at].mean(0))
+            marks.append(f'<g class="interest"><title>your interest: {escape(name)}</title>'
+                         f'<path d="M{x} {y - 9}l3 6 7 1-5 5 1 7-6-3-6 3 1-7-5-5 7-1z" fill="#d00" stroke="#fff"/>'
+                         f'<text x="{x + 10}" y="{y + 4}" {LABEL} fill="#d00">{escape(_short(name, 28))}</text></g>')
+        return "".join([dots, marked, *shapes, *labels, *marks, "</svg>"])
+
+    def _layers(self, model: TopicModel) -> tuple[str, dict[int, tuple[str, str]]]:
+        """(the SVG's opening and its dots, topic -> (region, label)), cached until papers change."""
+        if (hit := self._cache.get("layers")) is not None:
+            return hit
+        n = len(model.ids)
+        rows = np.arange(n) if n <= MAP_POINTS else np.sort(np.random.default_rng(0).choice(n, MAP_POINTS,
+                                                                                             replace=False))
+        px = _pxs(model.xy[rows])
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" class="topicmap" '
+                 f'role="img" aria-labelledby="maptitle"><title id="maptitle">Map of {n} papers in '
+                 f'{model.k} topics</title><rect width="{W}" height="{H}" fill="#fcfcfc" stroke="#ddd"/>']
+        topics = model.topic[rows]
+        for t in range(model.k):
+            if len(pts := px[topics == t]):
+                parts.append(f'<path class="dots" stroke="{colour(t)}" stroke-width="4" stroke-linecap="round" '
+                             f'fill="none" opacity="0.6" d="{"".join(f"M{x} {y}h0" for x, y in pts)}"/>')
+        regions = {}
+        all_rows = model._rows()
+        for t in range(model.k):  # regions, then (in map_svg) every label above every region; both links
+            members = model.members(t)
+            if not len(members):
+                continue
+            xy = model.xy[[all_rows[int(i)] for i in members[:2000]]]
+            cx, cy = _px(np.median(xy, 0))
+            rx, ry = (np.clip(xy.std(0) * [W * SCALE, H * SCALE] * 1.6, 18, 160)).astype(int)
+            title = f"<title>{escape(model.labels[t])} ({len(members)} papers)</title>"
+            regions[t] = (f'<a href="/topics/{model.slugs[t]}">{title}<ellipse class="region" cx="{cx}" cy="{cy}" '
+                          f'rx="{rx}" ry="{ry}" fill="{colour(t)}" fill-opacity="0.06" stroke="{colour(t)}" '
+                          f'stroke-width="1.5" stroke-dasharray="4 3"/></a>',
+                          f'<a href="/topics/{model.slugs[t]}" class="label">{title}<text x="{cx}" y="{cy + 4}" '
+                          f'text-anchor="middle" fill="#222" {LABEL}>{escape(_short(model.labels[t], 30))}</text></a>')
+        hit = self._cache["layers"] = ("".join(parts), regions)
+        return hit
+
+    def trending_scores(self, listings: Any, ttl: float = 60.0) -> dict[int, float]:
+        """``listings.scores()`` kept for ``ttl`` seconds: every topic page filters the same ranking."""
+        now = time.monotonic()
+        got = self._cache.get("scores")
+        if got is None or now - got[0] > ttl:
+            got = self._cache["scores"] = (now, listings.scores())
+        return got[1]
+
+
+def colour(t: int) -> str:
+    """Topic ``t``'s colour: hues a golden angle apart, so neighbours in number differ."""
+    import colorsys
+
+    r, g, b = colorsys.hls_to_rgb((t * 0.381966) % 1.0, 0.42, 0.65)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _px(p: np.ndarray) -> tuple[int, int]:
+    return int(round(p[0] * W * SCALE + W / 2)), int(round(-p[1] * H * SCALE + H / 2))
+
+
+def _pxs(xy: np.ndarray) -> np.ndarray:
+    return np.round((xy * [1, -1] * [W * SCALE, H * SCALE]) + [W / 2, H / 2]).astype(int)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip(", ") + "…"
+
+
+def _date(n: int) -> date:
+    try:
+        return date(n // 10000, max(1, n // 100 % 100), max(1, n % 100))
+    except ValueError:
+        return date.today()
+
+
+def interest_points(engine: Any, user_id: int, per: int = 10) -> list[tuple[str, list[int]]]:
+    """The signed-in reader's interests, each as (name, its ``per`` nearest papers), for the map."""
+    from .library import reader_for
+
+    rec = engine.recommender()
+    vectors = engine.vectors()
+    if rec is None or vectors is None:
+        return []
+    reader, _ = reader_for(engine, user_id)
+    out = []
+    for it in rec.interests(reader):
+        if it.muted:
+            continue
+        ids, _ = vectors.search(np.asarray(it.centroid, np.float32), per)
+        out.append((it.name, [int(i) for i in ids]))
+    return out
+
+
+def fit_topics(engine: Any, k: int | None = None) -> TopicModel:
+    """``paperboy topics fit``: TF-IDF rows brought up to date and saved, then the topics refitted."""
+    tfidf = engine.tfidf()
+    tfidf.sync(engine.store)
+    if tfidf.matrix is None:
+        raise ConfigError("topics need the TF-IDF rows of at least 50 papers: ingest papers first")
+    return engine.topics().fit(tfidf, k)
+
+
+def ensure_topics(engine: Any) -> TopicModel | None:
+    """Fit the topics once when a home has none yet (``paperboy run``); None when there was one."""
+    if engine.topics().current() is not None:
+        return None
+    return fit_topics(engine)
