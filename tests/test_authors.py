@@ -262,10 +262,14 @@ def test_follow_and_unfollow_on_the_web_with_csrf(client, engine):
     assert r.status_code == 303 and r.headers["location"] == "/authors/yann-lecun"
     assert [(f["author_key"], f["name"]) for f in engine.store.follows(uid)] == [("yann-lecun", "Yann LeCun")]
     assert "Following · unfollow" in client.get("/authors/yann-lecun").text
+    mine = client.get("/authors").text  # the reader's list, with paper counts and unfollow buttons
+    assert '<a href="/authors/yann-lecun">Yann LeCun</a> <span class="meta">23 papers' in mine and "Unfollow" in mine
     assert client.post("/authors/follow", data={"key": "nobody-here", "csrf": token}).status_code == 404
     client.post("/authors/follow", data={"key": "yann-lecun", "remove": 1, "csrf": token})
     assert engine.store.follows(uid) == []
+    assert "You follow no author yet." in client.get("/authors").text
     client.cookies.clear()
+    assert client.get("/authors", follow_redirects=False).headers["location"] == "/login"
     fresh = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/login").text).group(1)
     assert client.post("/authors/follow", data={"key": "yann-lecun", "csrf": fresh}).status_code == 403  # logged out
 

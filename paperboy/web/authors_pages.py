@@ -1,6 +1,6 @@
 """Author pages, following authors, and the authors API.
 
-``/authors/{key or name}``: the author's papers newest first (paged), co-authors with their counts,
+``/authors``: the authors the signed-in reader follows. ``/authors/{key or name}``: the author's papers newest first (paged), co-authors with their counts,
 a follow button. A name (as the lists link it, with ``?in=<paper id>`` so the initials rule can use
 that paper's co-authors) redirects to its key's page. ``POST /authors/follow`` (a signed-in
 reader's form, CSRF-checked) follows or unfollows. API: ``GET /api/authors/{key}``, ``GET`` and
@@ -36,6 +36,19 @@ def _page_of(engine: Any, ref: str, paper_id: int | None, page: int, per_page: i
     """(key, its page): one trip to the heavy-read thread (the index's first build reads every paper)."""
     key = authors.resolve(engine.authors(), ref, paper_id)
     return key, authors.author_page(engine, key, page, per_page)
+
+
+@router.get("/authors", response_class=HTMLResponse, include_in_schema=False)
+async def following_page(request: Request) -> Response:
+    """The authors the signed-in reader follows, each with its page, paper count and an unfollow button."""
+    user = request.state.user = request.app.state.auth.user(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    engine = _engine(request)
+    follows = engine.store.follows(user["id"])
+    index = await off_loop(request, engine.authors) if follows else None
+    rows = [(f, len(index.papers(f["author_key"])) if index else 0) for f in follows]
+    return render(request, "following.html", {"rows": rows, "author_url": author_url})
 
 
 @router.get("/authors/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
