@@ -288,7 +288,8 @@ _WITHDRAWN = (
 
 def is_withdrawal(text: str | None) -> bool:
     """Whether ``text`` (arXiv comments or abstract) is a withdrawal notice."""
-    return bool(text) and any(p.search(text) for p in _WITHDRAWN)
+    # every pattern needs "withdr": checked first, lists and recommendation filters call this per paper
+    return bool(text) and "withdr" in text.lower() and any(p.search(text) for p in _WITHDRAWN)
 
 
 def withdrawn(paper: Paper) -> str | None:
