@@ -180,7 +180,7 @@ def lecun_corpus(engine: Engine) -> dict[str, int]:
                                 abstract="Learning features with convolutions.", authors=names,
                                 submitted=f"2024-02-{n:02d}"))
     smiths = [["John Smith", "Alice Brown"], ["Jane Smith", "Carl White"], ["J. Smith", "Alice Brown"],
-              ["J. Smith", "Dan Green"], ["<img src=x onerror=alert(1)>", "Jane Smith"]]
+              ["J. Smith", "Dan Green"], ["<img src=x onerror=alert(1)>", "Jane Smith", "et al."]]
     for n, names in enumerate(smiths, start=1):
         recs.append(PaperRecord(source="arxiv", source_id=f"2401.9{n:04d}", arxiv_id=f"2401.9{n:04d}", arxiv_version=1,
                                 authoritative=True, title=f"Smith paper {n}", abstract="On Smiths.", authors=names,
@@ -239,6 +239,8 @@ def test_hostile_author_names_are_escaped(client, engine):
     lecun_corpus(engine)
     page = client.get("/authors/jane-smith").text
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    paper = client.get("/papers/2401.90005").text  # "et al." is no author: not linked
+    assert "<img src=x" not in paper and "Jane Smith</a>, et al.</p>" in paper and "/authors/et%20al." not in paper
     r = client.get("/authors/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
     assert r.status_code == 404 and "<script>alert" not in r.text
     assert client.get("/authors/" + "a" * 400).status_code == 400
