@@ -208,8 +208,10 @@ class Engine:
 
     def _open_lexical(self) -> LexicalIndex:
         from .index.lexical import LexicalIndex
+        from .services.listing import index_tags
 
-        lex = LexicalIndex(self.settings["home"] / "index" / "lexical", title_boost=self.settings["title_boost"])
+        lex = LexicalIndex(self.settings["home"] / "index" / "lexical", title_boost=self.settings["title_boost"],
+                           tags=index_tags)  # has:code/project/hf
         if lex.synced < self.store.max_rev():
             lex.sync(self.store)
         return lex

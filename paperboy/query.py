@@ -8,6 +8,9 @@ Syntax (prefixes are case-insensitive):
 - filters: ``cat:cs.LG`` (``cat:cs`` is any cs.*), ``id:2401.01234`` or ``id:10.1000/xyz``,
   ``after:2020-01-01``, ``before:2021-12`` (both inclusive), ``year:2020``,
   ``date:2020-01..2021-06`` (YYYY, YYYY-MM or YYYY-MM-DD; open ends ``2020..`` and ``..2021``)
+- links: ``has:code`` (a code repository: GitHub, GitLab...), ``has:project`` (a project page),
+  ``has:hf`` (a Hugging Face model, dataset or Space), found in the abstract or arXiv comments;
+  ``-has:code`` excludes
 - topics: ``topic:NAME`` (a topic of the topic map by slug or label, ``/topics``; several: any of them)
 - order: ``sort:relevance``, ``sort:date`` or ``sort:votes``
 A query of only exclusions and filters lists the newest matching papers, and so does an empty one.
@@ -32,8 +35,9 @@ SORTS = ("relevance", "date", "votes")
 # Known prefixes -> canonical name: a text field of FIELDS, or a filter.
 PREFIXES = {"ti": "title", "title": "title", "abs": "abstract", "abstract": "abstract",
             "au": "authors", "author": "authors", "cat": "cat", "id": "id", "after": "after",
-            "before": "before", "year": "year", "date": "date", "sort": "sort",
+            "before": "before", "year": "year", "date": "date", "sort": "sort", "has": "has",
             "topic": "topic"}
+HAS = ("code", "project", "hf")  # has:X values (services/listing.py ``has_kinds`` says what each means)
 _WORD = re.compile(r"[^\W_]+")  # a run of letters or digits, any script
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 
@@ -59,6 +63,8 @@ class Query:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None  # ISO date, inclusive
     sort: str | None = None  # one of SORTS, when the query says
+    has: list[str] = field(default_factory=list)  # from has: (values of HAS)
+    exclude_has: list[str] = field(default_factory=list)  # from -has:
     topics: list[str] = field(default_factory=list)  # from topic: (names, as typed)
     only_ids: set[int] | None = None  # set by the searcher: the papers of ``topics`` (index/topics.py)
     raw: str = ""  # the input, control characters removed
@@ -124,6 +130,13 @@ def _add_unique(items: list[str], item: str) -> None:
         items.append(item)
 
 
+def _has(value: str) -> str:
+    kind = value.lower()
+    if kind not in HAS:
+        raise QueryError(f"unknown 'has:{value[:40]}': use {', '.join('has:' + h for h in HAS)}")
+    return kind
+
+
 def parse_query(text: str, max_length: int = 1000) -> Query:
     """Parse user input into a Query; raises QueryError for input that cannot be run
     (too long, a bad date, id or sort, an excluded filter other than cat:)."""
@@ -136,9 +149,9 @@ def parse_query(text: str, max_length: int = 1000) -> Query:
         value = value.strip()
         if not value:
             continue
-        if negate and prefix not in (None, "cat", *FIELDS):
+        if negate and prefix not in (None, "cat", "has", *FIELDS):
             raise QueryError(f"'-{prefix}:' is not supported: only words, phrases, "
-                             "ti:, au:, abs: and cat: can be excluded")
+                             "ti:, au:, abs:, cat: and has: can be excluded")
         if prefix == "cat":
             if _WORD.search(value):
                 _add_unique(q.exclude_categories if negate else q.categories, value.lower())
@@ -148,6 +161,8 @@ def parse_query(text: str, max_length: int = 1000) -> Query:
             if not ident:
                 raise QueryError(f"bad id '{value}': use an arXiv id (2401.01234) or a DOI (10.1000/xyz)")
             _add_unique(q.ids, ident)
+        elif prefix == "has":
+            _add_unique(q.exclude_has if negate else q.has, _has(value))
         elif prefix == "topic":
             _add_unique(q.topics, value[:200])
         elif prefix == "after":

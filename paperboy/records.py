@@ -245,6 +245,7 @@ class PaperText(TypedDict):
     submitted: str | None
     arxiv_id: str | None
     doi: str | None
+    comments: str | None  # arXiv comments: where code links often are (the lexical index's has:)
 
 
 class Job(TypedDict):

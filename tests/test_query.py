@@ -158,7 +158,7 @@ def test_sort():
 @pytest.mark.parametrize("text", ["-after:2020", "-before:2020", "-year:2020", "-date:2020..",
                                   "-id:2401.01234", "-sort:date"])
 def test_filters_other_than_cat_cannot_be_excluded(text):
-    with pytest.raises(QueryError, match=r"is not supported: only words, phrases, ti:, au:, abs: and cat:"):
+    with pytest.raises(QueryError, match=r"is not supported: only words, phrases, ti:, au:, abs:, cat:"):
         parse_query(text)
 
 

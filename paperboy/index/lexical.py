@@ -2,7 +2,9 @@
 
 Fields: ``text`` = title + abstract, ``title`` again (so a title match counts extra, weighted by
 ``title_boost``), ``authors``, and ``tkey``, the title's dedup key (``normalize.title_key``) as one raw
-token, so a query that is a paper's exact title finds it with one term lookup (``title_matches``). On
+token, so a query that is a paper's exact title finds it with one term lookup (``title_matches``), and
+``has``, raw tokens for ``has:code``/``has:project``/``has:hf`` from the ``tags`` the engine passes
+(services/listing.py ``index_tags``, over services/paper_meta.py's links). On
 BEIR SciFact this layout scored nDCG@10 0.693 against 0.666 for separate title/abstract fields at
 equal weight and 0.621 with the title boosted x2 (benchmarks in the README); English stemming; stop
 words are indexed but dropped from plain-word queries.
@@ -30,7 +32,7 @@ import re
 import shutil
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,9 @@ _NOT_WORD = re.compile(r"[\W_]+")
 STOP_WORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such that the "
                        "their then there these they this to was will with".split())
 SIDE = "paperboy.json"
-LAYOUT = 3  # bump when the schema or analysis changes: an index of another layout is rebuilt
+# Bump when the schema or analysis changes: an index of another layout is rebuilt from the store
+# when it is opened (4: the ``has`` field, issue 13).
+LAYOUT = 4
 _FOOTER_MAGIC = 1337  # tantivy's file footer: [data][JSON {"version", "crc"}][u32 JSON length][u32 magic]
 _SEGMENT_FILE = re.compile(r"^[0-9a-f]{32}\.")
 _CRC_BLOCK = 1 << 24
@@ -102,6 +106,7 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("cats", stored=False, tokenizer_name="raw")
     sb.add_text_field("ident", stored=False, tokenizer_name="raw")
     sb.add_text_field("tkey", stored=False, tokenizer_name="raw")
+    sb.add_text_field("has", stored=False, tokenizer_name="raw")
     sb.add_unsigned_field("day", stored=False, indexed=True, fast=True)
     return sb.build()
 
@@ -117,10 +122,12 @@ def day_number(iso: str | None) -> int:
 
 
 class LexicalIndex:
-    """A tantivy index in ``directory`` (or in memory when None)."""
+    """A tantivy index in ``directory`` (or in memory when None). ``tags`` gives a changed paper's
+    ``has`` values (none without it)."""
 
-    def __init__(self, directory: Path | None, title_boost: float = 0.25) -> None:
-        self.directory, self.title_boost = directory, title_boost
+    def __init__(self, directory: Path | None, title_boost: float = 0.25,
+                 tags: Callable[[Mapping[str, Any]], Iterable[str]] | None = None) -> None:
+        self.directory, self.title_boost, self.tags = directory, title_boost, tags
         self.schema = _schema()
         self.synced = 0
         self._checked: dict[str, list[int]] = {}  # segment file -> [size, mtime_ns] known to be sound
@@ -128,8 +135,10 @@ class LexicalIndex:
             self.index = tantivy.Index(self.schema)
             return
         meta, why = self._read_sidecar()
-        if meta.get("layout") not in (None, LAYOUT) and directory.exists():  # another layout: rebuild quietly
-            shutil.rmtree(directory)
+        if meta.get("layout") not in (None, LAYOUT) and directory.exists():  # another layout: rebuild
+            log.info("rebuilding the lexical index in %s: layout %s, this version writes %s",
+                     directory, meta.get("layout"), LAYOUT)
+            shutil.rmtree(directory, ignore_errors=True)  # another process may be removing it too
             meta = {}
         index = None
         if why is None and directory.exists():
@@ -143,6 +152,8 @@ class LexicalIndex:
             index = tantivy.Index(self.schema, path=str(directory), reuse=True)
         self.index = index
         self.synced = int(meta.get("synced", 0))
+        if not meta:  # a new folder names its layout at once: one opened mid-build is followed, not deleted
+            self._save_sidecar()
 
     def _read_sidecar(self) -> tuple[dict[str, Any], str | None]:
         """The sidecar ({} when there is none) and why it is unusable (None when it is fine)."""
@@ -222,6 +233,8 @@ class LexicalIndex:
         if key := title_key(p["title"]):  # an untitled document (BEIR) has none
             d.add_text("tkey", key)
         d.add_unsigned("day", day_number(p.get("submitted")))
+        for tag in self.tags(p) if self.tags else ():
+            d.add_text("has", tag)
         return d
 
     def sync(self, store: Store, progress: Callable[[int], None] | None = None, chunk: int = 20_000) -> int:
@@ -328,7 +341,7 @@ class LexicalIndex:
         return tantivy.Query.boolean_query(parts + filters)
 
     def filters(self, q: Query) -> list[tantivy.Query]:
-        """Category, id and date constraints as filter queries."""
+        """Category, id, link (``has:``) and date constraints as filter queries."""
         s, out = self.schema, []
         if q.categories:
             out.append(tantivy.Query.term_set_query(s, "cats", [c.lower() for c in q.categories]))
@@ -338,6 +351,12 @@ class LexicalIndex:
                 (tantivy.Occur.MustNot, tantivy.Query.term_query(s, "cats", c.lower()))]))
         if q.ids:
             out.append(tantivy.Query.term_set_query(s, "ident", [i.lower() for i in q.ids]))
+        for kind in q.has:
+            out.append(tantivy.Query.term_query(s, "has", kind))
+        for kind in q.exclude_has:
+            out.append(tantivy.Query.boolean_query([
+                (tantivy.Occur.Must, tantivy.Query.all_query()),
+                (tantivy.Occur.MustNot, tantivy.Query.term_query(s, "has", kind))]))
         if q.only_ids is not None:  # topic:NAME, resolved by the searcher to its papers
             out.append(tantivy.Query.term_set_query(s, "id", sorted(q.only_ids)))
         if q.date_from or q.date_to:

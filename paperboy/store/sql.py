@@ -43,7 +43,7 @@ SELECT_MAX_REV = "SELECT COALESCE(MAX(rev), 0) FROM papers"
 SELECT_UPLOADS_ONLY = """SELECT p.id FROM papers p WHERE p.id IN ({}) AND NOT EXISTS
 (SELECT 1 FROM paper_sources y WHERE y.paper_id = p.id AND y.source != 'upload')"""
 SELECT_SINCE = """SELECT id, rev, canonical_id, title, abstract, authors, categories, primary_category, submitted,
-arxiv_id, doi FROM papers WHERE rev > ? ORDER BY rev LIMIT ?"""
+arxiv_id, doi, comments FROM papers WHERE rev > ? ORDER BY rev LIMIT ?"""
 SELECT_PAPERS_FULL = "SELECT * FROM papers WHERE id IN ({})"
 _PUBLIC = "EXISTS (SELECT 1 FROM paper_sources y WHERE y.paper_id = papers.id AND y.source != 'upload')"
 PAGE_DATED = f"""SELECT * FROM papers WHERE submitted IS NOT NULL {{}} AND {_PUBLIC}
