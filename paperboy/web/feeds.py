@@ -83,21 +83,30 @@ def atom(request: Request, path: str, title: str, items: list[tuple[Paper, str |
     return Response(fg.atom_str(pretty=True), media_type=ATOM)
 
 
-@router.get("/daily.atom", summary="The latest daily list")
-async def daily(request: Request) -> Response:
+@router.get("/daily.atom", summary="The latest daily list (code=1: papers with code only)")
+async def daily(request: Request, code: bool = False) -> Response:
     lst = request.app.state.engine.listings
     period = lst.period(None)
-    entries = lst.daily(period) if period else []
+    entries = lst.daily(period, has="code" if code else None) if period else []
     label = period.label if period else "no papers yet"
-    return atom(request, "/feeds/daily.atom", f"paperboy daily papers {label}",
+    return atom(request, "/feeds/daily.atom" + _code_query(code), f"paperboy daily papers {label}{_with_code(code)}",
                 [(e.paper, f"{e.votes} upvotes") for e in entries])
 
 
-@router.get("/trending.atom", summary="Trending papers")
-async def trending(request: Request) -> Response:
-    entries = request.app.state.engine.listings.trending()
-    return atom(request, "/feeds/trending.atom", "paperboy trending",
+@router.get("/trending.atom", summary="Trending papers (code=1: papers with code only)")
+async def trending(request: Request, code: bool = False) -> Response:
+    entries = request.app.state.engine.listings.trending(has="code" if code else None)
+    return atom(request, "/feeds/trending.atom" + _code_query(code), f"paperboy trending{_with_code(code)}",
                 [(e.paper, f"{e.votes} upvotes") for e in entries])
+
+
+def _code_query(code: bool) -> str:
+    """The "with code" filter in a feed's own URL (its id and self link)."""
+    return "?code=1" if code else ""
+
+
+def _with_code(code: bool) -> str:
+    return " with code" if code else ""
 
 
 @router.get("/search.atom", summary="A saved search as a feed (newest first)")

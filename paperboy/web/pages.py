@@ -56,22 +56,24 @@ def _back(request: Request, fallback: str = "/") -> str:
 
 @router.get("/", response_class=HTMLResponse)
 async def daily(request: Request, date: str | None = None, week: str | None = None, month: str | None = None,
-                sort: str = "votes", p: int = Query(0, ge=0, le=MAX_PAGE)) -> Response:
+                sort: str = "votes", p: int = Query(0, ge=0, le=MAX_PAGE), code: bool = False) -> Response:
     lst = _engine(request).listings
     user = request.state.user = request.app.state.auth.user(request)
     period = lst.period(parse_period(date, week, month))
     if sort not in ("votes", "trending", "date"):
         raise BadRequest("sort must be votes, trending or date")
-    entries = lst.daily(period, sort, page=p, user_id=user and user["id"]) if period else []
-    return render(request, "daily.html", {"period": period, "entries": entries, "sort": sort, "p": p})
+    has = "code" if code else None  # ?code=1: papers with a code repository only
+    entries = lst.daily(period, sort, page=p, user_id=user and user["id"], has=has) if period else []
+    return render(request, "daily.html", {"period": period, "entries": entries, "sort": sort, "p": p,
+                                          "code": code})
 
 
 @router.get("/trending", response_class=HTMLResponse)
-async def trending(request: Request, p: int = Query(0, ge=0, le=MAX_PAGE)) -> Response:
+async def trending(request: Request, p: int = Query(0, ge=0, le=MAX_PAGE), code: bool = False) -> Response:
     lst = _engine(request).listings
     user = request.state.user = request.app.state.auth.user(request)
-    entries, as_of = lst.trending_as_of(page=p, user_id=user and user["id"])
-    return render(request, "trending.html", {"entries": entries, "p": p, "as_of": as_of,
+    entries, as_of = lst.trending_as_of(page=p, user_id=user and user["id"], has="code" if code else None)
+    return render(request, "trending.html", {"entries": entries, "p": p, "as_of": as_of, "code": code,
                                              "window": lst.window_days, "half_life": lst.half_life_hours})
 
 
