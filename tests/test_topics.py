@@ -248,3 +248,14 @@ def test_map_and_topic_page_in_chromium(fitted, tmp_path, browser):
         page.goto(url + f"/search?q=topic:{slug}")
         assert page.locator("article.entry").count() >= 1
         page.close()
+
+
+def test_ensure_topics_fits_a_new_home_once(home):
+    from paperboy.services.topics import ensure_topics
+
+    shutil.rmtree(topics_dir(home))
+    with Engine.from_settings(home=home, store="sqlite") as e:
+        assert e.topics().current() is None
+        model = ensure_topics(e)
+        assert model is not None and model.k == default_k(len(model.ids))
+        assert ensure_topics(e) is None  # a second `paperboy run` keeps the fitted model
