@@ -134,6 +134,8 @@ _DROP = frozenset("it bf em rm sc tt sl sf up md normalfont itshape bfseries scs
 _SUP = dict(zip("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ")) | {"−": "⁻", "*": "*", "†": "†", "′": "′",
                                                              "'": "′", "∘": "°", "∗": "*"}
 _SUB = dict(zip("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")) | {"−": "₋"}
+# Macro names that, written without their backslash (emph{x}), still say their braces are an argument.
+_MACRO_WORDS = _PLAIN | _LETTERFORMS | {"cite", "ref", "url", "href", "label", "footnote", "sqrt", "frac"}
 _TEXT_LETTERS = frozenset("ss o O ae AE aa AA l L i j oe OE dh DH th TH ng NG dj DJ ij IJ".split())
 _PREFIX_OPS = frozenset("√∂∇¬∞∑∏∫∬∭∮∀∃∄∅|‖∁")  # Sm characters that are not spaced as operators
 
@@ -216,23 +218,48 @@ class _Parser:
         """A {group} that is no macro's argument: its braces are grouping or case protection
         ({BERT}, {\\it XY}, {\\"o}) and go, except in text where they are written as such: a set
         {1,...,n} or {S_1,S_2} keeps them (not in BibTeX, where braces never stand for themselves)."""
+        start = self.i
         src = self._arg() or ""
         inner = self._sub(src)
+        if inner is not None and not self.math and self._glues(start, inner):
+            # emph{all relevant variables}: a macro that lost its backslash, or a phrase in braces
+            # touching a word: dropping the braces would glue two words; kept as written.
+            return " " + inner + " " if self.bibtex else self.s[start:self.i]
         if inner is None or self.math or self.bibtex or src[:1] in "\\$" or _PLAIN_GROUP.fullmatch(inner):
             return inner
         return "{" + inner + "}" if self.s.startswith("}", self.i - 1) else "{" + inner
+
+    def _glues(self, start: int, inner: str) -> bool:
+        """Whether dropping the braces of the group at ``start`` would join two words: a phrase
+        ({de facto}) touching a letter outside, or a group after a macro name with no backslash."""
+        s = self.s
+        before = start > 0 and s[start - 1].isalnum()
+        if not before and not s[self.i:self.i + 1].isalnum() or not inner[:1].isalnum() and not inner[-1:].isalnum():
+            return False
+        j = start
+        while j > 0 and s[j - 1].isascii() and s[j - 1].isalpha():
+            j -= 1
+        if j < start and s[j - 1:j] == "\\":
+            return False  # {\bf{A 51}}: a macro's argument
+        return " " in inner or before and s[j:start] in _MACRO_WORDS
 
     def _sub(self, arg: str | None, math: bool | None = None) -> str | None:
         """The Unicode of an argument's source, read in math mode (scripts) or the current mode."""
         return None if arg is None else _Parser(arg, self.math if math is None else math, self.bibtex).group()
 
-    def _script(self, table: dict[str, str]) -> str | None:
+    def _script(self, table: dict[str, str], start: int) -> str | None:
+        """A sub- or superscript whose mark (``^``, ``_``, ``\\_``) is at ``start``."""
         braced = self.s.startswith("{", self.i)
+        if not braced and not self.math and start > 1 and self.s[start - 1].isdigit() and self.s[start] == "_" \
+                and self.s[start - 2] not in "^_":
+            return None  # 3_1_23, 2_1: a name or number written with underscores, no subscript
         inner = self._sub(self._arg(), math=True)
         if not inner or not all(c in table for c in inner):
             return None
-        if not braced and inner.isdigit() and self.s[self.i:self.i + 1].isdigit():
-            return None  # C_60, 10^10, PI3K_92D: LaTeX would script one digit, the writer meant more
+        if not braced and (inner in "()" or inner.isdigit() and self.s[self.i:self.i + 1].isdigit()):
+            return None  # C_60, 10^10, PI3K_92D, 10^(-22): LaTeX would script one character, the writer meant more
+        if self.s[self.i:self.i + 1] == self.s[start]:
+            return None  # a_1_b: a double script is no LaTeX, but a name with underscores
         return "".join(table[c] for c in inner)
 
     def _macro(self) -> str | None:
@@ -246,7 +273,7 @@ class _Parser:
             # math symbol written without $ and its space parts two words.
             self._skip_space()
         if name == "_" and self.math:  # Cs$\_2$: arXiv's abstract form escapes the subscript
-            return self._script(_SUB)
+            return self._script(_SUB, self.i - 2)
         if name in _ACCENTS and not (self.math and not name.isalpha()):
             return self._accent(_ACCENTS[name])
         if name in _MATH_ACCENTS:  # \bar{K} is written outside math too
@@ -283,11 +310,9 @@ class _Parser:
         """$...$ (or $$...$$) from ``start``: its Unicode when every part has one, else as written."""
         delim = "$$" if self.s.startswith("$$", start) else "$"
         end = self.s.find(delim, start + len(delim))
-        after = end + len(delim)
-        if end < 0 or end == start + len(delim) or self.s[start + len(delim):start + len(delim) + 1].isdigit() \
-                and self.s[after:after + 1].isdigit():
+        if end < 0 or end == start + len(delim) or delim == "$" and not _dollar_math(self.s, start, end):
             self.i = start + len(delim)
-            return delim  # a lone $, an empty $$, or money ("$5 and $6": a digit after each $): text
+            return delim  # a lone $, an empty $$, or money ("$5 and $6", "US$ 202"): text
         self.i = end + len(delim)
         inner = _math(self.s[start + len(delim):end])
         return self.s[start:self.i] if inner is None else inner
@@ -314,7 +339,7 @@ class _Parser:
             elif c == "$" and not self.math:
                 piece = self._math_span(start)
             elif c in "^_":
-                piece = self._script(_SUP if c == "^" else _SUB)
+                piece = self._script(_SUP if c == "^" else _SUB, start)
             elif c == "~":  # a tie (Fig.~1) is a space; "~10 nm" means about
                 piece = " " if self.math or 0 < start < len(s) - 1 and (s[start - 1].isalnum() or s[start - 1] in ".,;:)")\
                     and (s[start + 1].isalnum() or s[start + 1] in "\\($[{") else c
@@ -331,6 +356,30 @@ class _Parser:
                 piece = s[start:self.i]  # no safe mapping: kept as written
             out.append(piece)
         return "".join(out)
+
+
+# A prose word in a math span: three letters or more, not a macro's name or argument.
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z{])[A-Za-z]{3,}")
+_MATHY = re.compile(r"[\\^_=<>]")
+
+
+def _dollar_math(s: str, start: int, end: int) -> bool:
+    """Whether $...$ from ``start`` to ``end`` (the closing $) is math, not money: pandoc's
+    tex_math_dollars rule (no space inside either $, no digit after the closing one: "$20 and
+    $30", "US$ 5 to US$ 6" are text), eased where real abstracts are clearly math: a digit may
+    follow a span glued to a number (41$-$137) or one that starts with a symbol ($\\sim$20), and
+    a space-padded span ($ \\alpha $, $ N $) is math when it holds a macro, script or relation, or
+    one letter, and no prose word."""
+    if s[end + 1:end + 2].isdigit() and s[start + 1:end].lstrip()[:1].isalnum() \
+            and (s[start + 1].isdigit() or start == 0 or not s[start - 1].isalnum()):
+        return False  # $20 and $30: but $\sim$20 is math, and so is 41$-$137
+    if (s[start + 1].isdigit() or s[end - 1].isupper()) and s[end + 1:end + 2] == " " and s[end + 2:end + 3].isdigit():
+        return False  # $5 to US$ 6
+    if s[start + 1].isspace() or s[end - 1].isspace():
+        inner = s[start + 1:end]  # US$ 5 to US$: a $ glued to a word opens no padded span
+        return not s[start - 1:start].isalnum() and _PROSE_WORD.search(inner) is None \
+            and (_MATHY.search(inner) is not None or len(inner.strip()) == 1 and inner.strip().isalpha())
+    return True
 
 
 _URL = re.compile(r"((?:https?://|www\.)[^\s{}$]+)")

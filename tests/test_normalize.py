@@ -4,6 +4,8 @@ import re
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import shared
 from paperboy.models import PaperRecord
@@ -169,3 +171,60 @@ def test_partial_dates_and_dois():
     rec = PaperRecord(source="t", source_id="1", title="T", doi=" ".join(f"10.1000/x{i}" for i in range(30)))
     assert check_record(rec) is None and rec.doi == "10.1000/x0"
     assert [k for k in rec.links if k.startswith("doi")] == [f"doi{i}" for i in range(2, 21)]  # MAX_DOIS in all
+
+
+@pytest.mark.parametrize("text, expected", [
+    # Money is no math (pandoc's tex_math_dollars rule): real SciFact and arXiv snippets.
+    ("converted to 2012 US$ purchasing power parities", None),
+    ("ranged between $2,372 and $3,731. CONCLUSIONS", None),
+    ("increase from $AU355 million to $AU784 million", None),
+    ("cost per DALY averted ($/DALY) to compare", None),
+    ("very cost-effective' if the $/DALY was less than", None),
+    ("costs were US$ 202 (2009 USD) for pre-ART patients and US$ 880 for ART", None),
+    ("lowest price of PHB, $ 5.58/kg. As the price dropped to $ 4.75/kg.", None),
+    ("India: $1489, Vietnam: $1407) and", None),
+    # An unbraced script in a name or number written with underscores or parentheses stays.
+    ("Bacteroides sp. 3_1_23 (BsPif1)", None), ("data is 4.39 x 10^(-22) s^(-1)m^(-1).", None),
+    ("a speedup of O(N^(3/2)) over", None), ("a Chi^(3) (Kerr) nonlinearity", None),
+    # A macro name without its backslash: the braces stay rather than glue two words.
+    ("finding emph{all relevant variables}. The", None), ("a pi/4 sqrt{N} times", None),
+    # Real math still converts, also when padded with spaces or followed by a digit.
+    (r"where $ \alpha $ (and also $A$) varies", "where α (and also A) varies"),
+    (r"a power of $\sim $0.2 $\mu $W and $\simeq$1 ms", "a power of ∼0.2 μW and ≃1 ms"),
+    (r"dominated by $t$-channel quark-quark", "dominated by t-channel quark-quark"),
+    (r"the theory phi^4_2 and S^1_1", "the theory phi⁴₂ and S¹₁"),
+    (r"{\bf{A 51}} (1995), {\it{spectral flow}} of", "A 51 (1995), spectral flow of"),
+])
+def test_latex_false_positives_of_real_text(text, expected):
+    """Issue 12: what only looks like LaTeX is kept as written; no two words glued."""
+    want = " ".join(text.split()) if expected is None else expected
+    assert clean_latex(text) == want
+    assert clean_latex(want) == want
+
+
+def test_bibtex_phrase_group_after_a_word_keeps_words_apart():
+    assert clean_latex("finding emph{all relevant} vars", bibtex=True) == "finding emph all relevant vars"
+
+
+_PROSE = "abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 .,;:!?()-+=*/<>|'\"%&#@$^_~\n\t"
+
+
+@given(st.text(alphabet=_PROSE, max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_prose_without_backslash_or_braces_is_kept(text):
+    """Plain prose (no backslash, no braces) changes only in whitespace, except a $...$ span that
+    pandoc's rule reads as math, and a script such as x^2: those convert by design."""
+    out = clean_latex(text)
+    if "$" not in text and "^" not in text and "_" not in text:
+        assert out == " ".join(text.split())
+    assert clean_latex(out) == out or "$" in text
+
+
+@given(st.lists(st.sampled_from(["cost", "US$ 202", "3_1_23", "10^(-2)", "and", "to", "$",
+                                 "emph{all words}", "2,372", "$ 4.75/kg", "-", "%"]), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_money_and_names_never_lose_a_word(words):
+    """Texts made of money amounts, lone dollars and underscored names keep every character (but
+    "$5 ... US$" is math by pandoc's rule too: no word may end in $ here)."""
+    text = " ".join(words)
+    assert clean_latex(text) == text
