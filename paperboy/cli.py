@@ -469,7 +469,7 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int = 1) -
 def run(obj: Context, quiet: bool, no_embed: bool, no_serve: bool) -> None:
     """The main job on the embedded default: init, ingest the bundled sample corpus (papers of many
     arXiv fields and the Hugging Face daily papers with their upvotes), embed and index it for
-    search, print stats, then serve the web app. Every step is incremental: a second run does
+    search, fit the topic map once, print stats, then serve the web app. Every step is incremental: a second run does
     nothing new before serving."""
     from .sample import ingest_sample
 
@@ -484,6 +484,13 @@ def run(obj: Context, quiet: bool, no_embed: bool, no_serve: bool) -> None:
             click.echo(f"embed: {counts['embedded']} embedded, {counts['unchanged'] + counts['reused']} cached")
         except ConfigError as e:  # no embed extra: keyword search still works
             click.echo(f"semantic search off: {e}", err=True)
+        try:  # once: a new user's Topics page has a map (about 10 s on the sample)
+            from .services.topics import ensure_topics
+
+            if (model := ensure_topics(engine)) is not None:
+                click.echo(f"topics: {model.k} topics over {len(model.ids)} papers")
+        except ConfigError as e:  # no scikit-learn: no topic map
+            click.echo(f"topic map off: {e}", err=True)
         click.echo(f"search index: {len(engine.lexical)} papers")
         click.echo(_stats_text(engine.stats()))
     if not no_serve:
@@ -507,6 +514,9 @@ elif __name__ == "paperboy.cli":  # not in a worker process (__mp_main__), which
     from .cli_eval import eval_group
 
     main.add_command(eval_group)
+    from .cli_topics import topics_group
+
+    main.add_command(topics_group)
     from .cli_mcp import mcp_cmd
 
     main.add_command(mcp_cmd)

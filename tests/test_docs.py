@@ -38,8 +38,9 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
 
 
 def test_every_api_route_documented():
-    from paperboy.web import api, export_api, paper_files
+    from paperboy.web import api, authors_pages, export_api, paper_files, topics_pages
 
-    for route in api.router.routes + export_api.router.routes + paper_files.router.routes:
+    documented = [r for m in (authors_pages, topics_pages) for r in m.router.routes if r.path.startswith("/api/")]
+    for route in api.router.routes + export_api.router.routes + paper_files.router.routes + documented:
         for method in route.methods - {"HEAD"}:
-            assert f"`{method} {route.path.replace('{ref:path}', '{id}').split('?')[0]}" in README, (method, route.path)
+            assert f"`{method} {route.path.replace('{ref:path}', '{id}').replace('{key:path}', '{key}').split('?')[0]}" in README, (method, route.path)

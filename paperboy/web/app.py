@@ -31,6 +31,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from ..engine import Engine
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, PaperboyError, RateLimited, StoreUnavailable
+from ..services.paper_meta import withdrawn
+from ..services.versions import update_note
 from .auth import CSRF_COOKIE, Auth
 from .background import JobRunner, digest_loop, follow_loop
 from .feeds import xml_text
@@ -88,7 +90,7 @@ log = logging.getLogger("paperboy.web")
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
     from ..threads import limit_numeric_threads
-    from . import account, api, export_api, feeds, ops, pages, paper_files, reader_pages
+    from . import account, api, authors_pages, export_api, feeds, ops, pages, paper_files, reader_pages, topics_pages
 
     limit_numeric_threads(engine.settings["web_numeric_threads"])
     @asynccontextmanager
@@ -122,6 +124,8 @@ def create_app(engine: Engine) -> FastAPI:
     templates.env.finalize = printable  # before any template compiles: every printed value passes
     templates.env.globals["urlencode"] = urlencode
     templates.env.globals["week_of"] = week_of
+    templates.env.globals["update_note"] = update_note  # issue 13: papers that change
+    templates.env.globals["withdrawn_at"] = withdrawn
     app.state.templates = templates
     try:
         import swagger_ui_bundle
@@ -197,6 +201,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(reader_pages.router)
     app.include_router(account.router)
     app.include_router(moderation.router)
+    app.include_router(topics_pages.router)  # issue 13: /topics, /api/topics
+    app.include_router(authors_pages.router, max_body_size=s["max_json_bytes"])  # issue 13: /authors, /api/follows
     app.include_router(pages.router)
     return app
 
