@@ -250,7 +250,7 @@ class _Parser:
     def _script(self, table: dict[str, str], start: int) -> str | None:
         """A sub- or superscript whose mark (``^``, ``_``, ``\\_``) is at ``start``."""
         braced = self.s.startswith("{", self.i)
-        if not braced and not self.math and start > 1 and self.s[start - 1].isdigit() and self.s[start] == "_" \
+        if not braced and not self.math and start > 1 and self.s[start - 1].isdigit() and table is _SUB \
                 and self.s[start - 2] not in "^_":
             return None  # 3_1_23, 2_1: a name or number written with underscores, no subscript
         inner = self._sub(self._arg(), math=True)
@@ -272,8 +272,12 @@ class _Parser:
             # A space ends a control word (Stra\ss e, {\it XY}); but outside math, "\rho of" is a
             # math symbol written without $ and its space parts two words.
             self._skip_space()
-        if name == "_" and self.math:  # Cs$\_2$: arXiv's abstract form escapes the subscript
-            return self._script(_SUB, self.i - 2)
+        if name == "_":  # Cs$\_2$, SO\_0(1,2): arXiv's abstract form escapes the subscript
+            at = self.i
+            out = self._script(_SUB, at - 2)
+            if out is None and not self.math:
+                self.i, out = at, "_"  # file\_name: an underscore, as cleaning it again would leave it
+            return out
         if name in _ACCENTS and not (self.math and not name.isalpha()):
             return self._accent(_ACCENTS[name])
         if name in _MATH_ACCENTS:  # \bar{K} is written outside math too
@@ -341,7 +345,7 @@ class _Parser:
             elif c in "^_":
                 piece = self._script(_SUP if c == "^" else _SUB, start)
             elif c == "~":  # a tie (Fig.~1) is a space; "~10 nm" means about
-                piece = " " if self.math or 0 < start < len(s) - 1 and (s[start - 1].isalnum() or s[start - 1] in ".,;:)")\
+                piece = " " if self.math or 0 < start < len(s) - 1 and (s[start - 1].isalnum() or s[start - 1] in ".,;:)$")\
                     and (s[start + 1].isalnum() or s[start + 1] in "\\($[{") else c
             else:
                 piece = c

@@ -145,10 +145,10 @@ def test_latex_clean_up_of_real_titles_loses_no_word():
 
 def test_latex_clean_up_of_real_abstracts_is_stable():
     """Cleaning twice gives what cleaning once gave for all but a handful of the 39,000 real
-    abstracts (those with escaped \\_ or \\{ that become text, and then read as LaTeX)."""
+    abstracts (three with escaped \\{ \\} that become braces, and then read as grouping)."""
     texts = [json.loads(line)["abstract"] for line in gzip.open(shared("arxiv/quant_ph_records.jsonl.gz"), "rt")]
     once = [clean_latex(t) for t in texts]
-    assert sum(clean_latex(t) != t for t in once) <= 10
+    assert sum(clean_latex(t) != t for t in once) <= 3
     assert sum(a != " ".join(t.split()) for a, t in zip(once, texts)) > 8000  # a fifth hold LaTeX  # 1.3% of 41,162 titles hold LaTeX that now reads as text
 
 
@@ -194,6 +194,9 @@ def test_partial_dates_and_dois():
     (r"dominated by $t$-channel quark-quark", "dominated by t-channel quark-quark"),
     (r"the theory phi^4_2 and S^1_1", "the theory phi⁴₂ and S¹₁"),
     (r"{\bf{A 51}} (1995), {\it{spectral flow}} of", "A 51 (1995), spectral flow of"),
+    # Stable when cleaned again: an escaped subscript in text, a tie after a math span.
+    (r"groups SO\_0(1,2) and file\_name", "groups SO₀(1,2) and file_name"),
+    (r"rate $2\pi \approx 24.6$~Hz, $<1$~ppm", "rate 2π ≈ 24.6 Hz, <1 ppm"),
 ])
 def test_latex_false_positives_of_real_text(text, expected):
     """Issue 12: what only looks like LaTeX is kept as written; no two words glued."""
