@@ -265,6 +265,16 @@ def test_the_with_code_filter_on_feeds(web):
     assert web.get("/feeds/daily.atom?code=yes%3C").status_code == 400
 
 
+def test_the_with_code_filter_on_the_api_lists(web):
+    ids = lambda r: [item["paper"]["id"] for item in r.json()]  # noqa: E731
+    month = ids(web.get("/api/daily_papers", params={"month": "2024-02"}))
+    coded = ids(web.get("/api/daily_papers", params={"month": "2024-02", "code": "1"}))
+    assert coded and coded == [i for i in month if i in CODE] and len(coded) < len(month)
+    trending = ids(web.get("/api/trending"))
+    assert ids(web.get("/api/trending", params={"code": "true"})) == [i for i in trending if i in CODE]
+    assert web.get("/api/trending", params={"code": "maybe"}).status_code == 400
+
+
 # -- the links as shown: escaped, http(s) only ----------------------------------------------------
 
 

@@ -115,7 +115,8 @@ def _paper(request: Request, ref: str) -> Paper:
 async def daily_papers(request: Request, date: str | None = None, week: str | None = None,
                        month: str | None = None, submitter: str | None = None,
                        sort: str = Query("publishedAt", description="publishedAt or trending"),
-                       p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+                       p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100),
+                       code: bool = Query(False, description="only papers with a code repository")) -> list[dict[str, Any]]:
     lst = request.app.state.engine.listings
     period = lst.period(parse_period(date, week, month))
     if period is None:
@@ -124,7 +125,7 @@ async def daily_papers(request: Request, date: str | None = None, week: str | No
     if order is None:
         raise QueryError("sort must be publishedAt or trending")
     site = site_url(request)
-    return [hf_item(e, site=site) for e in lst.daily(period, order, submitter, p, limit)]
+    return [hf_item(e, site=site) for e in lst.daily(period, order, submitter, p, limit, has="code" if code else None)]
 
 
 @router.get("/papers/search", summary="Search papers (Hugging Face compatible)")
@@ -202,10 +203,11 @@ async def search(request: Request, q: str = Query(..., max_length=1000), mode: s
 
 
 @router.get("/trending", summary="Trending papers: upvotes with time decay")
-async def trending(request: Request, p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100)) -> list[dict[str, Any]]:
+async def trending(request: Request, p: int = Query(0, ge=0, le=10_000), limit: int = Query(50, ge=1, le=100),
+                   code: bool = Query(False, description="only papers with a code repository")) -> list[dict[str, Any]]:
     site = site_url(request)
     return [hf_item(e, site=site) | {"trendingScore": e.score}
-            for e in request.app.state.engine.listings.trending(limit, p)]
+            for e in request.app.state.engine.listings.trending(limit, p, has="code" if code else None)]
 
 
 @router.get("/papers/{ref:path}/similar", summary="Similar papers (embedding neighbours, hubness-reduced)")
