@@ -362,27 +362,29 @@ class _Parser:
         return "".join(out)
 
 
-# A prose word in a math span: three letters or more, not a macro's name or argument.
-_PROSE_WORD = re.compile(r"(?<![\\A-Za-z{])[A-Za-z]{3,}")
-_MATHY = re.compile(r"[\\^_=<>]")
+# A prose word in a space-padded $ span: "to", "million", "kg"; not a macro's name or argument, not
+# one letter (n), capitals (XX) or a function (osp(1|2n)).
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z{])(?:[a-z]{2,}|[A-Za-z]{4,})(?![A-Za-z(_^{])")
+_MATHY = re.compile(r"[\\^_A-Za-z]")
+_ENDS_IN_OP = re.compile(r"(?:\\[A-Za-z]+|[=<>+\-±×])\s*$")  # $\sim $2, $I=$3: a relation before the number
+_CURRENCY = re.compile(r"(?<![A-Za-z])(?:US|AU|CA|NZ|HK)$")
 
 
 def _dollar_math(s: str, start: int, end: int) -> bool:
     """Whether $...$ from ``start`` to ``end`` (the closing $) is math, not money: pandoc's
     tex_math_dollars rule (no space inside either $, no digit after the closing one: "$20 and
     $30", "US$ 5 to US$ 6" are text), eased where real abstracts are clearly math: a digit may
-    follow a span glued to a number (41$-$137) or one that starts with a symbol ($\\sim$20), and
-    a space-padded span ($ \\alpha $, $ N $) is math when it holds a macro, script or relation, or
-    one letter, and no prose word."""
-    if s[end + 1:end + 2].isdigit() and s[start + 1:end].lstrip()[:1].isalnum() \
-            and (s[start + 1].isdigit() or start == 0 or not s[start - 1].isalnum()):
+    follow a span glued to a number (41$-$137) or one that starts or ends with a symbol ($\\sim$20,
+    $I=$3), and a space-padded span ($ \\alpha $, $ G/H $) is math when it holds no prose word."""
+    inner = s[start + 1:end]
+    if s[end + 1:end + 2].isdigit() and inner.lstrip()[:1].isalnum() and _ENDS_IN_OP.search(inner) is None \
+            and (inner[0].isdigit() or start == 0 or not s[start - 1].isalnum()):
         return False  # $20 and $30: but $\sim$20 is math, and so is 41$-$137
-    if (s[start + 1].isdigit() or s[end - 1].isupper()) and s[end + 1:end + 2] == " " and s[end + 2:end + 3].isdigit():
+    if _CURRENCY.search(s, 0, end) and s[end + 1:end + 2] == " " and s[end + 2:end + 3].isdigit():
         return False  # $5 to US$ 6
-    if s[start + 1].isspace() or s[end - 1].isspace():
-        inner = s[start + 1:end]  # US$ 5 to US$: a $ glued to a word opens no padded span
-        return not s[start - 1:start].isalnum() and _PROSE_WORD.search(inner) is None \
-            and (_MATHY.search(inner) is not None or len(inner.strip()) == 1 and inner.strip().isalpha())
+    if inner[0].isspace() or inner[-1].isspace():  # US$ 5 to US$: a $ glued to a word opens no padded span
+        return not s[start - 1:start].isalnum() and _MATHY.search(inner) is not None \
+            and _PROSE_WORD.search(inner) is None
     return True
 
 

@@ -228,6 +228,13 @@ def test_prose_without_backslash_or_braces_is_kept(text):
 @settings(max_examples=300, deadline=None)
 def test_money_and_names_never_lose_a_word(words):
     """Texts made of money amounts, lone dollars and underscored names keep every character (but
-    "$5 ... US$" is math by pandoc's rule too: no word may end in $ here)."""
+    "$5 ... US$" is math by pandoc's rule too: no word here ends in $)."""
     text = " ".join(words)
     assert clean_latex(text) == text
+
+
+def test_money_ranges_of_real_abstracts_keep_their_dollars():
+    for text in ("procedure cost ($20,209 versus $27,587), a lower cost per case ($2,534 versus $2,874), and",
+                 "per hospital stay was $49 300 ($17 000, $30 500, $56 600) with RHC"):
+        assert clean_latex(text) == text
+    assert clean_latex(r"$T_2\sim $2 ms, $I=$3 W and $D\approx $4 debye") == "T₂ ∼2 ms, I=3 W and D ≈4 debye"
