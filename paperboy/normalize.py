@@ -367,7 +367,7 @@ class _Parser:
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z{])(?:[a-z]{2,}|[A-Za-z]{4,})(?![A-Za-z(_^{])")
 _MATHY = re.compile(r"[\\^_A-Za-z]")
 _ENDS_IN_OP = re.compile(r"(?:\\[A-Za-z]+|[=<>+\-±×])\s*$")  # $\sim $2, $I=$3: a relation before the number
-_CURRENCY = re.compile(r"(?<![A-Za-z])(?:US|AU|CA|NZ|HK)$")
+_CURRENCY = frozenset(("US", "AU", "CA", "NZ", "HK"))  # US$ 202
 
 
 def _dollar_math(s: str, start: int, end: int) -> bool:
@@ -380,7 +380,8 @@ def _dollar_math(s: str, start: int, end: int) -> bool:
     if s[end + 1:end + 2].isdigit() and inner.lstrip()[:1].isalnum() and _ENDS_IN_OP.search(inner) is None \
             and (inner[0].isdigit() or start == 0 or not s[start - 1].isalnum()):
         return False  # $20 and $30: but $\sim$20 is math, and so is 41$-$137
-    if _CURRENCY.search(s, 0, end) and s[end + 1:end + 2] == " " and s[end + 2:end + 3].isdigit():
+    if s[end + 1:end + 2] == " " and s[end + 2:end + 3].isdigit() and s[end - 2:end] in _CURRENCY \
+            and not s[end - 3:end - 2].isalpha():
         return False  # $5 to US$ 6
     if inner[0].isspace() or inner[-1].isspace():  # US$ 5 to US$: a $ glued to a word opens no padded span
         return not s[start - 1:start].isalnum() and _MATHY.search(inner) is not None \
