@@ -47,6 +47,9 @@ _NONCHARS = "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for pl
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
                       f"\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff{_NONCHARS}]")
 _NON_WORD = re.compile(r"[\W_]+")
+# The C1 controls \x91-\x97 in real text are Windows-1252 quotes and dashes read as Latin-1 (a
+# SciFact abstract has "function1\x964"): they become what was meant, "function1–4", not "function14".
+_CP1252 = {c: bytes([c]).decode("cp1252") for c in range(0x91, 0x98)}
 
 
 def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
@@ -101,13 +104,16 @@ def split_dois(text: str | None) -> list[str]:
 
 
 def clean_text(text: str | None) -> str:
-    """Unicode NFC, control characters dropped, whitespace collapsed."""
+    """Unicode NFC, control characters dropped (Windows-1252 ones read as what they meant),
+    whitespace collapsed."""
     if not text:
         return ""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
     text = " ".join(text.split())  # str.split is the fast path for collapsing whitespace
-    return text if text.isprintable() else " ".join(_CONTROL.sub("", text).split())
+    if text.isprintable():
+        return text
+    return " ".join(_CONTROL.sub("", text.translate(_CP1252)).split())
 
 
 # --- LaTeX to Unicode -------------------------------------------------------------------------
