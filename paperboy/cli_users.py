@@ -159,18 +159,23 @@ def account_export(obj: Context, name: str, output: Path | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--user", "name", help="Import into this account (made if missing); default: the name in the file.")
 @click.option("--no-embed", is_flag=True, help="Do not embed the papers it adds (run `paperboy embed` later).")
+@click.option("--trusted", is_flag=True,
+              help="You vouch for the file (e.g. your own account): its papers are public at once and its "
+                   "votes and comments come too.")
 @json_option
 @click.pass_obj
-def account_import(obj: Context, path: Path, name: str | None, no_embed: bool, as_json: bool) -> None:
+def account_import(obj: Context, path: Path, name: str | None, no_embed: bool, trusted: bool, as_json: bool) -> None:
     """Import an account file made by `paperboy account export` (checked whole before anything is
     written; importing it twice adds nothing). A new account has no password: set one with
-    `paperboy user set-password`."""
+    `paperboy user set-password`. The file is editable, so by default its papers count as a member's
+    upload (public once arXiv confirms them) and its votes and comments are left out; --trusted
+    imports it as it is."""
     from .services.portability import MAX_BYTES, import_account
 
     with errors_to_exit(), obj.engine() as engine:
         if path.stat().st_size > MAX_BYTES:
             raise PaperboyError(f"{path}: an account file may be at most {MAX_BYTES >> 20} MB")
-        res = import_account(engine, path.read_bytes(), name, embed=not no_embed)
+        res = import_account(engine, path.read_bytes(), name, embed=not no_embed, trusted=trusted)
     for warning in res["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     emit(res, as_json, f"{path.name}: {'new account' if res['created'] else 'account'} {res['user']}: "

@@ -83,7 +83,7 @@ def test_round_trip_between_two_homes_is_identical_and_idempotent(engine, home_b
     assert set(doc) == {"paperboy_account", "user", "profile", "papers", "saves", "feedback", "votes", "comments",
                         "interests"}  # no role, no export time, no digests
 
-    res = pt.import_account(home_b, first, embed=False)
+    res = pt.import_account(home_b, first, embed=False, trusted=True)  # the operator moving an account
     assert res["created"] and res["papers_new"] == 4 and res["saves"] == 4 and res["comments"] == 2
     assert orjson.loads(_export(home_b, "alice")) == doc
     assert _export(home_b, "alice") == first  # the same bytes
@@ -96,11 +96,37 @@ def test_round_trip_between_two_homes_is_identical_and_idempotent(engine, home_b
     assert [b.get_papers(d["members"])[d["members"][0]].arxiv_id for d in deleted] == ["0704.0002"]
 
     papers, saves = b.stats()["papers"], len(b.saves(alice["id"]))
-    again = pt.import_account(home_b, first, embed=False)
+    again = pt.import_account(home_b, first, embed=False, trusted=True)
     assert not again["created"] and (again["papers_new"], again["saves"], again["feedback"], again["votes"],
                                      again["comments"]) == (0, 0, 0, 0, 0)
     assert b.stats()["papers"] == papers and len(b.saves(alice["id"])) == saves and len(b.comments_of(alice["id"])) == 2
     assert _export(home_b, "alice") == first
+
+
+def test_untrusted_import_keeps_papers_private_and_leaves_votes_and_comments_out(engine, home_b):
+    """An account file is the reader's to edit: by default its papers are a member's upload (off public
+    lists and search until arXiv confirms them) and its votes and comments (public, dated by the file)
+    stay out; the rest round-trips byte for byte."""
+    _fill(engine)
+    first = _export(engine, "alice")
+    doc = orjson.loads(first)
+    res = pt.import_account(home_b, first, embed=False)
+    assert (res["papers_new"], res["saves"], res["feedback"], res["votes"], res["comments"]) == (3, 3, 2, 0, 0)
+    assert any("1 votes and 2 comments not imported" in w for w in res["warnings"])
+    b = home_b.store
+    ids = [b.get_paper(r).id for r in REFS]
+    assert b.uploads_only(ids) == set(ids)  # hidden as members' uploads are
+    assert all(s["source"] == "upload" for r in REFS for s in b.get_paper(r).sources)
+    alice = b.user_by_name("alice")["id"]
+    assert not b.votes_of(alice) and not b.comments_of(alice)
+    assert orjson.loads(_export(home_b, "alice")) == doc | {"votes": [], "comments": []}
+    # once arXiv has the paper it is public, as an uploaded library's paper becomes
+    home_b.ingest(DATA / "kaggle_excerpt.jsonl")
+    assert b.uploads_only(ids) == {b.get_paper("gr-qc/9210004").id}
+    # trusted (the operator vouches): papers public at once, votes and comments in
+    res = pt.import_account(home_b, first, user="olga", embed=False, trusted=True)
+    assert (res["votes"], res["comments"], res["warnings"]) == (1, 2, [])
+    assert not b.uploads_only(ids)
 
 
 def test_import_matches_papers_already_there_and_into_a_named_user(engine, home_b):
@@ -180,7 +206,14 @@ def test_cli_account_export_and_import(engine, tmp_path):
     r = runner.invoke(main, ["--home", str(home_b), "account", "import", str(out), "--user", "erin", "--no-embed"],
                       catch_exceptions=False, env=sqlite)
     assert r.exit_code == EXIT_OK and "new account erin: 3 papers (3 new here), 3 saves" in r.output, r.output
+    assert "0 votes, 0 comments" in r.output and "1 votes and 2 comments not imported" in r.output  # untrusted
     r = runner.invoke(main, ["--home", str(home_b), "account", "export", "erin"], catch_exceptions=False, env=sqlite)
+    same = {"user": None, "votes": [], "comments": []}
+    assert orjson.loads(r.output) | same == orjson.loads(out.read_bytes()) | same
+    r = runner.invoke(main, ["--home", str(home_b), "account", "import", str(out), "--user", "fay", "--no-embed",
+                             "--trusted"], catch_exceptions=False, env=sqlite)
+    assert r.exit_code == EXIT_OK and "1 votes, 2 comments" in r.output and "not imported" not in r.output, r.output
+    r = runner.invoke(main, ["--home", str(home_b), "account", "export", "fay"], catch_exceptions=False, env=sqlite)
     assert orjson.loads(r.output) | {"user": None} == orjson.loads(out.read_bytes()) | {"user": None}
     bad = tmp_path / "bad.json"
     bad.write_text('{"paperboy_account": 7}')

@@ -14,6 +14,12 @@ fresh paperboy and exporting again gives the same bytes. Import checks the whole
 its papers through the normal ingest path (``Store.upsert_papers``, matched by arXiv id, DOI or
 title to papers already there), then writes the reader's rows in one transaction
 (``Store.restore_library``); running it twice adds nothing.
+
+The file is the reader's to edit, so by default its papers come in as a member's upload (source
+``upload``: off public lists, search and topic maps until arXiv or another source confirms them, as
+``jobs.confirmed`` does for library uploads) and its votes and comments (public, with times the
+file chooses) stay out. ``trusted=True`` (the operator vouches for the file, e.g. moving their own
+account) records the papers as ``account`` and brings votes and comments too.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ if TYPE_CHECKING:
 VERSION = 1
 MAX_BYTES = 64 << 20  # ~10,000 papers with abstracts take ~20 MB
 MAX_ROWS = 100_000  # papers, saves, ratings, votes, comments each
-SOURCE = "account"  # the source name imported papers are recorded under
+SOURCE = "account"  # the source name papers of a trusted import are recorded under
+UPLOAD = "upload"  # an untrusted file's papers: a member's upload (see store.uploads_only, jobs.UPLOAD)
 PROFILE = ("statement", "include_terms", "exclude_terms", "categories", "digest", "digest_hour", "timezone",
            "quiet_days")
 _PREF_KEY = re.compile(r"p([0-9]{1,18})")
@@ -289,13 +296,15 @@ def _record(p: PaperIn, source: str = SOURCE) -> PaperRecord:
                        updated=p.updated, links=dict(p.links), comments=p.comments, journal_ref=p.journal_ref)
 
 
-def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None, source: str = SOURCE,
-                   embed: bool = True) -> dict[str, Any]:
+def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None, embed: bool = True,
+                   trusted: bool = False) -> dict[str, Any]:
     """Import an account file into the user ``user`` (default: the name in the file): into that live
     account if there is one (its address is kept), else a new member account with the file's
     address (unconfirmed) and no password (set one with ``paperboy user set-password`` or a reset
-    mail). ``source``: what the papers are recorded under (a member's upload: ``upload``)."""
+    mail). Untrusted (the default): papers as ``upload``, no votes or comments (see the module
+    docstring); ``trusted``: papers as ``account``, votes and comments kept."""
     doc = parse_account(data)
+    source = SOURCE if trusted else UPLOAD
     store = deps.store
     name = check_name((user or doc.user.name).strip())
     email = validate_email(doc.user.email) if (doc.user.email or "").strip() else None
@@ -312,7 +321,7 @@ def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None,
     # No password travels: "!" is no argon2 hash, so no password opens the account until one is set.
     user_id = store.create_user(name, email, "!imported") if existing is None else existing["id"]
     try:
-        written = store.restore_library(user_id, _rows(doc, ids))
+        written = store.restore_library(user_id, _rows(doc, ids, trusted))
         if doc.follows:
             written["follows"] = sum(store.follow(user_id, f.author, f.name, f.at) for f in doc.follows)
     except BaseException:
@@ -320,6 +329,9 @@ def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None,
             store.delete_user(user_id)  # nothing half-imported: the new account goes again
         raise
     warnings: list[str] = []
+    if not trusted and (doc.votes or doc.comments):
+        warnings.append(f"{len(doc.votes)} votes and {len(doc.comments)} comments not imported "
+                        "(public, with the file's times: only from a trusted file, --trusted)")
     if embed:
         try:
             deps.embed()
@@ -329,7 +341,7 @@ def import_account(deps: ImportDeps, data: bytes | str, user: str | None = None,
             "papers_new": counts.inserted, "papers_updated": counts.updated, **written, "warnings": warnings}
 
 
-def _rows(doc: AccountIn, ids: dict[str, int]) -> LibraryRows:
+def _rows(doc: AccountIn, ids: dict[str, int], trusted: bool) -> LibraryRows:
     prefs = []
     for it in doc.interests:
         key = f"p{ids[it.paper]}" if it.key == "paper" and it.paper else it.key
@@ -338,9 +350,10 @@ def _rows(doc: AccountIn, ids: dict[str, int]) -> LibraryRows:
     return {
         "saves": [{"paper_id": ids[s.paper], "folder": s.folder, "created_at": s.at} for s in doc.saves],
         "feedback": [{"paper_id": ids[f.paper], "kind": f.kind, "created_at": f.at} for f in doc.feedback],
-        "votes": [{"paper_id": ids[v.paper], "created_at": v.at} for v in doc.votes],
+        # Votes and comments are public and dated by the file (Trending, the discussion): trusted only.
+        "votes": [{"paper_id": ids[v.paper], "created_at": v.at} for v in doc.votes] if trusted else [],
         "comments": [{"paper_id": ids[c.paper], "body": c.body, "created_at": c.at, "hidden": c.hidden}
-                     for c in doc.comments],
+                     for c in doc.comments] if trusted else [],
         "interest_prefs": prefs,  # type: ignore[typeddict-item]
         "profile": doc.profile.model_dump(),
     }
