@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -267,6 +268,24 @@ def test_abs_tar_gz_read_as_a_stream_hostile_members_skipped(tmp_path):
     not_tar.write_bytes(gzip.compress(b"ustar" * 10))
     with pytest.raises(FormatError):
         list(arxiv_abs.read(not_tar)) if tarfile.is_tarfile(not_tar) else sources.detect(not_tar)
+
+
+def test_abs_tar_with_many_members_reads_in_bounded_memory(tmp_path):
+    """tarfile keeps every member header it reads, even in a stream; the reader drops them as it goes
+    (a full arXiv metadata dump has millions of members)."""
+    archive = tmp_path / "many.tar"
+    with tarfile.open(archive, "w") as tar:
+        for n in range(5000):
+            _member(tar, f"0704/{'x' * 80}{n}.txt", b"")
+        _member(tar, "0704/0704.0002.abs", (F / "abs_bad" / "a_good.abs").read_bytes())
+    tracemalloc.start()
+    try:
+        items = list(arxiv_abs.read(archive))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [r.arxiv_id for r in items if isinstance(r, PaperRecord)] == ["0704.0002"] and len(items) == 1
+    assert peak < 1 << 20, peak  # 5,000 kept headers take ~2.6 MB
 
 
 def test_cli_ingest_abs_file_folder_and_archive(cli, tmp_path, store_url):

@@ -179,7 +179,8 @@ def _read_tar(path: Path) -> Iterator[PaperRecord | BadRecord]:
     total, members = 0, 0
     try:
         with tarfile.open(path, mode="r|*") as tar:  # a stream: nothing is extracted, nothing seeks
-            for m in tar:
+            while (m := tar.next()) is not None:
+                tar.members.clear()  # tarfile keeps every member it reads, even in a stream: memory grew per member
                 name = strip_invalid(m.name)[:300]
                 where = f"{path}:{name}"
                 if m.isdir():
