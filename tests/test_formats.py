@@ -138,6 +138,23 @@ def test_csv_huge_field_bad_utf8_and_code_in_a_list_cell(tmp_path):
     assert bad == [f"{p}:4: invalid UTF-8 at byte 10", f"{p}:6: a list cell must hold texts only"]
 
 
+def test_csv_long_list_cells_python_literals_only_up_to_64_kib(tmp_path):
+    """literal_eval is slow on long cells (~2 s per MiB): a Python list over 64 KiB is refused for its
+    row with a clear reason; JSON lists are read at any length, small Python lists as before."""
+    p = tmp_path / "lists.csv"
+    big_py = "[" + ", ".join(["'cs.LG'"] * 12_000) + "]"  # ~100 KiB of Python literal
+    big_json = "[" + ", ".join(["{}"] * 300_000) + "]"  # ~1.2 MiB, parses fast, holds no texts
+    rows = ['title,tags,abstract', "Small,\"['cs.LG', 'cs.AI']\",fine",
+            f'Big python,"{big_py}",refused', f'Big json,"{big_json}",refused too', "Last,cs.CL,fine"]
+    p.write_text("\n".join(rows) + "\n")
+    items = list(csv_table.read(p))
+    kept = [r for r in items if isinstance(r, PaperRecord)]
+    assert [(r.title, r.categories) for r in kept] == [("Small", ["cs.LG", "cs.AI"]), ("Last", ["cs.CL"])]
+    assert [str(b) for b in items if isinstance(b, BadRecord)] == [
+        f"{p}:3: a list cell over 64 KiB must be a JSON list (this one is {len(big_py) >> 10} KiB)",
+        f"{p}:4: a list cell must hold texts only"]
+
+
 def test_csv_truncated_gzip_keeps_the_rows_before_the_break(tmp_path):
     lines = ["title,abstract"] + [f"Paper {i},Abstract {i} " + "words " * 50 for i in range(300)]
     data = gzip.compress("\n".join(lines).encode())
