@@ -433,3 +433,77 @@ def test_store_copy_carries_follows(engine, tmp_path):
     assert dst.follows(uid) == engine.store.follows(uid) and dst.check() == []
     dst.close()
 
+
+
+# -- review fixes: uploads stay private, partial dates, author links ----------------------------------
+
+
+def upload(engine: Engine, sid: str, authors: list[str], day: str) -> int:
+    engine.store.upsert_papers([PaperRecord(source="upload", source_id=sid, title=f"Private draft {sid}",
+                                            abstract="Only in a member's library.", authors=authors, submitted=day)])
+    return engine.store.paper_ids_by_source("upload", [sid])[sid]
+
+
+def test_upload_only_papers_never_show_or_count_on_author_pages(client, engine):
+    lecun_corpus(engine)
+    newest = engine.authors().newest
+    mine = upload(engine, "u-lecun", ["Yann LeCun", "Zed Private"], "2099-01-01")  # a far future date too
+    upload(engine, "u-zed", ["Zed Private"], "2024-03-01")
+    assert engine.authors().known("zed-private") and engine.authors().newest == newest  # an upload moves nothing
+    # an author only uploads name has no page, feed, API answer or follow: nothing tells the upload is there
+    for url in ("/authors/zed-private", "/authors/Zed%20Private", "/api/authors/zed-private",
+                "/feeds/authors/zed-private.atom"):
+        r = client.get(url)
+        assert r.status_code == 404 and "Private draft" not in r.text, url
+    token = sign_up(client, "privy")
+    assert client.post("/authors/follow", data={"key": "zed-private", "csrf": token}).status_code == 404
+    uid = engine.store.user_by_name("privy")["id"]
+    with pytest.raises(au.NotFound):
+        au.follow(engine, uid, "Zed Private")
+    # a public author's page, counts, co-authors and the reader's list leave the upload out
+    page = client.get("/authors/yann-lecun").text
+    assert "23 papers" in page and "Private draft" not in page and "zed-private" not in page
+    assert client.get("/api/authors/yann-lecun").json()["total"] == 23
+    client.post("/authors/follow", data={"key": "yann-lecun", "csrf": token})
+    assert '<a href="/authors/yann-lecun">Yann LeCun</a> <span class="meta">23 papers' in client.get("/authors").text
+    engine.store.save(uid, engine.store.get_paper("0704.0001").id)
+    recs, _ = library.recommend(engine, uid)
+    assert [r for r in recs if r.followed] and mine not in {r.paper.id for r in recs}
+
+
+def test_partial_dates_do_not_break_the_new_cutoff():
+    idx = AuthorIndex()
+    idx.add(1, ["Ada Lovelace"], "2025-06-30")
+    for pid, day in [(2, "2025"), (3, "2025-08"), (4, "2025-13-45"), (5, "junk"), (6, "")]:
+        idx.add(pid, ["Ada Lovelace"], day)
+    assert idx.newest == "2025-06-30" and au._new_since(idx) == "2025-05-01"
+    idx.add(7, ["Ada Lovelace"], "2025-07-02", public=False)  # an upload's date is not the corpus's
+    assert idx.newest == "2025-06-30"
+    assert AuthorIndex().newest == "" and au._new_since(AuthorIndex()) == ""
+
+
+def test_partial_dated_papers_are_not_all_new(engine):
+    lecun_corpus(engine)  # newest full date 2024-02-23: new is from 2023-12-25
+    old = [PaperRecord(source="arxiv", source_id=f"2001.0000{n}", arxiv_id=f"2001.0000{n}", arxiv_version=1,
+                       authoritative=True, title=f"Old partial {n}", abstract="Old.", authors=["Grace Hopper"],
+                       submitted=day) for n, day in enumerate(["2020", "2020-05", "2019-01-01"], start=1)]
+    engine.store.upsert_papers(old + [PaperRecord(
+        source="arxiv", source_id="2402.09999", arxiv_id="2402.09999", arxiv_version=1, authoritative=True,
+        title="New full", abstract="New.", authors=["Grace Hopper"], submitted="2024-02-20")])
+    assert engine.authors().newest == "2024-02-23"
+    uid = engine.store.create_user("hop", None, "h")
+    engine.store.save(uid, engine.store.get_paper("0704.0001").id)
+    au.follow(engine, uid, "Grace Hopper")
+    first = [r.paper.title for r in library.recommend(engine, uid)[0] if r.followed]
+    assert first == ["New full"]
+
+
+def test_author_links_quote_slashes(client, engine):
+    engine.store.upsert_papers([PaperRecord(
+        source="arxiv", source_id="2403.00001", arxiv_id="2403.00001", arxiv_version=1, authoritative=True,
+        title="Slashed", abstract="A name with slashes.", authors=["../../api/follows", "Ann O/Neil"],
+        submitted="2024-03-01")])
+    pid = engine.store.get_paper("2403.00001").id
+    page = client.get("/papers/2403.00001").text
+    assert f'href="/authors/..%2F..%2Fapi%2Ffollows?in={pid}"' in page
+    assert f'href="/authors/Ann%20O%2FNeil?in={pid}"' in page and 'href="/authors/../' not in page

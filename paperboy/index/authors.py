@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import date
 from typing import TYPE_CHECKING
 
 from ..authors import Name, compatible, parse
@@ -22,12 +23,20 @@ if TYPE_CHECKING:
 MAX_AUTHORS = 200  # per paper: the rest of a 3,000-author collaboration list is not indexed
 
 
+def _full_date(day: str) -> bool:
+    """A YYYY-MM-DD date ("2025" or "2025-08" would sort above every full date of 2025)."""
+    try:
+        return len(day) == 10 and date.fromisoformat(day).isoformat() == day
+    except ValueError:
+        return False
+
+
 class AuthorIndex:
     """Which papers each author key has, who wrote with whom, and the initials rule."""
 
     def __init__(self) -> None:
         self.synced = 0
-        self.newest = ""  # the newest paper date seen: what "new" is measured from
+        self.newest = ""  # the newest full date (YYYY-MM-DD) of a public paper: what "new" is measured from
         self._names: dict[int, list[tuple[Name, str]]] = {}  # paper -> (parsed name, as written)
         self._date: dict[int, str] = {}
         self._papers: dict[str, set[int]] = {}  # key as written -> papers
@@ -48,18 +57,19 @@ class AuthorIndex:
         done = 0
         with self._lock:
             while rows := store.papers_since(self.synced, chunk):
+                hidden = store.uploads_only([r["id"] for r in rows])  # an upload's date is anyone's
                 for r in rows:
-                    self._put(r["id"], r.get("authors") or [], r.get("submitted") or "")
+                    self._put(r["id"], r.get("authors") or [], r.get("submitted") or "", r["id"] not in hidden)
                 self.synced = rows[-1]["rev"]
                 done += len(rows)
         return done
 
-    def add(self, paper_id: int, authors: list[str], day: str = "") -> None:
-        """Index (or re-index) one paper's author list."""
+    def add(self, paper_id: int, authors: list[str], day: str = "", public: bool = True) -> None:
+        """Index (or re-index) one paper's author list; ``public``: its date may move ``newest``."""
         with self._lock:
-            self._put(paper_id, authors, day)
+            self._put(paper_id, authors, day, public)
 
-    def _put(self, pid: int, authors: list[str], day: str) -> None:
+    def _put(self, pid: int, authors: list[str], day: str, public: bool = True) -> None:
         for name, written in self._names.pop(pid, []):
             block = name.block
             self._touch(block)
@@ -93,7 +103,8 @@ class AuthorIndex:
         if names:
             self._names[pid] = names
             self._date[pid] = day
-            self.newest = max(self.newest, day[:10])
+            if public and _full_date(day[:10]):
+                self.newest = max(self.newest, day[:10])
         else:
             self._date.pop(pid, None)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import BadRequest, NotFound
 from ..models import Paper
+from ..normalize import date_start
 from .library import FOLLOWS, Rec
 from .recommend import Interest, Reader, Recommendation
 
@@ -77,23 +78,45 @@ def author_page(deps: AuthorDeps, key: str, page: int = 1, per_page: int = 20, c
     """The author's papers (one page, newest first) and co-authors with their counts; papers known
     only from members' uploads are not shown (anyone's metadata, as on public lists)."""
     index = deps.authors()
-    if not index.known(key):
-        raise NotFound(f"no author {key[:100]!r}")
-    ids = index.papers(key)
-    hidden = deps.store.uploads_only(ids)
-    ids = [i for i in ids if i not in hidden]
+    ids = public_papers(deps, key)
     start = (page - 1) * per_page
     got = deps.store.get_papers(ids[start:start + per_page])
     co = [(k, index.name(k), n) for k, n in index.coauthors(key, ids)[:coauthors]]
+    maybe = [(k, index.name(k)) for k in index.maybe(key) if _has_public(deps, k)]
     return AuthorPage(key, index.name(key), [got[i] for i in ids[start:start + per_page] if i in got], len(ids),
-                      page, per_page, co, [(k, index.name(k)) for k in index.maybe(key)],
-                      index.spellings(key))
+                      page, per_page, co, maybe, index.spellings(key))
+
+
+def public_papers(deps: AuthorDeps, key: str) -> list[int]:
+    """The author's papers newest first, less those known only from members' uploads; NotFound
+    when none is left, so a page, feed or follow never tells that an upload names someone."""
+    ids = deps.authors().papers(key)
+    hidden = deps.store.uploads_only(ids) if ids else set()
+    ids = [i for i in ids if i not in hidden]
+    if not ids:
+        raise NotFound(f"no author {key[:100]!r}")
+    return ids
+
+
+def _has_public(deps: AuthorDeps, key: str) -> bool:
+    ids = deps.authors().papers(key)
+    return bool(ids) and len(deps.store.uploads_only(ids)) < len(ids)
+
+
+def follow_counts(deps: AuthorDeps, keys: list[str]) -> dict[str, int]:
+    """Public papers per followed author key (0: none left, e.g. its papers were merged away)."""
+    out: dict[str, int] = {}
+    for key in keys:
+        ids = deps.authors().papers(key)
+        out[key] = len(ids) - len(deps.store.uploads_only(ids)) if ids else 0
+    return out
 
 
 def follow(deps: AuthorDeps, user_id: int, ref: str) -> dict[str, Any]:
     """Follow the author ``ref`` (key or name); the row as stored. At most ``MAX_FOLLOWS``."""
     index = deps.authors()
     key = resolve(index, ref)
+    public_papers(deps, key)  # NotFound for an author only uploads name
     store = deps.store
     mine = {f["author_key"] for f in store.follows(user_id)}
     if key not in mine and len(mine) >= MAX_FOLLOWS:
@@ -112,8 +135,9 @@ def unfollow(deps: AuthorDeps, user_id: int, key: str) -> bool:
 
 
 def _new_since(index: AuthorIndex) -> str:
+    """``NEW_DAYS`` before the newest full date (``index.newest`` holds only YYYY-MM-DD); "" if none."""
     try:
-        return (date.fromisoformat(index.newest[:10]) - timedelta(days=NEW_DAYS)).isoformat()
+        return (date.fromisoformat(index.newest) - timedelta(days=NEW_DAYS)).isoformat()
     except ValueError:
         return ""
 
@@ -136,11 +160,15 @@ def followed_first(deps: Any, reader: Reader, user_id: int | None, recs: list[Re
     by: dict[int, list[str]] = {}
     for f in follows:
         for pid in index.papers(f["author_key"]):
-            if since and index.date(pid)[:10] < since:
-                break  # newest first: the rest are older
+            # A partial date ("2025", "2025-08") counts from its first day; papers sort by the
+            # date as written, which orders them as their first days do, so the rest are older.
+            if since and (date_start(index.date(pid)[:10]) or "") < since:
+                break
             if pid in reader.exclude or (allowed is not None and pid not in allowed):
                 continue
             by.setdefault(pid, []).append(index.name(f["author_key"]))
+    for pid in deps.store.uploads_only(list(by)) if by else ():
+        del by[pid]  # anyone's metadata: not put before a reader as a followed author's paper
     if not by:
         return recs
     ordered = sorted(by, key=lambda p: (index.date(p), p), reverse=True)

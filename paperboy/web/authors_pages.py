@@ -46,8 +46,8 @@ async def following_page(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     engine = _engine(request)
     follows = engine.store.follows(user["id"])
-    index = await off_loop(request, engine.authors) if follows else None
-    rows = [(f, len(index.papers(f["author_key"])) if index else 0) for f in follows]
+    counts = await off_loop(request, authors.follow_counts, engine, [f["author_key"] for f in follows]) if follows else {}
+    rows = [(f, counts.get(f["author_key"], 0)) for f in follows]
     return render(request, "following.html", {"rows": rows, "author_url": author_url})
 
 
