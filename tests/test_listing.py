@@ -106,3 +106,75 @@ def test_the_search_for_an_upvoted_day_is_bounded(store, tmp_path):
     lst = Listings(store, window_days=7, half_life_hours=24)
     assert lst.trending_as_of() == ([], None) and lst.scores() == {}
     assert len(lst.daily(parse_period(day=days[-1]), sort="trending")) == 1
+
+
+class Calls:
+    """Counts the calls of one store method, passing them through to the real store."""
+
+    def __init__(self, monkeypatch, store, name: str) -> None:
+        self.n, real = 0, getattr(store, name)
+
+        def counted(*args, **kw):
+            self.n += 1
+            return real(*args, **kw)
+
+        monkeypatch.setattr(store, name, counted)
+
+
+def test_a_quiet_sites_fallback_is_searched_once_a_minute(store, tmp_path, monkeypatch):
+    """The quiet-site search (up to 3 x SIGNAL_LOOKBACK queries) runs once, not per request; a store
+    change or FALLBACK_TTL seconds later it runs again, and any member activity still counts at once."""
+    from paperboy.services import listing
+
+    ingest_file(store, DATA / "hf_daily.json")
+    ingest_file(store, later_papers(tmp_path, ["2024-06-01", "2024-06-03"]), "kaggle")
+    lst = Listings(store, window_days=7, half_life_hours=24)
+    first = lst.trending_as_of()
+    assert first[1] == "2024-01-01" and len(first[0]) == 4
+    searched = Calls(monkeypatch, store, "adjacent_day")
+    for _ in range(5):
+        assert lst.trending_as_of() == first and lst.scores() == {e.paper.id: e.score for e in first[0]}
+    assert searched.n == 0
+    monkeypatch.setattr(listing, "FALLBACK_TTL", 0.0)  # a minute later: searched again, same answer
+    assert lst.trending_as_of() == first and searched.n > 0
+    monkeypatch.setattr(listing, "FALLBACK_TTL", 60.0)
+    ingest_file(store, later_papers(tmp_path, ["2024-06-05"]), "kaggle")  # the store moved: searched again
+    n = searched.n
+    assert lst.trending_as_of() == first and searched.n > n
+    later = store.get_paper("2406.00001").id
+    store.set_vote(store.create_user("bo", None, "x"), later, True)  # activity: the real clock at once
+    entries, as_of = lst.trending_as_of()
+    assert [e.paper.id for e in entries] == [later] and as_of == "2024-06-05"
+
+
+def test_the_with_code_filter_reads_each_paper_once(store, tmp_path, monkeypatch):
+    """``with_link`` remembers each paper's link kinds: a second request reads no paper; a changed
+    paper is mended from the store's change feed, a new one read once."""
+    from paperboy.models import PaperRecord
+
+    def paper(n: int, abstract: str) -> PaperRecord:
+        return PaperRecord(source="arxiv", source_id=f"2405.{n:05d}", arxiv_id=f"2405.{n:05d}", arxiv_version=1,
+                           authoritative=True, title=f"Paper {n}", abstract=abstract, authors=["Ann Author"],
+                           submitted="2024-05-02")
+
+    with_code = "Code: https://github.com/acme/repo{}."
+    store.upsert_papers([paper(n, with_code.format(n) if n % 3 == 0 else "No links here.") for n in range(1, 31)])
+    lst = Listings(store)
+    ids = store.day_ids("2024-05-01", "2024-05-31")
+    by = {store.get_paper(f"2405.{n:05d}").id: n for n in range(1, 31)}
+    want = [i for i in ids if by[i] % 3 == 0]
+    assert len(ids) == 30 and lst.with_link(ids, "code") == want and lst.with_link(ids, "project") == []
+    reads = Calls(monkeypatch, store, "get_papers")
+    for _ in range(5):
+        assert lst.with_link(ids, "code") == want and lst.daily(parse_period(month="2024-05"), has="code")
+    assert reads.n == 5  # only daily's one page of entries: no paper read to filter
+    changed = next(i for i in want)
+    store.upsert_papers([paper(by[changed], "The link is gone."), paper(31, with_code.format(31))])
+    ids = store.day_ids("2024-05-01", "2024-05-31")
+    new = store.get_paper("2405.00031").id
+    n = reads.n
+    assert lst.with_link(ids, "code") == [i for i in ids if i == new or (by.get(i, 0) % 3 == 0 and i != changed)]
+    assert reads.n == n + 1  # the new paper alone
+    assert lst.with_link([10**9, -5], "code") == [] and lst.with_link([], "hf") == []
+    with pytest.raises(QueryError, match="unknown link kind"):
+        lst.with_link(ids, "pdf")

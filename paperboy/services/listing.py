@@ -20,6 +20,8 @@ instance with any recent activity ranks exactly as before.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -32,6 +34,9 @@ from ..query import HAS, QueryError
 from . import paper_meta
 
 SIGNAL_LOOKBACK = 31  # listed days searched back for source upvotes: bounds a quiet site's cost
+FALLBACK_TTL = 60.0  # seconds a quiet site's fallback day is kept (source upvotes carry no revision)
+KINDS_CHANGED = 5000  # changed papers read to mend the link-kind cache; more: it starts again
+KINDS_MAX = 500_000  # papers the link-kind cache holds at most
 
 
 @dataclass
@@ -110,6 +115,10 @@ class Listings:
 
     def __init__(self, store: Any, window_days: float = 7.0, half_life_hours: float = 24.0) -> None:
         self.store, self.window_days, self.half_life_hours = store, window_days, half_life_hours
+        self._lock = threading.Lock()
+        self._kinds: dict[int, tuple[str, ...]] = {}  # paper -> has_kinds, as of store revision _kinds_rev
+        self._kinds_rev = 0
+        self._fallback: tuple[tuple[str, int], float, tuple[datetime, dict[int, float]] | None] | None = None
 
     def entries(self, ids: list[int], user_id: int | None = None,
                 papers: dict[int, Paper] | None = None) -> list[Entry]:
@@ -178,9 +187,8 @@ class Listings:
             out[pid] = out.get(pid, 0.0) + self._decayed(1, age)
         t = self.listing_clock(now)
         upvoted = self._upvote_scores(t)
-        if not out and not upvoted and (day := self._newest_upvoted_day((t - window).date().isoformat())):
-            t = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1)
-            upvoted = self._upvote_scores(t)
+        if not out and not upvoted and (quiet := self._quiet_clock((t - window).date().isoformat())):
+            t, upvoted = quiet
         for pid, score in upvoted.items():
             out[pid] = out.get(pid, 0.0) + score
         return out, t
@@ -199,6 +207,22 @@ class Listings:
                 age = (t - datetime.fromisoformat(day).replace(tzinfo=timezone.utc)).total_seconds()
                 out[pid] = self._decayed(n, age)
         return out
+
+    def _quiet_clock(self, before: str) -> tuple[datetime, dict[int, float]] | None:
+        """A quiet site's clock (the end of the newest upvoted day before ``before``) and its upvote
+        scores, kept ``FALLBACK_TTL`` seconds while the store's revision stays: the search reads up
+        to 3 x ``SIGNAL_LOOKBACK`` queries, and every list, feed and API call of a quiet site asks."""
+        key, now = (before, self.store.max_rev()), time.monotonic()
+        with self._lock:
+            if self._fallback and self._fallback[0] == key and now - self._fallback[1] < FALLBACK_TTL:
+                return self._fallback[2]
+        got = None
+        if day := self._newest_upvoted_day(before):
+            t = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1)
+            got = (t, self._upvote_scores(t))
+        with self._lock:
+            self._fallback = (key, now, got)
+        return got
 
     def _newest_upvoted_day(self, before: str) -> str | None:
         """The newest listed day before ``before`` with a paper a source upvoted (None: none near)."""
@@ -233,13 +257,32 @@ class Listings:
 
     def with_link(self, ids: list[int], kind: str, chunk: int = 1000) -> list[int]:
         """The ``ids`` whose paper has ``kind`` (one of query.HAS, see ``has_kinds``), in their
-        order. Reads the papers' text (a month of quant-ph, ~500 papers: ~6 ms)."""
+        order. A paper's text is read once (a month of quant-ph, ~500 papers: ~6 ms), then its kinds
+        are remembered until it changes (``link_kinds``)."""
         if kind not in HAS:
             raise QueryError(f"unknown link kind {kind!r}: use one of {', '.join(HAS)}")
-        keep: set[int] = set()
-        for i in range(0, len(ids), chunk):
-            keep |= {pid for pid, p in self.store.get_papers(ids[i:i + chunk]).items() if kind in has_kinds(p)}
-        return [i for i in ids if i in keep]
+        kinds = self.link_kinds(ids, chunk)
+        return [i for i in ids if kind in kinds.get(i, ())]
+
+    def link_kinds(self, ids: list[int], chunk: int = 1000) -> dict[int, tuple[str, ...]]:
+        """``has_kinds`` of the papers ``ids`` (those that exist), cached per paper: a store revision
+        past the last one seen reads the papers changed since (``papers_since``) and mends their
+        entries (a large change empties the cache instead)."""
+        with self._lock:
+            rev = self.store.max_rev()
+            if rev != self._kinds_rev:
+                rows = self.store.papers_since(self._kinds_rev, KINDS_CHANGED) if self._kinds else []
+                if len(rows) >= KINDS_CHANGED or len(self._kinds) > KINDS_MAX:
+                    self._kinds.clear()
+                for r in rows if self._kinds else ():
+                    if r["id"] in self._kinds:
+                        self._kinds[r["id"]] = index_tags(r)
+                self._kinds_rev = rev
+            missing = [i for i in dict.fromkeys(ids) if i not in self._kinds]
+            for i in range(0, len(missing), chunk):
+                got = self.store.get_papers(missing[i:i + chunk])
+                self._kinds.update({pid: has_kinds(p) for pid, p in got.items()})
+            return {i: self._kinds[i] for i in ids if i in self._kinds}
 
 
 # -- code and project links (issue 13): what lists show, ``has:`` and the "with code" filter ---------
