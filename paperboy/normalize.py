@@ -176,12 +176,15 @@ _SPECIAL_CHARS = frozenset("\\{}^_~$")
 _SPECIAL_RE = re.compile(r"[\\{}^_~$]")
 
 
+_MAX_DEPTH = 50  # nested groups and macro arguments read; deeper ones are kept as written
+
+
 class _Parser:
     """A small LaTeX reader: ``group`` returns the Unicode of the source up to a closing brace, or
     None (math mode) when some part has no safe mapping; in text mode such a part is kept as written."""
 
-    def __init__(self, src: str, math: bool, bibtex: bool = False) -> None:
-        self.s, self.i, self.math, self.bibtex = src, 0, math, bibtex
+    def __init__(self, src: str, math: bool, bibtex: bool = False, depth: int = 0) -> None:
+        self.s, self.i, self.math, self.bibtex, self.depth = src, 0, math, bibtex, depth
 
     def _word(self) -> str:
         j = self.i
@@ -250,8 +253,12 @@ class _Parser:
         return " " in inner or before and s[j:start] in _MACRO_WORDS
 
     def _sub(self, arg: str | None, math: bool | None = None) -> str | None:
-        """The Unicode of an argument's source, read in math mode (scripts) or the current mode."""
-        return None if arg is None else _Parser(arg, self.math if math is None else math, self.bibtex).group()
+        """The Unicode of an argument's source, read in math mode (scripts) or the current mode; None
+        (kept as written) past ``_MAX_DEPTH`` nested arguments, which no real text has: "{" * 20000
+        would otherwise recurse past Python's limit, after seconds of rescanning."""
+        if arg is None or self.depth >= _MAX_DEPTH:
+            return None
+        return _Parser(arg, self.math if math is None else math, self.bibtex, self.depth + 1).group()
 
     def _script(self, table: dict[str, str], start: int) -> str | None:
         """A sub- or superscript whose mark (``^``, ``_``, ``\\_``) is at ``start``."""
@@ -537,13 +544,6 @@ def date_start(iso: str | None) -> str | None:
     if len(iso) == 7 and iso[:4].isdigit() and iso[4] == "-" and iso[5:].isdigit():
         return f"{iso}-01"
     return iso if len(iso) == 10 else None
-
-
-def date_precision(iso: str | None) -> str | None:
-    """"year", "month" or "day": how precise a stored date is (None when there is none)."""
-    if not iso or not isinstance(iso, str):
-        return None
-    return {4: "year", 7: "month", 10: "day"}.get(len(iso))
 
 
 def whole_number(value: object) -> int | None:

@@ -14,6 +14,7 @@ from paperboy.normalize import (
     clean_latex,
     clean_text,
     date_from_parts,
+    latex_to_unicode,
     normalize_doi,
     normalize_name,
     parse_arxiv_id,
@@ -245,3 +246,18 @@ def test_money_ranges_of_real_abstracts_keep_their_dollars():
 def test_windows_1252_quotes_and_dashes_read_as_latin_1_become_what_was_meant():
     # SciFact 4336849: "function1\x964" is "function1–4"; other C1 controls are still dropped.
     assert clean_text("function1\x964 and \x93quoted\x94 \x97 a\x9bb") == "function1–4 and “quoted” — ab"
+
+
+def test_deeply_nested_latex_is_kept_as_written_without_recursion_error():
+    """Nesting past ~50 groups (no real text has it) is kept as written: "{" * 20000 once recursed past
+    Python's limit after seconds of rescanning; the levels above the cap still convert."""
+    for text in ("{" * 20000, "\\textbf{" * 5000, "{" * 20000 + "}" * 20000, "\\textbf{" * 5000 + "x" + "}" * 5000,
+                 "$" + "{" * 5000 + "x" + "}" * 5000 + "$", "\\frac{" * 3000, "x^{" * 4000 + "2"):
+        out = latex_to_unicode(text)
+        assert 0.9 * len(text) <= len(out) <= len(text)  # as written, less the outer levels that convert
+        assert latex_to_unicode(text, bibtex=True)
+    deep = latex_to_unicode("\\emph{" * 60 + "deep" + "}" * 60)
+    assert deep == "\\emph{" * 10 + "deep" + "}" * 10  # 50 levels read, the 10 inside kept as written
+    assert latex_to_unicode("\\emph{" * 40 + "deep" + "}" * 40) == "deep"
+    rec = PaperRecord(source="t", source_id="x", title="Deep", abstract="\\textbf{" * 2400, authors=["Ann Bee"])
+    assert check_record(rec) is None and rec.abstract.startswith("\\textbf{\\textbf{")
