@@ -507,3 +507,20 @@ def test_author_links_quote_slashes(client, engine):
     page = client.get("/papers/2403.00001").text
     assert f'href="/authors/..%2F..%2Fapi%2Ffollows?in={pid}"' in page
     assert f'href="/authors/Ann%20O%2FNeil?in={pid}"' in page and 'href="/authors/../' not in page
+
+
+def test_authors_and_library_import_without_a_cycle():
+    """library imports authors (followed_first) at the top; authors takes Rec from services/recs.py,
+    not from library, so either imports first in a fresh interpreter."""
+    import ast
+    import subprocess
+    import sys
+
+    from paperboy.services import authors as mod
+
+    tree = ast.parse(open(mod.__file__, encoding="utf-8").read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "library" not in imported and "recs" in imported
+    for first in ("paperboy.services.authors", "paperboy.services.library"):
+        subprocess.run([sys.executable, "-c", f"import {first}; import paperboy.services.library as l; "
+                        "import paperboy.services.authors as a; assert l.Rec is a.Rec"], check=True)

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import BadRequest, NotFound
 from ..models import Paper
 from ..normalize import date_start
-from .library import FOLLOWS, Rec
+from .recs import FOLLOWS, Rec
 from .recommend import Interest, Reader, Recommendation
 
 if TYPE_CHECKING:

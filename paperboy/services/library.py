@@ -8,7 +8,6 @@ nothing here imports the engine (layers point down: DESIGN.md)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,8 +18,10 @@ from ..errors import FormatError
 from ..models import BadRecord, Paper, PaperRecord
 from ..ingest import check_item, item_location
 from ..store.merge import source_id_of
+from .authors import followed_first
 from .paper_meta import withdrawn
-from .recommend import Interest, Reader, Recommendation, Recommender
+from .recommend import Interest, Reader, Recommender
+from .recs import FOLLOWS, Rec  # noqa: F401 (FOLLOWS: what callers imported from here)
 
 if TYPE_CHECKING:
     from ..embed import Embedder
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 IMPORT_FORMATS = ("bibtex", "csl-json")
 FEEDBACK_KINDS = ("up", "down", "dismiss")
-FOLLOWS = "follows"  # the interest key of a followed author's paper (services/authors.py)
 
 
 class ImportDeps(Protocol):
@@ -64,30 +64,6 @@ class SearchDeps(Protocol):
     def embedder(self) -> Embedder: ...
 
     def vectors(self) -> VectorIndex | None: ...
-
-
-@dataclass
-class Rec:
-    """A recommendation with its paper and the words of its explanation."""
-
-    paper: Paper
-    rec: Recommendation
-    interest: Interest
-    because: list[tuple[Paper, float]]
-    followed: str = ""  # the followed authors who wrote it (services/authors.py)
-
-    @property
-    def why(self) -> str:
-        parts = [] if self.rec.interest == FOLLOWS else [f"matches your interest \u201c{self.interest.name}\u201d"]
-        if self.followed:
-            parts.insert(0, f"by an author you follow: {self.followed}")
-        if self.because:
-            parts.append("close to " + " and ".join(f"\u201c{p.title}\u201d" for p, _ in self.because))
-        if self.rec.keywords >= 0.5:
-            parts.append("shares distinctive words with your library")
-        if self.rec.matched_terms:
-            parts.append("mentions " + ", ".join(self.rec.matched_terms))
-        return "; ".join(parts)
 
 
 def import_library(deps: ImportDeps, user_id: int, path: Path, folder: str = "imported",
@@ -187,8 +163,6 @@ def recommend(deps: RecommendDeps, user_id: int, k: int = 20, for_digest: bool =
 def rank(deps: RecommendDeps, reader: Reader, profile: dict[str, Any], k: int = 20,
          candidates: list[int] | None = None) -> tuple[list[Rec], list[Interest]]:
     """``recommend`` for a reader model already built (``reader_for``)."""
-    from .authors import followed_first
-
     recommender = deps.recommender()
     if recommender is None:
         return followed_first(deps, reader, profile.get("user_id"), [], k, rules(deps.store, profile), candidates), []
