@@ -447,7 +447,7 @@ def upload(engine: Engine, sid: str, authors: list[str], day: str) -> int:
 def test_upload_only_papers_never_show_or_count_on_author_pages(client, engine):
     lecun_corpus(engine)
     newest = engine.authors().newest
-    mine = upload(engine, "u-lecun", ["Yann LeCun", "Zed Private"], "2099-01-01")  # a far future date too
+    mine = upload(engine, "u-lecun", ["LECUN, YANN (private)", "Zed Private"], "2099-01-01")  # a far future date too
     upload(engine, "u-zed", ["Zed Private"], "2024-03-01")
     assert engine.authors().known("zed-private") and engine.authors().newest == newest  # an upload moves nothing
     # an author only uploads name has no page, feed, API answer or follow: nothing tells the upload is there
@@ -463,7 +463,9 @@ def test_upload_only_papers_never_show_or_count_on_author_pages(client, engine):
     # a public author's page, counts, co-authors and the reader's list leave the upload out
     page = client.get("/authors/yann-lecun").text
     assert "23 papers" in page and "Private draft" not in page and "zed-private" not in page
-    assert client.get("/api/authors/yann-lecun").json()["total"] == 23
+    api = client.get("/api/authors/yann-lecun").json()
+    assert api["total"] == 23 and "LeCun, Yann" in api["spellings"] and not any("private" in w for w in api["spellings"])
+    assert any("private" in w for w in engine.authors().spellings("yann-lecun"))  # the index knows it
     client.post("/authors/follow", data={"key": "yann-lecun", "csrf": token})
     assert '<a href="/authors/yann-lecun">Yann LeCun</a> <span class="meta">23 papers' in client.get("/authors").text
     engine.store.save(uid, engine.store.get_paper("0704.0001").id)

@@ -211,9 +211,13 @@ class AuthorIndex:
             return key
         return max(shown.items(), key=lambda kv: (kv[1], len(kv[0]), kv[0]))[0]
 
-    def spellings(self, key: str) -> list[str]:
-        """The ways the key is written, most common first."""
-        return [w for w, n in self._shown.get(key, Counter()).most_common() if n > 0]
+    def spellings(self, key: str, papers: list[int] | None = None) -> list[str]:
+        """The ways the key is written (on ``papers`` only, when given), most common first."""
+        if papers is None:
+            return [w for w, n in self._shown.get(key, Counter()).most_common() if n > 0]
+        with self._lock:
+            on = Counter(shown for pid in papers for n, shown in self._names.get(pid, ()) if n.key == key)
+        return [w for w, _ in on.most_common()]
 
     def papers(self, key: str) -> list[int]:
         """The author's papers, newest first: their own spelling's papers (less those where an

@@ -84,7 +84,7 @@ def author_page(deps: AuthorDeps, key: str, page: int = 1, per_page: int = 20, c
     co = [(k, index.name(k), n) for k, n in index.coauthors(key, ids)[:coauthors]]
     maybe = [(k, index.name(k)) for k in index.maybe(key) if _has_public(deps, k)]
     return AuthorPage(key, index.name(key), [got[i] for i in ids[start:start + per_page] if i in got], len(ids),
-                      page, per_page, co, maybe, index.spellings(key))
+                      page, per_page, co, maybe, index.spellings(key, ids))
 
 
 def public_papers(deps: AuthorDeps, key: str) -> list[int]:
