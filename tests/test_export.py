@@ -245,6 +245,7 @@ def test_api_and_library_page(client, engine):
     r = client.get("/library/export", params={"format": "csl-json", "folder": "grav ity"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.citationstyles.csl+json")
     assert r.headers["content-disposition"] == 'attachment; filename="paperboy-webreader-grav-ity.json"'
+    assert r.headers["cache-control"] == "private, no-store"  # one reader's data: no cache keeps it
     assert [i["number"] for i in r.json()] == ["arXiv:gr-qc/9210004"]
     assert client.get("/library/export", params={"format": "pdf"}).status_code == 400
     # the API, with a read-only token
@@ -253,7 +254,10 @@ def test_api_and_library_page(client, engine):
     r = client.get("/api/library/export", params={"format": "bibtex"}, headers=auth)
     assert r.status_code == 200 and r.headers["content-type"] == "application/x-bibtex; charset=utf-8"
     assert r.headers["content-disposition"] == 'attachment; filename="paperboy-webreader.bib"'
+    assert r.headers["cache-control"] == "private, no-store"
     assert len(BibTexParser(common_strings=True).parse(r.text).entries) == 2
+    r = client.get("/api/account/export", headers=auth)
+    assert r.status_code == 200 and r.headers["cache-control"] == "private, no-store"
     assert client.get("/api/library/export", params={"folder": "none"}, headers=auth).json()["error"]["status"] == 404
     assert client.get("/api/library/export", params={"folder": "x" * 81}, headers=auth).status_code == 400
     assert client.get("/api/library/export").status_code == 403  # no token

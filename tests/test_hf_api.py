@@ -187,12 +187,14 @@ def test_markdown_and_thumbnail_are_safe_for_hostile_titles(hub):
     assert 'href="javascript' not in html and "&lt;svg onload=alert(1)&gt;" in html
     r = _get(f"{base}/papers/2402.00003.md")
     assert r.headers["content-type"] == "text/markdown; charset=utf-8"
+    # it holds the discussion (a hidden comment must not stay cached for a day): five minutes
+    assert r.headers["cache-control"] == "public, max-age=300"
     card = _get(f"{base}/papers/2402.00003/thumbnail.svg")
     root = ET.fromstring(card.text)  # well-formed whatever the title holds
     assert {el.tag.removeprefix(SVG) for el in root.iter()} <= {"svg", "title", "rect", "g", "text", "tspan"}
     assert not [a for el in root.iter() for a in el.attrib if a.lower().startswith("on") or "href" in a.lower()]
     assert root.find(f"{SVG}title").text == HOSTILE
-    assert "sandbox" in card.headers["content-security-policy"] and "max-age" in card.headers["cache-control"]
+    assert "sandbox" in card.headers["content-security-policy"] and card.headers["cache-control"] == "public, max-age=86400"
     again = _get(f"{base}/papers/2402.00003/thumbnail.svg", headers={"If-None-Match": card.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     page = _get(f"{base}/papers/2402.00003")  # the HTML page escapes it too

@@ -14,8 +14,10 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 def download(body: bytes | str, media_type: str, filename: str) -> Response:
-    """A file to save: its media type and an ``attachment`` name (ASCII: ``export._slug`` made it)."""
-    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    """A file to save: its media type and an ``attachment`` name (ASCII: ``export._slug`` made it).
+    One reader's data: no shared cache may keep it, nor the browser's disk."""
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                                          "Cache-Control": "private, no-store"})
 
 
 async def library_download(request: Request, user: dict, fmt: str, folder: str) -> Response:
