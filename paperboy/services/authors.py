@@ -105,11 +105,11 @@ def _has_public(deps: AuthorDeps, key: str) -> bool:
 
 def follow_counts(deps: AuthorDeps, keys: list[str]) -> dict[str, int]:
     """Public papers per followed author key (0: none left, e.g. its papers were merged away)."""
-    out: dict[str, int] = {}
-    for key in keys:
-        ids = deps.authors().papers(key)
-        out[key] = len(ids) - len(deps.store.uploads_only(ids)) if ids else 0
-    return out
+    index = deps.authors()
+    papers = {key: index.papers(key) for key in keys}
+    every = list({i for ids in papers.values() for i in ids})
+    hidden = deps.store.uploads_only(every) if every else set()  # one lookup for up to MAX_FOLLOWS authors
+    return {key: sum(i not in hidden for i in ids) for key, ids in papers.items()}
 
 
 def follow(deps: AuthorDeps, user_id: int, ref: str) -> dict[str, Any]:
