@@ -146,6 +146,28 @@ def test_bibtex_escapes_specials_and_keeps_math():
     assert [e["ID"] for e in parsed] == [f"k{n}" for n in range(len(papers))]
 
 
+def test_bibtex_escapes_math_spans_that_run_file_or_definition_commands():
+    """Uploaded metadata is anyone's: a math span that would read or write files or redefine TeX when
+    the .bib is typeset is escaped as text; ordinary math (\\left, \\leq, \\delta) stays as written."""
+    hostile = ["$\\input{/etc/passwd}$", "$\\include{secret}$", "$\\immediate\\write18{rm -rf ~}$",
+               "$\\write18{id}$", "$\\openin5=/etc/passwd$", "$\\openout1=x.tex$", "$\\catcode`\\@=11$",
+               "$\\def\\x{y}$", "$x \\gdef\\y{z}$", "$\\csname input\\endcsname{a}$", "$^^5cinput{a}$",
+               "$\\let\\a=\\input$", "$\\newcommand{\\z}{1}$"]
+    for span in hostile:
+        out = ex.tex(f"Title {span} end")
+        assert "$" not in out.replace("\\$", ""), out  # no math span left: every dollar escaped
+        assert "\\textbackslash{}" in out or "\\textasciicircum{}\\textasciicircum{}" in out, out
+        assert not re.search(r"\\(input|include|write|open|catcode|def|gdef|let)", out), out  # no raw command
+    assert ex.tex("$\\left(x\\leq y\\right)$ and $\\delta\\defeq 1$ at $\\mathrm{d}x$") == \
+        "$\\left(x\\leq y\\right)$ and $\\delta\\defeq 1$ at $\\mathrm{d}x$"
+    entry = ex.Entry(ex_paper(PaperRecord(source="t", source_id="h", title="Evil $\\input{/etc/passwd}$",
+                                          abstract="$\\immediate\\write18{curl x}$ too", arxiv_id="2401.00001",
+                                          authors=["A B"]), 0), "k0", [], "2024", "up")
+    bib = ex.to_bibtex([entry])
+    assert "$\\input" not in bib and "\\write18" not in bib.replace("\\textbackslash{}write18", "")
+    assert BibTexParser(common_strings=True).parse(bib).entries[0]["ID"] == "k0"
+
+
 def ex_paper(r: PaperRecord, n: int):
     from paperboy.models import Paper
 

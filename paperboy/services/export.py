@@ -39,6 +39,11 @@ _CORPORATE = re.compile(r"\b(?:collaboration|consortium|team|group|project|insti
                         r"initiative|contributors)\b", re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
 _MATH = re.compile(r"\$[^$]+\$")
+# A math span that could read or write files or redefine TeX when the .bib is typeset is escaped as
+# text: uploaded metadata is anyone's ($\input{/etc/passwd}$, $\immediate\write18{...}$), and ^^5c
+# spells a backslash to TeX.
+_UNSAFE_TEX = re.compile(r"\\(?:(?:input|include|write|open|catcode|immediate|csname|special)[A-Za-z]*"
+                         r"|(?:def|edef|gdef|xdef|let|read|newcommand|renewcommand|providecommand)(?![A-Za-z]))|\^\^")
 _TEX = {"\\": r"\textbackslash{}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_",
         "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
@@ -222,13 +227,16 @@ def _escape(text: str, protect: bool) -> str:
 
 
 def tex(text: str | None, protect: bool = False) -> str:
-    """A field's text for BibTeX: math spans (``$...$`` with balanced braces) as written, the rest escaped."""
+    """A field's text for BibTeX: math spans (``$...$`` with balanced braces, no file or definition
+    commands) as written, the rest escaped."""
     text = _one_line(text)
     out, last = [], 0
     for m in _MATH.finditer(text):
         inner = m.group(0)[1:-1]
-        if len(_paired(inner)) != inner.count("{") + inner.count("}") or inner.endswith("\\"):
-            continue  # not a math span LaTeX would read back as written: escaped as text
+        if len(_paired(inner)) != inner.count("{") + inner.count("}") or inner.endswith("\\") \
+                or _UNSAFE_TEX.search(inner):
+            continue  # not a math span LaTeX would read back as written, or one that runs file or
+            # definition commands: escaped as text
         out += [_escape(text[last:m.start()], protect), m.group(0)]
         last = m.end()
     out.append(_escape(text[last:], protect))
