@@ -177,6 +177,8 @@ class Engine:
                     vi, self._vectors_loaded = None, False
                 self._vectors = vi
                 self._vectors_changed()
+        if self.lexical_in_background:  # the web's follower thread brings TF-IDF and topics (follow_tfidf)
+            return out
         if self._tfidf is not None and self._tfidf.synced < rev:
             try:
                 out["tfidf"] = self._tfidf.sync(self.store, save=False)
@@ -185,6 +187,18 @@ class Engine:
         if self._topics is not None and self._tfidf is not None and (n := self._topics.follow(self._tfidf)):
             out["topics"] = n
         return out
+
+    def follow_tfidf(self, need: bool = False) -> Any:
+        """The TF-IDF rows caught up with the store now, when loaded (``need``: loaded first), else
+        None. The web app's follower thread calls this (services/topics.follow_topics): with
+        ``lexical_in_background`` a request's ``refresh`` leaves TF-IDF rows and topics to it, so
+        no request transforms a big ingest's papers or assigns their topics."""
+        if self._tfidf is None and not need:
+            return None
+        tfidf = self.tfidf()
+        if tfidf.synced < self.store.max_rev():
+            tfidf.sync(self.store, save=False)
+        return tfidf
 
     def follow_lexical(self) -> int:
         """Apply the lexical delta now, whatever the throttle says. The web app calls this from a
@@ -401,7 +415,7 @@ class Engine:
 
     def topic_members(self, name: str) -> set[int]:
         """The papers of topic ``name`` (slug or label) for ``topic:NAME``; QueryError otherwise."""
-        return self.topics().search_members(name, self.tfidf())
+        return self.topics().search_members(name)  # as fitted and followed: no TF-IDF work in a search
 
     def recommender(self) -> Recommender | None:
         """The recommender over the current vector index (None without vectors), built by

@@ -259,3 +259,121 @@ def test_ensure_topics_fits_a_new_home_once(home):
         model = ensure_topics(e)
         assert model is not None and model.k == default_k(len(model.ids))
         assert ensure_topics(e) is None  # a second `paperboy run` keeps the fitted model
+
+
+def _upload(e, sid: str, title: str, abstract: str, day: str, source: str = "upload") -> int:
+    from paperboy.models import PaperRecord
+
+    e.store.upsert_papers([PaperRecord(source=source, source_id=sid, title=title, abstract=abstract,
+                                       authors=["Zed Private"], submitted=day)])
+    return e.store.paper_ids_by_source(source, [sid])[sid]
+
+
+QUANTUM = ("Surface codes for quantum error correction protect logical qubits; we decode the syndrome of "
+           "quantum circuits and quantum computers with gates.")
+
+
+def test_upload_only_papers_stay_off_every_topic_list_count_and_the_map(eng):
+    """A paper known only from a member's upload (anyone's metadata) is assigned a topic like any
+    other, but no list, size, rise, ?paper= answer or map dot shows it; a public paper does count."""
+    eng.topics().current(eng.tfidf())
+    with TestClient(create_app(eng)) as c:
+        before = c.get("/api/topics").json()
+        uid = _upload(eng, "u-topic", "Zanzibar private draft on quantum codes", QUANTUM, "2031-01-01")
+        eng.lexical_in_background = False  # as the CLI does: this engine follows on refresh
+        eng.refresh(force=True)
+        model = eng.topics().current(eng.tfidf())
+        assert model.topic_of(uid) is not None  # assigned: the filter is what keeps it out
+        slug = model.slugs[model.topic_of(uid)[0]]
+        after = c.get("/api/topics").json()
+        assert after == before  # sizes, recent counts, rise, rising and the paper count unchanged
+        assert c.get("/api/topics", params={"paper": str(uid)}).json() == {"id": str(uid), "topic": None}
+        one = c.get(f"/api/topics/{slug}").json()
+        assert all(p["id"] != str(uid) for p in one["newest"] + one["latest_day"] + one["trending"])
+        for url in (f"/topics/{slug}", f"/feeds/topics/{slug}.atom", "/topics"):
+            r = c.get(url)
+            assert r.status_code == 200 and "Zanzibar" not in r.text, url
+        assert f"Map of {before['papers']} papers" in c.get("/topics").text
+        assert uid not in eng.topics().members_set(model.slugs.index(slug))
+        # the control: the same text from a public source is on the map and in the counts
+        pub = _upload(eng, "2031.00001", "Public quantum codes", QUANTUM, "2031-01-02", source="arxiv")
+        eng.refresh(force=True)
+        eng.topics().current(eng.tfidf())
+        got = c.get("/api/topics").json()
+        assert got["papers"] == before["papers"] + 1 and got["topics"] != before["topics"]
+        topic = c.get("/api/topics", params={"paper": str(pub)}).json()["topic"]
+        assert topic is not None
+        assert str(pub) in {p["id"] for p in c.get(f"/api/topics/{topic['slug']}").json()["newest"]}
+
+
+def test_a_home_without_a_topic_model_answers_without_building_tf_idf(built_home):
+    shutil.rmtree(topics_dir(built_home), ignore_errors=True)
+    with Engine.from_settings(home=built_home, secret_key="k") as e, TestClient(create_app(e)) as c:
+        assert c.get("/topics").status_code == 200
+        for url in ("/api/topics", "/api/topics?paper=1", "/topics/quantum", "/api/topics/quantum",
+                    "/feeds/topics/quantum.atom"):
+            assert c.get(url).status_code == 404, url
+        assert c.get("/search", params={"q": "topic:quantum"}).status_code == 400
+        assert e._tfidf is None  # nothing built the TF-IDF rows (1.3 s cold on a real home)
+
+
+def test_topic_routes_run_off_the_event_loop_and_never_wait_for_the_follower(eng):
+    """Each topic route's work runs on the heavy-read thread: while that thread is busy the route
+    waits and the event loop still answers others; an assignment in progress (the follower's
+    lock held, as after a big ingest) holds up no topic request."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = eng.topics().current(eng.tfidf())
+    slug = model.slugs[0]
+    routes = ["/topics", f"/topics/{slug}", "/api/topics", f"/api/topics/{slug}", f"/feeds/topics/{slug}.atom",
+              "/api/topics?paper=" + str(int(model.ids[0]))]
+    with TestClient(create_app(eng)) as c, ThreadPoolExecutor(len(routes)) as pool:
+        busy = threading.Event()
+        c.app.state.heavy.submit(busy.wait, 30)  # another request's heavy read holds the thread
+        pending = [pool.submit(c.get, url) for url in routes]
+        assert c.get("/api/openapi.json").status_code == 200  # the loop answers meanwhile
+        assert not any(f.done() for f in pending), [routes[i] for i, f in enumerate(pending) if f.done()]
+        busy.set()
+        assert [f.result(30).status_code for f in pending] == [200] * len(routes)
+        with eng.topics()._follow_lock:  # papers being assigned in the follower thread
+            assert all(pool.submit(c.get, url).result(10).status_code == 200 for url in routes)
+
+
+def test_the_follower_thread_catches_the_topic_model_up_and_requests_do_not(eng):
+    import time
+
+    eng.topics().current(eng.tfidf())
+    with TestClient(create_app(eng)) as c:
+        n = c.get("/api/topics").json()["papers"]
+        _upload(eng, "2032.00001", "Quantum computers and quantum algorithms", QUANTUM, "2032-01-01",
+                source="arxiv")
+        eng.refresh(force=True)  # a request's refresh: the web process leaves TF-IDF and topics to the follower
+        assert len(eng.topics().current().ids) == n
+        deadline = time.monotonic() + 60
+        while c.get("/api/topics").json()["papers"] == n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.get("/api/topics").json()["papers"] == n + 1  # follow_loop assigned it
+
+
+def test_the_map_interests_are_kept_per_reader_until_the_library_changes(built_home):
+    from test_web import sign_up
+
+    from paperboy.services.topics import MAP_INTERESTS, interest_points
+
+    with Engine.from_settings(home=built_home, secret_key="k") as e, TestClient(create_app(e)) as c:
+        fit_topics(e, k=4)
+        token = sign_up(c, "cachereader")
+        uid = e.store.user_by_name("cachereader")["id"]
+        pids = sorted(e.store.get_papers(list(range(1, 30))))
+        for pid in pids[:4]:
+            c.post("/library/save", data={"paper_id": pid, "csrf": token}, follow_redirects=False)
+        first = interest_points(e, uid)
+        assert first and len(first) <= MAP_INTERESTS and interest_points(e, uid) is first  # kept
+        c.post("/library/save", data={"paper_id": pids[10], "csrf": token}, follow_redirects=False)
+        again = interest_points(e, uid)
+        assert again is not first  # the library changed: made again
+        assert again != [] and interest_points(e, uid) is again
+        sign_up(c, "emptyreader")  # another reader: their own entry, no interests yet
+        assert interest_points(e, e.store.user_by_name("emptyreader")["id"]) == []
+        assert interest_points(e, uid) is again

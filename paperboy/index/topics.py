@@ -22,6 +22,7 @@ stable, and a new paper lands where a refit would put it).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -259,6 +260,14 @@ class TopicModel:
     def k(self) -> int:
         return len(self.labels)
 
+    def copy(self) -> "TopicModel":
+        """A copy whose per-paper arrays and meta can change (``sync``) while readers keep this one;
+        the fitted parts (components, vocabulary, labels) are shared, never written."""
+        other = copy.copy(self)
+        other.meta = dict(self.meta)
+        other._set(self.ids.copy(), self.topic.copy(), self.weight.copy(), self.xy.copy(), self.day.copy())
+        return other
+
     # -- fitting and assignment -----------------------------------------------------------------
 
     @classmethod
@@ -366,10 +375,6 @@ class TopicModel:
         """(topic, share) of a paper, None if it has none (no TF-IDF row yet, or no known word)."""
         n = self._rows().get(int(paper_id))
         return None if n is None else (int(self.topic[n]), float(self.weight[n]))
-
-    def topics_of(self, paper_ids: list[int]) -> dict[int, int]:
-        row = self._rows()
-        return {int(i): int(self.topic[row[int(i)]]) for i in paper_ids if int(i) in row}
 
     def members(self, t: int) -> np.ndarray:
         """Paper ids of topic ``t`` (cached until papers are assigned)."""

@@ -19,6 +19,7 @@ Data would only add a cluster round trip (the fit time is measured in benchmarks
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from ..index.topics import SIDE, TopicModel, TopicsMissing, day_number
 log = logging.getLogger(__name__)
 RECENT_DAYS, BASELINE_DAYS = 30, 365
 MAP_POINTS = 2500
+MAP_INTERESTS = 12  # a reader's interests marked on the map
+INTEREST_READERS = 256  # readers whose map interests are kept
+LIST_LIMIT = 50
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 TODAY_POINTS = 400
 W, H = 960, 640
 SCALE = 0.40  # the -1..1 layout on the canvas: a margin for the regions and labels at the edge
@@ -81,9 +86,11 @@ class Topics:
         self.store, self.directory = store, topics_dir(home)
         self.model: TopicModel | None = None
         self._mtime: int | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the model's swap (reload, fit, follow); held briefly
+        self._follow_lock = threading.Lock()  # held while new papers are assigned (seconds after a big ingest)
         self._cache: dict[str, Any] = {}
         self._version = 0
+        self.interest_cache: dict[int, tuple[Any, list[tuple[str, list[int]]]]] = {}  # interest_points
 
     # -- the model ------------------------------------------------------------------------------
 
@@ -92,6 +99,10 @@ class Topics:
             return (self.directory / SIDE).stat().st_mtime_ns
         except OSError:
             return None
+
+    def saved(self) -> bool:
+        """Whether a model is fitted, from one stat (no load): a home without one answers at once."""
+        return self.model is not None or self._sidecar_mtime() is not None
 
     def current(self, tfidf: Any = None) -> TopicModel | None:
         """The model, reloaded when the saved one changed, then following ``tfidf`` (in memory)."""
@@ -107,20 +118,31 @@ class Topics:
                     log.warning("topic model in %s unreadable (run `paperboy topics fit`): %s", self.directory, e)
                     self.model = None
                 self._changed()
-            if self.model is not None and tfidf is not None and self.follow(tfidf):
-                self._changed()
-            return self.model
+            model = self.model
+        if model is not None and tfidf is not None and self.follow(tfidf):
+            model = self.model
+        return model
 
     def follow(self, tfidf: Any) -> int:
-        """Assign the papers the TF-IDF index added since the model last looked; no refit."""
-        if self.model is None or tfidf.matrix is None:
+        """Assign the papers the TF-IDF index added since the model last looked; no refit. The
+        assignment runs on a copy swapped in when done, so readers on other threads (the web's
+        heavy-read thread while the follower thread runs this) always see one whole model."""
+        model = self.model
+        if model is None or tfidf.matrix is None:
             return 0
-        if int(self.model.meta.get("tfidf_rows", 0)) == len(tfidf.ids) and \
-                int(self.model.meta.get("tfidf_fit", -1)) == int(tfidf.fitted_on):
+        if int(model.meta.get("tfidf_rows", 0)) == len(tfidf.ids) and \
+                int(model.meta.get("tfidf_fit", -1)) == int(tfidf.fitted_on):
             return 0
-        with self._lock:
-            n = self.model.sync(tfidf, _day_of(self.store))
-            self._changed()
+        with self._follow_lock:  # one assignment at a time; readers never wait for it
+            if self.model is not model:  # a second follower did it, or a reload or refit came
+                return 0
+            ahead = model.copy()
+            n = ahead.sync(tfidf, _day_of(self.store))
+            with self._lock:
+                if self.model is not model:  # reloaded or refitted meanwhile: the next pass follows that
+                    return 0
+                self.model = ahead
+                self._changed()
             return n
 
     def require(self, tfidf: Any = None) -> TopicModel:
@@ -148,6 +170,37 @@ class Topics:
         self._version += 1
         self._cache.clear()
 
+    def _cached(self, key: str, make: Any) -> Any:
+        """``make()`` kept until the model changes; a value made while another thread changed the
+        model is returned but not kept (it may describe the old one)."""
+        if (hit := self._cache.get(key)) is not None:
+            return hit
+        version = self._version
+        value = make()
+        if version == self._version:
+            self._cache[key] = value
+        return value
+
+    def hidden(self, model: TopicModel | None = None) -> set[int]:
+        """The model's papers known only from members' uploads (``store.uploads_only``: anyone's
+        metadata), kept off every topic list, count and the map as other public lists keep them.
+        Cached per model state and store revision (a confirming source rewrites the paper's row)."""
+        model = model or self.require()
+        rev = self.store.max_rev()
+        got = self._cache.get("hidden")
+        if got is None or got[0] != rev or got[1] is not model:
+            ids = model.ids.tolist()
+            got = (rev, model, self.store.uploads_only(ids) if ids else set())
+            self._cache["hidden"] = got
+        return got[2]
+
+    def _visible(self, model: TopicModel) -> np.ndarray:
+        """A mask over the model's rows: True where the paper is public (not ``hidden``)."""
+        hidden = self.hidden(model)
+        if not hidden:
+            return np.ones(len(model.ids), bool)
+        return ~np.isin(model.ids, np.fromiter(hidden, np.int64, len(hidden)))
+
     # -- answers --------------------------------------------------------------------------------
 
     def topic(self, name: str, tfidf: Any = None) -> int:
@@ -162,24 +215,26 @@ class Topics:
     def infos(self, tfidf: Any = None) -> list[TopicInfo]:
         """Every topic with its size and rise figures, in topic order (cached until papers change)."""
         model = self.require(tfidf)
-        if (hit := self._cache.get("infos")) is not None:
-            return hit
-        k, sizes = model.k, model.sizes()
-        newest = int(model.day.max()) if len(model.day) else 0
+        return self._cached("infos", lambda: self._infos(model))
+
+    def _infos(self, model: TopicModel) -> list[TopicInfo]:
+        vis = self._visible(model)
+        k, topic, day = model.k, model.topic[vis], model.day[vis]
+        sizes = np.bincount(topic, minlength=k)
+        newest = int(day.max()) if len(day) else 0
         recent = np.zeros(k)
         before = np.zeros(k)
         if newest:
             end = _date(newest)
             r0 = day_number((end - timedelta(days=RECENT_DAYS)).isoformat())
             b0 = day_number((end - timedelta(days=RECENT_DAYS + BASELINE_DAYS)).isoformat())
-            recent = np.bincount(model.topic[model.day > r0], minlength=k).astype(float)
-            before = np.bincount(model.topic[(model.day > b0) & (model.day <= r0)], minlength=k).astype(float)
+            recent = np.bincount(topic[day > r0], minlength=k).astype(float)
+            before = np.bincount(topic[(day > b0) & (day <= r0)], minlength=k).astype(float)
         sr = (recent + 1) / (recent.sum() + k)
         sb = (before + 1) / (before.sum() + k)
         out = [TopicInfo(t, model.slugs[t], model.labels[t], model.terms[t][:8], int(sizes[t]), int(recent[t]),
                          float(recent[t] / max(recent.sum(), 1)), float(before[t] / max(before.sum(), 1)),
                          float(sr[t] / sb[t])) for t in range(k)]
-        self._cache["infos"] = out
         return out
 
     def rising(self, n: int = 5, tfidf: Any = None) -> list[TopicInfo]:
@@ -190,29 +245,42 @@ class Topics:
     def newest(self, t: int, limit: int = 20) -> list[int]:
         """The topic's papers, newest first (undated last)."""
         model = self.require()
-        members = model.members(t)
+        members = self._public_members(model, t)
         rows = model._rows()
         days = model.day[[rows[int(i)] for i in members]] if len(members) else np.zeros(0)
         order = np.lexsort((-members, -days))[:limit]
         return [int(members[j]) for j in order]
 
     def search_members(self, name: str, tfidf: Any = None) -> set[int]:
-        """``topic:NAME``'s papers; QueryError (a 400 with the fix) without a model or for an unknown name."""
+        """``topic:NAME``'s papers; QueryError (a 400 with the fix) without a model or for an unknown
+        name. All members: the searcher drops upload-only papers itself (no store lookup here, on
+        the request's thread)."""
         try:
-            return self.members_set(self.topic(name, tfidf))
+            t = self.topic(name, tfidf)
+            model = self.require()
+            return self._cached(f"all{t}", lambda: set(model.members(t).tolist()))
         except (TopicsMissing, NotFound) as e:
             raise QueryError(f"topic:{name[:80]}: {e}") from e
 
+    def _public_members(self, model: TopicModel, t: int) -> np.ndarray:
+        """Topic ``t``'s paper ids without the ``hidden`` ones."""
+        members, hidden = model.members(t), self.hidden(model)
+        return np.array([i for i in members.tolist() if i not in hidden], np.int64) if hidden else members
+
     def members_set(self, t: int) -> set[int]:
-        key = f"set{t}"
-        if (hit := self._cache.get(key)) is None:
-            hit = self._cache[key] = set(self.require().members(t).tolist())
-        return hit
+        """Topic ``t``'s public papers (cached until papers change)."""
+        model = self.require()
+        return self._cached(f"set{t}", lambda: set(self._public_members(model, t).tolist()))
+
+    def public_count(self) -> int:
+        """Papers on the map (the public ones)."""
+        return int(self._visible(self.require()).sum())
 
     def paper_topic(self, paper_id: int) -> dict[str, Any] | None:
-        """{"slug", "label", "weight"} of a paper, None without a model or a topic."""
+        """{"slug", "label", "weight"} of a paper, None without a model or a topic (or for a paper
+        known only from uploads: it is on no topic list)."""
         model = self.current()
-        got = model.topic_of(paper_id) if model is not None else None
+        got = model.topic_of(paper_id) if model is not None and paper_id not in self.hidden(model) else None
         if got is None:
             return None
         return {"slug": model.slugs[got[0]], "label": model.labels[got[0]], "weight": round(got[1], 3)}
@@ -229,8 +297,8 @@ class Topics:
         key = "today:" + ",".join(map(str, today[:TODAY_POINTS]))
         if (marked := self._cache.get(key)) is None:
             self._cache.pop(self._cache.get("today_key"), None)  # one latest day at a time
-            rows = model._rows()
-            at = [rows[i] for i in today[:TODAY_POINTS] if i in rows]
+            rows, hidden = model._rows(), self.hidden(model)
+            at = [rows[i] for i in today[:TODAY_POINTS] if i in rows and i not in hidden]
             marked = self._cache[key] = ('<path class="today" stroke="#111" stroke-width="7" stroke-linecap="round" '
                                          'fill="none" d="' + "".join(f"M{x} {y}h0" for x, y in _pxs(model.xy[at]))
                                          + '"><title>the latest day\'s papers</title></path>') if at else ""
@@ -242,9 +310,9 @@ class Topics:
                           .replace('class="region"', 'class="region hl"') if bold else ellipse)
             labels.append(label)
         marks = []
-        rows = model._rows()
-        for name, ids in interests[:12]:
-            at = [rows[i] for i in ids if i in rows]
+        rows, hidden = model._rows(), self.hidden(model)
+        for name, ids in interests[:MAP_INTERESTS]:
+            at = [rows[i] for i in ids if i in rows and i not in hidden]
             if not at:
                 continue
             x, y = _px(model.xy[at].mean(0))
@@ -255,11 +323,13 @@ class Topics:
 
     def _layers(self, model: TopicModel) -> tuple[str, dict[int, tuple[str, str]]]:
         """(the SVG's opening and its dots, topic -> (region, label)), cached until papers change."""
-        if (hit := self._cache.get("layers")) is not None:
-            return hit
-        n = len(model.ids)
-        rows = np.arange(n) if n <= MAP_POINTS else np.sort(np.random.default_rng(0).choice(n, MAP_POINTS,
-                                                                                             replace=False))
+        return self._cached("layers", lambda: self._draw_layers(model))
+
+    def _draw_layers(self, model: TopicModel) -> tuple[str, dict[int, tuple[str, str]]]:
+        public = np.flatnonzero(self._visible(model))
+        n = len(public)
+        rows = public if n <= MAP_POINTS else np.sort(np.random.default_rng(0).choice(public, MAP_POINTS,
+                                                                                      replace=False))
         px = _pxs(model.xy[rows])
         parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" class="topicmap" '
                  f'role="img" aria-labelledby="maptitle"><title id="maptitle">Map of {n} papers in '
@@ -272,7 +342,7 @@ class Topics:
         regions = {}
         all_rows = model._rows()
         for t in range(model.k):  # regions, then (in map_svg) every label above every region; both links
-            members = model.members(t)
+            members = self._public_members(model, t)
             if not len(members):
                 continue
             xy = model.xy[[all_rows[int(i)] for i in members[:2000]]]
@@ -285,8 +355,7 @@ class Topics:
                           f'stroke-width="1.5" stroke-dasharray="4 3"/></a>',
                           f'<a href="/topics/{model.slugs[t]}" class="label">{title}<text x="{cx}" y="{cy + 4}" '
                           f'text-anchor="middle" fill="#222" {LABEL}>{escape(_short(short, 30))}</text></a>')
-        hit = self._cache["layers"] = ("".join(parts), regions)
-        return hit
+        return "".join(parts), regions
 
     def trending_scores(self, listings: Any, ttl: float = 60.0) -> dict[int, float]:
         """``listings.scores()`` kept for ``ttl`` seconds: every topic page filters the same ranking."""
@@ -325,21 +394,97 @@ def _date(n: int) -> date:
 
 
 def interest_points(engine: Any, user_id: int, per: int = 10) -> list[tuple[str, list[int]]]:
-    """The signed-in reader's interests, each as (name, its ``per`` nearest papers), for the map."""
+    """The signed-in reader's interests, each as (name, its ``per`` nearest papers), for the map:
+    only the ``MAP_INTERESTS`` the map marks are searched. Kept per reader until their library or
+    interest settings, the topic model or the store's papers change (the reader's clustering and
+    the vector searches are the cost; reading the reader from the store is cheap)."""
     from .library import reader_for
 
     rec = engine.recommender()
     vectors = engine.vectors()
     if rec is None or vectors is None:
         return []
-    reader, _ = reader_for(engine, user_id)
+    topics = engine.topics()
+    reader, profile = reader_for(engine, user_id)
+    key = (topics._version, engine.store.max_rev(), id(vectors), tuple(reader.positives), profile["statement"],
+           tuple(sorted(reader.muted)), tuple(sorted(reader.deleted)), tuple(sorted(reader.names.items())))
+    with topics._lock:
+        got = topics.interest_cache.get(user_id)
+    if got is not None and got[0] == key:
+        return got[1]
     out = []
-    for it in rec.interests(reader):
-        if it.muted:
-            continue
+    for it in [i for i in rec.interests(reader) if not i.muted][:MAP_INTERESTS]:
         ids, _ = vectors.search(np.asarray(it.centroid, np.float32), per)
         out.append((it.name, [int(i) for i in ids]))
+    with topics._lock:
+        cache = topics.interest_cache
+        cache.pop(user_id, None)
+        cache[user_id] = (key, out)
+        while len(cache) > INTEREST_READERS:  # the least recently computed readers go first
+            cache.pop(next(iter(cache)))
     return out
+
+
+def latest_day_ids(engine: Any) -> tuple[str | None, list[int]]:
+    """(label, paper ids) of the latest listed day; (None, []) before any."""
+    period = engine.listings.period(None)
+    return (period.label, engine.store.day_ids(period.first, period.last)) if period else (None, [])
+
+
+def topic_by_slug(engine: Any, slug: str) -> int:
+    """A topic by its slug; NotFound for anything else (hostile input included) and without a model."""
+    if len(slug) > 80 or not SLUG.fullmatch(slug):
+        raise NotFound("no such topic")
+    model = engine.topics().current()
+    if model is None:
+        raise NotFound(str(TopicsMissing()))
+    if slug not in model.slugs:
+        raise NotFound(f"no topic {slug!r}: see /topics for the list")
+    return model.slugs.index(slug)
+
+
+def topic_lists(engine: Any, t: int, user_id: int | None) -> dict[str, Any]:
+    """One topic's latest-day list, trending and newest papers, as list entries (public papers only)."""
+    topics = engine.topics()
+    members = topics.members_set(t)
+    lst = engine.listings
+    day, today = latest_day_ids(engine)
+    today = [i for i in today if i in members]
+    votes = engine.store.votes(today)
+    today.sort(key=lambda i: (-votes.get(i, 0), -i))
+    scores = topics.trending_scores(lst)
+    hot = sorted((i for i in scores if i in members), key=lambda i: -scores[i])[:10]
+    trending = lst.entries(hot, user_id)
+    for e in trending:
+        e.score = round(scores[e.paper.id], 4)
+    return {"day": day, "today": lst.entries(today[:LIST_LIMIT], user_id), "trending": trending,
+            "newest": lst.entries(topics.newest(t, 20), user_id), "today_total": len(today)}
+
+
+def topic_feed(engine: Any, slug: str, limit: int = 50) -> tuple[str, list[tuple[Any, str | None]]]:
+    """(title, [(paper, note)]) of /feeds/topics/{slug}.atom: the topic's newest public papers."""
+    t = topic_by_slug(engine, slug)
+    topics = engine.topics()
+    ids = topics.newest(t, limit)
+    papers = engine.store.get_papers(ids)
+    label = topics.require().labels[t]
+    return label, [(papers[i], f"Topic: {label}") for i in ids if i in papers]
+
+
+def follow_topics(engine: Any) -> int:
+    """The web follower thread's step: the TF-IDF rows (when loaded) and a fitted topic model caught
+    up with the store beside the requests, which never assign papers themselves. Without a model no
+    TF-IDF index is built for it."""
+    topics = engine.topics()
+    try:
+        tfidf = engine.follow_tfidf(need=topics.current() is not None)
+    except ConfigError:  # no scikit-learn: no TF-IDF rows, no topic model to follow
+        return 0
+    if tfidf is None or topics.current() is None:
+        return 0
+    n = topics.follow(tfidf)
+    topics.hidden()  # and the upload-only set, so the next topic request finds it made
+    return n
 
 
 def fit_topics(engine: Any, k: int | None = None) -> TopicModel:

@@ -37,16 +37,23 @@ async def digest_loop(settings: dict[str, Any]) -> None:
 
 
 async def follow_loop(engine: Engine) -> None:
-    """Keep the lexical and author indexes following the store from a worker thread: papers another
-    process ingested become searchable within ``index_sync_seconds`` and no request waits while they
-    are indexed (the other indexes' deltas are small and follow on the request path)."""
+    """Keep the lexical and author indexes, the TF-IDF rows and the topic model following the store
+    from a worker thread: papers another process ingested become searchable within
+    ``index_sync_seconds`` and no request waits while they are indexed or assigned their topics
+    (the vectors' deltas are small and follow on the request path). Each step has its own try: one
+    failing does not hold the others back."""
+    from ..services.topics import follow_topics
+
+    steps = (("the lexical index", engine.follow_lexical),
+             # The author index is built here too (6 s at 38,858 papers), not by the first author page.
+             ("the author index", engine.authors),
+             ("the TF-IDF rows and topics", partial(follow_topics, engine)))
     while True:
-        try:
-            await asyncio.to_thread(engine.follow_lexical)
-            # The author index is built here too (6 s at 38,858 papers), not by the first author page.
-            await asyncio.to_thread(engine.authors)
-        except Exception:  # noqa: BLE001 - the follower must outlive one bad pass
-            log.exception("following the lexical and author indexes failed")
+        for name, step in steps:
+            try:
+                await asyncio.to_thread(step)
+            except Exception:  # noqa: BLE001 - the follower must outlive one bad pass
+                log.exception("following %s failed", name)
         await asyncio.sleep(float(engine.settings["index_sync_seconds"]))
 
 

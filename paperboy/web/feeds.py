@@ -118,9 +118,9 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
 
 @router.get("/topics/{slug}.atom", summary="A topic's newest papers (topic map, issue 13)")
 async def topic(request: Request, slug: str) -> Response:
-    from .topics_pages import topic_feed
+    from ..services.topics import topic_feed
 
-    title, items = topic_feed(request.app.state.engine, slug)
+    title, items = await off_loop(request, topic_feed, request.app.state.engine, slug)
     return atom(request, f"/feeds/topics/{slug}.atom", f"paperboy topic: {title}", items)
 
 
