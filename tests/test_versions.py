@@ -313,8 +313,9 @@ def test_readers_who_saved_it_are_told_once(mail_engine, smtp, tmp_path):
     assert all("Updated in your library" not in plain(m) for m in inbox.messages)
 
 
-def test_an_update_in_a_digest_that_failed_for_good_is_told_later(mail_engine, smtp, tmp_path):
-    e, inbox = mail_engine, smtp[1]
+def _v2_digest_refused(e: Engine, inbox, tmp_path: Path, attempts: int):  # noqa: ANN202 - the run's summary
+    """A saver of 0704.0179 at v1; v2 lands; the next digest (recorded with v2) is refused by the mail
+    server, with ``attempts`` allowed; the server works again afterwards."""
     e.ingest(write(tmp_path, "v1.jsonl", kaggle(1)))
     pid = e.store.get_paper("0704.0179").id
     uid = digest_reader(e, "saver")
@@ -322,14 +323,39 @@ def test_an_update_in_a_digest_that_failed_for_good_is_told_later(mail_engine, s
     e.digests().run(now=NOW)
     e.ingest(write(tmp_path, "v2.jsonl", kaggle(2, abstract=ADDED + KAGGLE_V1)))
     inbox.messages.clear()
-    e.settings["digest_max_attempts"] = 1
-    port, e.settings["smtp_port"] = e.settings["smtp_port"], 1  # refused: given up at once
+    e.settings["digest_max_attempts"] = attempts
+    port, e.settings["smtp_port"] = e.settings["smtp_port"], 1  # refused
     run = e.digests().run(now=NOW + timedelta(days=1))
-    assert run.given_up and not inbox.messages
     e.settings["smtp_port"] = port
+    assert not inbox.messages
+    return run
+
+
+def test_an_update_in_a_digest_that_failed_for_good_is_told_later(mail_engine, smtp, tmp_path):
+    e, inbox = mail_engine, smtp[1]
+    assert _v2_digest_refused(e, inbox, tmp_path, attempts=1).given_up  # given up at once
     inbox.messages.clear()
     e.digests().run(now=NOW + timedelta(days=2))
     assert "now v2 (2024-05-02)" in section(plain(inbox.messages[0]), "Updated in your library:")
+
+
+def test_a_version_landing_before_a_retried_digest_is_sent_is_told_once(mail_engine, smtp, tmp_path):
+    """v2 is recorded in a digest whose sending fails; v3 lands before the retry. The retried mail names
+    v2 (what it was recorded with, and what counts as told), the next digest v3: each version once."""
+    e, inbox = mail_engine, smtp[1]
+    run = _v2_digest_refused(e, inbox, tmp_path, attempts=5)
+    assert run.failed and not run.given_up  # retried later
+    e.ingest(write(tmp_path, "v3.jsonl", kaggle(3, abstract=ADDED + KAGGLE_V1)))  # between recording and sending
+    e.digests().run(now=NOW + timedelta(days=1, hours=1))  # the retry
+    told = [section(plain(m), "Updated in your library:") for m in inbox.messages]
+    assert len(told) == 1 and "now v2 (2024-05-02)" in told[0] and "v3" not in told[0], told
+    inbox.messages.clear()
+    e.digests().run(now=NOW + timedelta(days=2))
+    told = [section(plain(m), "Updated in your library:") for m in inbox.messages]
+    assert len(told) == 1 and "now v3 (2024-05-03)" in told[0] and "v2" not in told[0], told
+    inbox.messages.clear()
+    e.digests().run(now=NOW + timedelta(days=3))
+    assert all("Updated in your library" not in plain(m) for m in inbox.messages)
 
 
 # -- 4. withdrawn: flagged everywhere, out of recommendations and digests ------------------------

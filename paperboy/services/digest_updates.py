@@ -77,13 +77,25 @@ def record(store: Store, user_id: int, digest: dict[str, Any], updates: dict[int
 
 def notices(store: Store, user_id: int, digest_id: int, papers: dict[int, Paper] | None = None
             ) -> list[tuple[Paper, str]]:
-    """(paper, ``now v3 (2024-05-02)``) for each update the digest was recorded with."""
+    """(paper, ``now v3 (2024-05-02)``) for each update the digest was recorded with, naming the
+    version recorded (the one counted as told once it is sent), even if a newer one has landed since."""
     pending = (store.get_cursor(_name(user_id)) or {}).get("pending") or {}
     if pending.get("id") != digest_id:
         return []
-    ids = [int(k) for k in pending.get("updates") or {}]
-    papers = store.get_papers(ids) if papers is None else papers
-    return [(papers[i], notice(papers[i])) for i in ids if i in papers]
+    updates = {int(k): v for k, v in (pending.get("updates") or {}).items()}
+    papers = store.get_papers(list(updates)) if papers is None else papers
+    return [(papers[i], _recorded_notice(papers[i], key)) for i, key in updates.items() if i in papers]
+
+
+def _recorded_notice(p: Paper, key: str) -> str:
+    """The notice of the version ``key`` (``version_key``): the paper's own when it is still at that
+    version; else built from the key, and a newer version (withdrawn or not) is told next time."""
+    if version_key(p) == key:
+        return notice(p)
+    number, _, day = key.partition(":")
+    if number.isdigit() and int(number) > 1:
+        return f"now v{number}" + (f" ({day})" if day else "")
+    return f"updated {day}" if day else notice(p)
 
 
 def notice(p: Paper) -> str:
