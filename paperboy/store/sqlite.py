@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ class SQLiteStore(SQLStore):
     """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
-        self.path = Path(path)
+        self.path, self.busy_timeout = Path(path), busy_timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
@@ -43,13 +44,28 @@ class SQLiteStore(SQLStore):
         """One write transaction; ``BEGIN IMMEDIATE`` takes SQLite's one write lock up front, which
         implies whichever finer ``lock`` a PostgreSQL transaction names."""
         with self._tx_lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self.conn
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, retried while SQLite answers busy at once: when another thread has a
+        read open on this shared connection and another process wrote meanwhile, SQLite returns
+        SQLITE_BUSY without waiting (the busy timeout only covers waiting for another writer); the
+        read ends within milliseconds, so a short retry gets the lock."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def migrate(self) -> list[int]:
         try:
