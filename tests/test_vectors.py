@@ -168,7 +168,9 @@ def test_damaged_graph_is_rebuilt_and_damaged_arrays_refused(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         back = VectorIndex.load(tmp_path, "m")
     assert "rebuilding" in caplog.text and back._hnsw is not None
-    assert (back.search_many(x[:20], 5, exact=False)[0][:, 0] == np.arange(20)).all()
+    # The rebuilt graph answers like a graph: approximate, so one self-query in 20 may miss its
+    # point (about one run in ten here; the build is multithreaded), while a broken one finds none.
+    assert (back.search_many(x[:20], 5, exact=False)[0][:, 0] == np.arange(20)).mean() >= 0.85
     (arr,) = tmp_path.glob("vectors-*.npy")
     np.save(arr, x[:10])  # the wrong shape
     with pytest.raises(VectorIndexError, match="damaged"):
