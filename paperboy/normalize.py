@@ -534,6 +534,12 @@ def parse_date(text: str | None) -> str | None:
     return None
 
 
+def day_number(iso: str | None) -> int:
+    """A date (YYYY, YYYY-MM or YYYY-MM-DD) as YYYYMMDD, a partial one as its period's first day
+    (for date filters and sorting); 0 when undated."""
+    return int((iso[:10].replace("-", "") + "0101")[:8]) if iso and iso[:4].isdigit() else 0
+
+
 def date_start(iso: str | None) -> str | None:
     """The first day of a date's period: "2024" -> "2024-01-01", "2024-08" -> "2024-08-01"; a full
     date as is; None for None or anything else. For what needs a day (sorting, feeds, APIs)."""

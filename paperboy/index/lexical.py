@@ -39,7 +39,7 @@ from typing import Any
 import tantivy
 
 from ..errors import PaperboyError
-from ..normalize import title_key
+from ..normalize import day_number, title_key
 from ..query import Clause, Query
 from ..store import Store
 
@@ -114,11 +114,6 @@ def _schema() -> tantivy.Schema:
 def words(text: str) -> str:
     """Lower-cased words only: no operator of the query syntax survives (AND/OR are lower-cased)."""
     return _NOT_WORD.sub(" ", text).lower().strip()
-
-
-def day_number(iso: str | None) -> int:
-    # A year or month alone ("2024", "2024-08") counts as its first day, for date filters and sorting.
-    return int((iso.replace("-", "") + "0101")[:8]) if iso and iso[:4].isdigit() else 0
 
 
 class LexicalIndex:

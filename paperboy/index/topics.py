@@ -438,6 +438,3 @@ class TopicModel:
         return m
 
 
-def day_number(iso: str | None) -> int:
-    """A date (YYYY, YYYY-MM or YYYY-MM-DD) as YYYYMMDD, its period's first day; 0 when undated."""
-    return int((iso[:10].replace("-", "") + "0101")[:8]) if iso and iso[:4].isdigit() else 0

@@ -33,7 +33,8 @@ import numpy as np
 from ..errors import ConfigError, NotFound
 from ..index.generations import GenerationError
 from ..query import QueryError
-from ..index.topics import SIDE, TopicModel, TopicsMissing, day_number
+from ..index.topics import SIDE, TopicModel, TopicsMissing
+from ..normalize import day_number
 
 log = logging.getLogger(__name__)
 RECENT_DAYS, BASELINE_DAYS = 30, 365
