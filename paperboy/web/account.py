@@ -32,7 +32,11 @@ def site_url(request: Request) -> str:
 
 
 def send_later(request: Request, msg: EmailMessage) -> None:
-    """Send in a worker thread, after this answer; a failure is logged (the person can ask again)."""
+    """Send in the app's mail thread, after this answer; a failure is logged (the person can ask again).
+
+    Submitted to a plain executor rather than as a task on the event loop: a task that has not
+    started yet when its loop ends (a test client's per-request loop, a server shutting down) never
+    runs, and the mail was lost. The executor starts it at once and the app's shutdown waits for it."""
     settings = request.app.state.engine.settings
 
     def send() -> None:
@@ -41,10 +45,7 @@ def send_later(request: Request, msg: EmailMessage) -> None:
         except PaperboyError as e:
             log.warning("account mail to %s failed: %s", msg["To"], e)
 
-    tasks: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault("_mail_tasks", set())
-    task = asyncio.get_running_loop().create_task(asyncio.to_thread(send))
-    tasks.add(task)  # keep a reference until done (the loop holds tasks only weakly)
-    task.add_done_callback(tasks.discard)
+    request.app.state.mailer.submit(send)
 
 
 def send_verification(request: Request, user_id: int) -> None:

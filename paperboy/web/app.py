@@ -87,6 +87,10 @@ def status_of(e: Exception) -> int:
 log = logging.getLogger("paperboy.web")
 
 
+def mail_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperboy-mail")
+
+
 def create_app(engine: Engine) -> FastAPI:
     """The web app over one engine (tests build it over a temporary home)."""
     from ..threads import limit_numeric_threads
@@ -108,6 +112,8 @@ def create_app(engine: Engine) -> FastAPI:
             task.cancel()
         if runner:
             await asyncio.to_thread(runner.close)
+        mailer, app.state.mailer = app.state.mailer, mail_executor()  # an app may be started again
+        await asyncio.to_thread(mailer.shutdown)  # account mail already accepted goes out first
 
     app = FastAPI(lifespan=lifespan, title="paperboy", version="0.1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json",
@@ -118,6 +124,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.jobs = None
     app.state.heavy = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperboy-heavy")
+    app.state.mailer = mail_executor()
     app.state.auth = Auth(engine.store, engine.settings)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["linkify"] = linkify
