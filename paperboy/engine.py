@@ -429,8 +429,10 @@ class Engine:
         if (self._recommender is None or self._recommender.vectors is not vectors
                 or self._recommender_version != self._vectors_version):
             version = self._vectors_version
-            self._recommender = build_recommender(vectors, self.store, keyword_hits=self.keyword_hits,
-                                                  tfidf_scores=self.tfidf_scores)
+            self._recommender = build_recommender(
+                vectors, self.store, keyword_hits=self.keyword_hits, tfidf=self.tfidf,
+                recent_window=self.settings["recs_recent_window"], model_cache=self.settings["recs_model_cache"],
+                previous=self._recommender)
             self._recommender_version = version
         return self._recommender
 

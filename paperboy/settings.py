@@ -69,6 +69,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("similar_hub_weight", 0.5, "Hubness reduction: share of a paper's hub score taken off its similarities."),
     Setting("similar_lexical_weight", 0.5, "Similar papers: weight of the TF-IDF cosine added to the embedding cosine."),
     Setting("similar_candidates", 100, "Similar papers: cosine neighbours re-ranked per paper."),
+    Setting("recs_recent_window", 20000, "Recommendations: the newest papers by date the reader's SVM scores "
+            "besides the retrieved candidates (a request scores these, never the whole corpus)."),
+    Setting("recs_model_cache", 256, "Recommendations: readers' trained models kept in memory (about 0.2 MB each); "
+            "a reader's vote or save retrains only theirs."),
     Setting("web_host", "127.0.0.1", "Address `paperboy serve` listens on."),
     Setting("web_port", 8000, "Port `paperboy serve` listens on."),
     Setting("web_numeric_threads", 1, "BLAS and torch threads in each web process (0: the libraries' default)."),

@@ -7,7 +7,10 @@ what a paper is about, an abstract also says how, so the title's words count aga
 caller passes the vector index's matrix, the paper's embedding (the semantic side that TF-IDF lacks;
 issue 11). It is trained on the reader's positives against their negatives and a fixed random sample
 of the corpus (not every paper, as arxiv-sanity-lite does): the training cost stays flat as the
-corpus grows, and scoring every paper is one sparse product per block.
+corpus grows. ``train_svm`` gives the model (``SvmModel``, tagged with the index ``version`` it was
+trained on, so a cache never serves a model of other rows) and ``decision`` scores a given set of
+papers (``RowBlock``), so a request scores its candidates and not the corpus; ``svm_scores`` scores
+every paper, one sparse product per block (the reference, and the tests').
 
 Derived data beside the store: the fitted vocabulary (JSON), idf (.npy), the paper ids (.npy) and the
 sparse matrices of texts and of titles (.npz, no pickle): one generation, the sidecar written last (``generations.py``). New or
@@ -18,10 +21,13 @@ do not fit together (vocabulary, idf, ids and matrix shapes) are logged once and
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import zipfile
 import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,30 @@ NEGATIVE_SAMPLE = 5000  # corpus papers the reader's SVM is trained against (fix
 SVM_C = 0.01  # arxiv-sanity-lite's
 MIN_PAPERS = 50
 _SPEC = {"idf": (np.float64, ("terms",)), "ids": (np.int64, ("rows",))}  # "terms", "rows": the sidecar's
+_VERSIONS = itertools.count(1)  # process-wide: two indexes (a reload, a repair) never share a version
+Dense = Callable[[np.ndarray], np.ndarray]  # paper ids -> their unit vectors (zeros for a paper without one)
+
+
+@dataclass(frozen=True)
+class SvmModel:
+    """A reader's trained SVM, weights per block with the block weights folded in (float32: a cached
+    model is ~160 KB at 20k terms)."""
+
+    version: int  # the ``TfidfIndex.version`` it was trained on
+    text: np.ndarray
+    title: np.ndarray | None
+    dense: np.ndarray | None
+    intercept: float
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Some papers' TF-IDF rows, cut out once to be scored by many readers' models."""
+
+    version: int
+    ids: np.ndarray  # the papers with a live row, in the order given
+    text: Any
+    titles: Any
 
 
 def _sklearn() -> Any:
@@ -99,6 +129,8 @@ class TfidfIndex:
         self._row: dict[int, int] | None = None
         self._row_of: np.ndarray | None = None
         self._unsaved = False  # rows updated in memory only (sync with save=False)
+        self.version = next(_VERSIONS)  # a new one whenever the rows or the vocabulary change
+        self._sample: tuple[int, int, np.ndarray] | None = None  # (version, size, rows) of the negative sample
         if directory is not None and (directory / SIDE).exists():
             try:
                 self._load()
@@ -126,6 +158,7 @@ class TfidfIndex:
         vectorizer.idf_ = idf
         self.vectorizer, self.ids, self.matrix, self.titles = vectorizer, ids, matrix, titles
         self.synced, self.fitted_on = int(meta["synced"]), int(meta["fitted_on"])
+        self.version = next(_VERSIONS)
 
     def _save(self) -> None:
         if self.directory is None:
@@ -177,6 +210,8 @@ class TfidfIndex:
             self.titles = new_titles if self.titles is None else sp.vstack([self.titles, new_titles]).tocsr()
             self.synced = papers[-1]["rev"]
             done += len(papers)
+        if done or refit:
+            self.version = next(_VERSIONS)
         if save or refit:
             self._save()
         else:
@@ -202,61 +237,113 @@ class TfidfIndex:
             out[list(at)] = (self.matrix[list(rows)] @ self.matrix[row[paper_id]].T).toarray().ravel()
         return out
 
+    def _negative_sample(self, sample: int) -> np.ndarray:
+        """``sample`` random live rows (all of them when fewer), fixed per version: deterministic."""
+        if self._sample is not None and self._sample[:2] == (self.version, sample):
+            return self._sample[2]
+        live = np.flatnonzero(self.ids >= 0)
+        if sample and len(live) > sample:
+            live = np.sort(np.random.default_rng(0).choice(live, sample, replace=False))
+        self._sample = (self.version, sample, live)
+        return live
+
+    def train_svm(self, positives: Sequence[int], negatives: Sequence[int], dense: Dense | None = None, *,
+                  title_weight: float = TITLE_WEIGHT, dense_weight: float = DENSE_WEIGHT,
+                  sample: int = NEGATIVE_SAMPLE, c: float = SVM_C) -> SvmModel | None:
+        """The reader's linear SVM (module docstring): positives against their negatives (3x) and
+        ``sample`` random corpus papers, classes balanced, on the TF-IDF of title + abstract,
+        ``title_weight`` x the title's and, with ``dense`` (ids -> unit vectors), ``dense_weight`` x
+        the embedding. None when there is nothing to train on. Its cost does not depend on the corpus."""
+        sp, svm, _ = _sklearn()
+        if self.matrix is None or not positives:
+            return None
+        row = self._rows()
+        pos = np.array(sorted({row[i] for i in positives if i in row}), np.int64)
+        if not len(pos):
+            return None
+        neg = np.array(sorted({row[i] for i in negatives if i in row} - set(pos.tolist())), np.int64)
+        bg = np.setdiff1d(self._negative_sample(sample), np.r_[pos, neg])
+        train = np.r_[pos, neg, bg]
+        y = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(bg))]
+        w = np.r_[np.ones(len(pos)), np.full(len(neg), 3.0), np.ones(len(bg))]
+        use_title = bool(title_weight) and self.titles is not None
+        out = [self.matrix[train]] + ([self.titles[train] * title_weight] if use_title else [])
+        if dense is not None and dense_weight:
+            x = np.asarray(dense(self.ids[train]), np.float32) * dense_weight
+            n, dim = x.shape  # a full block: its CSR arrays directly (csr_matrix(x) would scan for zeros)
+            out.append(sp.csr_matrix((x.ravel(), np.tile(np.arange(dim, dtype=np.int32), n),
+                                      np.arange(0, n * dim + 1, dim, dtype=np.int64)), shape=(n, dim)))
+        clf = svm.LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-4, C=c, random_state=0)  # deterministic
+        clf.fit(sp.hstack(out).tocsr() if len(out) > 1 else out[0], y, sample_weight=w)
+        coef, width = clf.coef_.ravel(), self.matrix.shape[1]
+        title = coef[width:2 * width] * title_weight if use_title else None
+        rest = coef[(2 if use_title else 1) * width:]
+        return SvmModel(self.version, coef[:width].astype(np.float32), None if title is None else title.astype(np.float32),
+                        (rest * dense_weight).astype(np.float32) if len(rest) else None, float(clf.intercept_[0]))
+
+    def block(self, ids: Sequence[int] | np.ndarray) -> RowBlock:
+        """The rows of ``ids`` (those that have one), to score with ``decision``."""
+        row = self._rows()
+        have = [(int(i), row[int(i)]) for i in ids if int(i) in row] if self.matrix is not None else []
+        pids = np.array([i for i, _ in have], np.int64)
+        rows = np.array([r for _, r in have], np.int64)
+        if not len(have):
+            return RowBlock(self.version, pids, None, None)
+        return RowBlock(self.version, pids, self.matrix[rows], None if self.titles is None else self.titles[rows])
+
+    def decision(self, model: SvmModel, block: RowBlock, dense: np.ndarray | None = None) -> np.ndarray:
+        """The model's decision value for each paper of ``block`` (``dense``: their vectors, aligned)."""
+        if model.version != self.version or block.version != self.version:
+            raise ValueError("the SVM model or the row block is of another version of the TF-IDF rows")
+        d = np.full(len(block.ids), model.intercept)
+        if not len(block.ids):
+            return d
+        d += block.text @ model.text
+        if model.title is not None and block.titles is not None:
+            d += block.titles @ model.title
+        if model.dense is not None and dense is not None:
+            d += np.asarray(dense, np.float32) @ model.dense
+        return d
+
     def svm_scores(self, positives: list[int], negatives: list[int], k: int, exclude: set[int],
                    dense: tuple[np.ndarray, np.ndarray] | None = None, *, title_weight: float = TITLE_WEIGHT,
                    dense_weight: float = DENSE_WEIGHT, sample: int = NEGATIVE_SAMPLE,
                    c: float = SVM_C) -> dict[int, float]:
-        """The top ``k`` papers by the reader's linear SVM (module docstring): positives against
-        their negatives (3x) and ``sample`` random corpus papers, classes balanced, on the TF-IDF of
-        title + abstract, ``title_weight`` x the title's and, with ``dense`` ((ids, unit vectors), e.g.
-        ``VectorIndex.matrix()``), ``dense_weight`` x the embedding (zeros for a paper without one).
-        Scores scaled to 0..1; {} when there is nothing to train on."""
-        sp, svm, _ = _sklearn()
-        if self.matrix is None or not positives:
-            return {}
-        row = self._rows()
-        pos = np.array(sorted({row[i] for i in positives if i in row}), np.int64)
-        if not len(pos):
-            return {}
-        neg = np.array(sorted({row[i] for i in negatives if i in row} - set(pos.tolist())), np.int64)
-        live = np.flatnonzero(self.ids >= 0)
-        if sample and len(live) > sample:
-            live = np.sort(np.random.default_rng(0).choice(live, sample, replace=False))
-        bg = np.setdiff1d(live, np.r_[pos, neg])
-        train = np.r_[pos, neg, bg]
-        y = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(bg))]
-        w = np.r_[np.ones(len(pos)), np.full(len(neg), 3.0), np.ones(len(bg))]
-        blocks = [self.matrix]
-        if title_weight and self.titles is not None:
-            blocks.append(self.titles * title_weight)
+        """The top ``k`` papers of the whole corpus by the reader's SVM (``train_svm``; ``dense``:
+        (ids, unit vectors), e.g. ``VectorIndex.matrix()``), scores scaled to 0..1; {} when there is
+        nothing to train on. Scores every row: the request path scores candidates (``decision``)."""
         drows = vecs = None
+        lookup = None
         if dense is not None and dense_weight and len(dense[0]):
             drows, vecs = _dense_rows(self.ids, dense[0]), np.asarray(dense[1], np.float32)
 
-        def features(rows: np.ndarray) -> Any:
-            out = [b[rows] for b in blocks]
-            if vecs is not None:
-                assert drows is not None
-                x = np.where((drows[rows] >= 0)[:, None], vecs[np.maximum(drows[rows], 0)], 0) * dense_weight
-                n, dim = x.shape  # a full block: its CSR arrays directly (csr_matrix(x) would scan for zeros)
-                out.append(sp.csr_matrix((x.ravel(), np.tile(np.arange(dim, dtype=np.int32), n),
-                                          np.arange(0, n * dim + 1, dim, dtype=np.int64)), shape=(n, dim)))
-            return sp.hstack(out).tocsr() if len(out) > 1 else out[0]
-        clf = svm.LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-4, C=c, random_state=0)  # deterministic
-        clf.fit(features(train), y, sample_weight=w)
-        coef, width = clf.coef_.ravel(), self.matrix.shape[1]
-        d = np.full(len(self.ids), float(clf.intercept_[0]))
-        for n, b in enumerate(blocks):  # every paper, block by block (no stacked copy of the corpus)
-            d += b @ coef[n * width:(n + 1) * width]
-        if vecs is not None:
-            assert drows is not None
-            d += np.where(drows >= 0, (vecs @ coef[len(blocks) * width:].astype(np.float32))[np.maximum(drows, 0)],
-                          0) * dense_weight
-        d[self.ids < 0] = -np.inf
-        d[[row[i] for i in exclude if i in row]] = -np.inf
-        top = np.argpartition(-d, min(k, len(d) - 1))[:k]
-        top = top[np.isfinite(d[top])]
-        if not len(top):
+            def lookup(ids: np.ndarray) -> np.ndarray:
+                r = _dense_rows(ids, dense[0])
+                return np.where((r >= 0)[:, None], vecs[np.maximum(r, 0)], 0)
+        model = self.train_svm(positives, negatives, lookup, title_weight=title_weight, dense_weight=dense_weight,
+                               sample=sample, c=c)
+        if model is None:
             return {}
-        hi, lo = d[top].max(), d[top].min()
-        return {int(self.ids[i]): float((d[i] - lo) / (hi - lo)) if hi > lo else 1.0 for i in top}
+        d = np.full(len(self.ids), model.intercept)
+        d += self.matrix @ model.text  # every paper, block by block (no stacked copy of the corpus)
+        if model.title is not None:
+            d += self.titles @ model.title
+        if model.dense is not None and vecs is not None:
+            assert drows is not None
+            d += np.where(drows >= 0, (vecs @ model.dense)[np.maximum(drows, 0)], 0)
+        d[self.ids < 0] = -np.inf
+        row = self._rows()
+        d[[row[i] for i in exclude if i in row]] = -np.inf
+        return top_scaled(self.ids, d, k)
+
+
+def top_scaled(ids: np.ndarray, d: np.ndarray, k: int) -> dict[int, float]:
+    """The ``k`` best finite scores of ``d`` by id, scaled to 0..1 over those ``k``."""
+    if not len(d) or k <= 0:
+        return {}
+    top = np.argpartition(-d, min(k, len(d) - 1))[:k]
+    top = top[np.isfinite(d[top])]
+    if not len(top):
+        return {}
+    hi, lo = d[top].max(), d[top].min()
+    return {int(ids[i]): float((d[i] - lo) / (hi - lo)) if hi > lo else 1.0 for i in top}

@@ -10,17 +10,22 @@ tag) re-scores the candidates, so "not interested" and thumbs-down steer what co
 list keeps each interest's proportional quota (diversity, measured with the Vendi score), and each
 recommendation names the interest and the library papers it is closest to.
 
-The strongest single signal is the reader's SVM (``index/tfidf.py`` ``svm_scores``, after
-arxiv-sanity-lite): it ranks the whole corpus on TF-IDF of title + abstract, the title's TF-IDF again
-and the embedding, trained against a fixed sample of the corpus; its top papers join the candidates
-and its scaled score is the largest term of the final score (issue 11).
+The strongest single signal is the reader's SVM (``index/tfidf.py`` ``train_svm``, after
+arxiv-sanity-lite) on TF-IDF of title + abstract, the title's TF-IDF again and the embedding,
+trained against a fixed sample of the corpus; its scaled score is the largest term of the final
+score (issue 11). It ranks a bounded set, not the corpus (issue 14): the retrieved candidates plus
+the ``recent`` newest papers by date (``services/recent_window.py``); its top papers there join the
+candidates. With a window as large as the corpus this is the same as ranking the whole corpus.
 
 Exposure: the positives are the reader's own saves and upvotes, and paperboy keeps no log of what
 it showed (impressions), so there is no exposure-biased click signal to correct; inverse-propensity
 weighting ("Unbiased Recommender Learning from Missing-Not-At-Random Implicit Feedback") is not applied.
 
-Everything is computed per request from the reader's current library: a vote, save or dismissal
-changes the next list at once (~0.26 s per request at 38,858 papers, most of it the SVM).
+The reader's models (SVM, logistic regression, interests) are trained from their current library
+and kept in a bounded cache (``services/reader_models.py``) keyed on exactly what they were trained
+from and the index versions: a vote, save or dismissal changes the key, so the next list is
+computed from a freshly trained model for that reader only. A request costs the same at 40k and at
+2.7M papers: retrieval is ANN and BM25 per interest, the SVM scores candidates and the window.
 """
 
 from __future__ import annotations
@@ -29,20 +34,25 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..index.lexical import STOP_WORDS
+from .reader_models import ModelCache, reader_key
+from .recent_window import RecentWindow
 
 if TYPE_CHECKING:
+    from ..index.tfidf import RowBlock, TfidfIndex
     from ..index.vectors import VectorIndex
     from ..store import Store
 
 MAX_INTERESTS = 6
 LEXICAL_TERMS = 8  # distinctive words per interest for its keyword query
 SVM_CANDIDATES = 200  # top papers of the reader's TF-IDF SVM added to the candidates
+DIGEST_REFERENCE = SVM_CANDIDATES * 20  # with given candidates: their SVM score is scaled over this many best
 NEGATIVE_WEIGHT = 3.0  # a dismissal says more than one random paper does
 BACKGROUND = 500  # random corpus papers as weak negatives for the linear model
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
@@ -163,15 +173,20 @@ def describe(titles: Sequence[str], background: Counter[str], n_background: int,
 
 class Recommender:
     """Per-reader recommendations over a vector index (anything with ``vector``, ``search`` and
-    ``matrix``, like ``index.vectors.VectorIndex``)."""
+    ``matrix``, like ``index.vectors.VectorIndex``). ``tfidf`` gives the TF-IDF index of the SVM
+    (None: no SVM), ``recent`` the bounded window of newest papers it also scores (None: the
+    candidates only), ``models`` the cache of reader models (it must not outlive these vectors)."""
 
     def __init__(self, vectors, titles: Callable[[list[int]], dict[int, str]], *, pool: int = 200,
                  model_weight: float = 0.3, lexical: Callable[[list[str], int], list[tuple[int, float]]] | None = None,
-                 lexical_weight: float = 0.5, sparse: Callable[..., dict[int, float]] | None = None,
-                 sparse_weight: float = 3.0, quota_share: float = 0.6, seed: int = 0) -> None:
+                 lexical_weight: float = 0.5, tfidf: Callable[[], TfidfIndex | None] | None = None,
+                 sparse_weight: float = 3.0, quota_share: float = 0.6, seed: int = 0,
+                 recent: RecentWindow | None = None, models: ModelCache | None = None) -> None:
         self.vectors, self.titles, self.pool, self.model_weight = vectors, titles, pool, model_weight
         self.lexical, self.lexical_weight = lexical, lexical_weight
-        self.sparse, self.sparse_weight, self.quota_share = sparse, sparse_weight, quota_share
+        self.tfidf, self.sparse_weight, self.quota_share = tfidf, sparse_weight, quota_share
+        self.recent, self.models = recent, models if models is not None else ModelCache()
+        self._window: tuple[tuple[int, int], RowBlock, np.ndarray, set[int]] | None = None  # keyed (window, TF-IDF)
         ids, mat = vectors.matrix()
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False) if len(ids) else []
@@ -188,19 +203,10 @@ class Recommender:
     def interests(self, reader: Reader) -> list[Interest]:
         """The reader's interests, largest first (muted ones included and marked)."""
         ids, x = self._vecs(reader.positives)
-        out: list[Interest] = []
-        if len(ids):
-            labels = spherical_kmeans(x, n_interests(len(ids)))
-            titles = self.titles(ids)
-            for j in np.unique(labels):
-                m = np.flatnonzero(labels == j)
-                c = x[m].sum(0)
-                c /= np.linalg.norm(c) or 1
-                medoid = ids[m[int(np.argmax(x[m] @ c))]]
-                member_titles = [titles.get(ids[i], "") for i in m]
-                name = describe(member_titles, self._bg_words, self._bg_n)
-                words = terms(member_titles, self._bg_words, self._bg_n, LEXICAL_TERMS, min_count=min(2, len(m)))
-                out.append(Interest(f"p{medoid}", name, [ids[i] for i in m], len(m), c, terms=words))
+        titles = self.titles(ids) if ids else {}
+        key = reader_key("interests", ids, "\n".join(titles.get(i, "") for i in ids))  # names come from titles
+        clusters = self.models.get(key, lambda: self._clusters(ids, x, titles))
+        out = [replace(i, members=list(i.members), terms=list(i.terms)) for i in clusters]  # copies: weights change
         if reader.statement is not None:
             out.append(Interest("statement", "your interest statement", [], 1.0,
                                 reader.statement / (np.linalg.norm(reader.statement) or 1)))
@@ -211,6 +217,23 @@ class Recommender:
             i.name = reader.names.get(i.key, i.name)
             i.muted = i.key in reader.muted
         return sorted(out, key=lambda i: -i.weight)
+
+    def _clusters(self, ids: list[int], x: np.ndarray, titles: dict[int, str]) -> list[Interest]:
+        """The library's clusters (``ids``, their vectors and titles) as interests (unnormalised
+        weights, default names)."""
+        out: list[Interest] = []
+        if len(ids):
+            labels = spherical_kmeans(x, n_interests(len(ids)))
+            for j in np.unique(labels):
+                m = np.flatnonzero(labels == j)
+                c = x[m].sum(0)
+                c /= np.linalg.norm(c) or 1
+                medoid = ids[m[int(np.argmax(x[m] @ c))]]
+                member_titles = [titles.get(ids[i], "") for i in m]
+                name = describe(member_titles, self._bg_words, self._bg_n)
+                words = terms(member_titles, self._bg_words, self._bg_n, LEXICAL_TERMS, min_count=min(2, len(m)))
+                out.append(Interest(f"p{medoid}", name, [ids[i] for i in m], len(m), c, terms=words))
+        return out
 
     def recommend(self, reader: Reader, k: int = 20, keep: Callable[[list[int]], dict[int, list[str]]] | None = None,
                   candidates: Sequence[int] | None = None) -> tuple[list[Recommendation], list[Interest]]:
@@ -237,11 +260,9 @@ class Recommender:
                 cand.update(int(i) for i in ids)
                 if self.lexical:  # and by the interest's words, which embeddings blur
                     cand.update(i for i in self._lexical_scores(it, n + len(blocked), lex) if i not in blocked)
-        svm: dict[int, float] = {}
-        if self.sparse is not None:  # the reader's TF-IDF SVM over the whole corpus (arxiv-sanity-lite)
-            svm = self.sparse(reader.positives, reader.negatives, SVM_CANDIDATES if candidates is None
-                              else SVM_CANDIDATES * 20, blocked, dense=self.vectors.matrix())
-            cand |= set(svm) if candidates is None else set()
+        svm = self._svm(reader, cand, blocked, given=candidates is not None)
+        if candidates is None:
+            cand |= set(svm)
         cids, cx = self._vecs(sorted(cand))
         if not cids:
             return [], interests
@@ -277,8 +298,61 @@ class Recommender:
                 into[i] = max(into.get(i, 0.0), s / top)
         return [i for i, _ in hits]
 
+    def _svm(self, reader: Reader, cand: set[int], blocked: set[int], given: bool) -> dict[int, float]:
+        """The reader's SVM scores (0..1) over the candidates and the recent window: its top
+        SVM_CANDIDATES there, or (``given``: ranking given candidates) the candidates' scores scaled
+        over the DIGEST_REFERENCE best of candidates and window; {} without TF-IDF."""
+        from ..index.tfidf import top_scaled
+
+        tfidf = self._tfidf()
+        if tfidf is None or not reader.positives:
+            return {}
+        model = self.models.get(reader_key("svm", reader.positives, reader.negatives, tfidf.version),
+                                lambda: tfidf.train_svm(reader.positives, reader.negatives, self._dense))
+        if model is None:
+            return {}
+        window, wx, inside = self._window_block(tfidf)
+        extra = tfidf.block(sorted(cand - inside))
+        ids = np.r_[window.ids, extra.ids]
+        d = np.r_[tfidf.decision(model, window, wx), tfidf.decision(model, extra, self._dense(extra.ids))]
+        d[np.isin(ids, np.fromiter(blocked, np.int64, len(blocked)))] = -np.inf
+        if not given:
+            return top_scaled(ids, d, SVM_CANDIDATES)
+        scaled = top_scaled(ids, d, DIGEST_REFERENCE)
+        return {i: s for i, s in scaled.items() if i in cand}
+
+    def _tfidf(self) -> TfidfIndex | None:
+        try:
+            return self.tfidf() if self.tfidf is not None else None
+        except ConfigError:  # no scikit-learn: recommendations go without the TF-IDF model
+            return None
+
+    def _dense(self, ids: np.ndarray) -> np.ndarray:
+        """Unit vectors of ``ids``, zeros for a paper without one (the SVM's embedding block)."""
+        dim = self._background[1].shape[1] if len(self._background[1]) else 0
+        out = np.zeros((len(ids), dim), np.float32)
+        for n, i in enumerate(ids):
+            if (v := self.vectors.vector(int(i))) is not None:
+                out[n] = v
+        return out
+
+    def _window_block(self, tfidf: TfidfIndex) -> tuple[RowBlock, np.ndarray, set[int]]:
+        """The recent window's TF-IDF rows, vectors and ids, cut once per window and TF-IDF version."""
+        version, ids = self.recent.current() if self.recent is not None else (0, np.zeros(0, np.int64))
+        key = (version, tfidf.version)
+        if (w := self._window) is None or w[0] != key:
+            block = tfidf.block(ids)
+            self._window = w = (key, block, self._dense(block.ids), set(block.ids.tolist()))
+        return w[1], w[2], w[3]
+
     def _model(self, reader: Reader, cx: np.ndarray) -> np.ndarray:
         """The reader's linear model: P(positive) for each candidate."""
+        statement = None if reader.statement is None else np.asarray(reader.statement, np.float32)
+        theta = self.models.get(reader_key("logistic", reader.positives, reader.negatives, statement),
+                                lambda: self._train_logistic(reader))
+        return 1 / (1 + np.exp(-(np.hstack([cx, np.ones((len(cx), 1))]) @ theta)))
+
+    def _train_logistic(self, reader: Reader) -> np.ndarray:
         _, pos = self._vecs(reader.positives)
         _, neg = self._vecs(reader.negatives)
         if reader.statement is not None:
@@ -288,8 +362,7 @@ class Recommender:
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(bg))]
         w = np.r_[np.full(len(pos), 1.0 / max(len(pos), 1)), np.full(len(neg), NEGATIVE_WEIGHT / max(len(pos), 1)),
                   np.full(len(bg), 1.0 / len(bg) if len(bg) else 0)]
-        theta = logistic(x, y, w)
-        return 1 / (1 + np.exp(-(np.hstack([cx, np.ones((len(cx), 1))]) @ theta)))
+        return logistic(x, y, w)
 
     @staticmethod
     def _quotas(recs: list[Recommendation], active: list[Interest], k: int, share: float = 1.0) -> list[Recommendation]:
@@ -325,14 +398,21 @@ class Recommender:
 
 def build_recommender(vectors: VectorIndex | None, store: Store, *,
                       keyword_hits: Callable[[list[str], int], list[tuple[int, float]]] | None = None,
-                      tfidf_scores: Callable[..., dict[int, float]] | None = None) -> Recommender | None:
+                      tfidf: Callable[[], Any] | None = None, recent_window: int = 20_000, model_cache: int = 256,
+                      previous: Recommender | None = None) -> Recommender | None:
     """The recommender that pages, API, feeds, digests and ``paperboy eval recs`` all use (the one
     place it is put together; ``Engine.recommender`` keeps it while the vectors stay the same):
-    titles from the store, BM25 hits of an interest's words (``keyword_hits``) and the reader's
-    TF-IDF SVM (``tfidf_scores``). None without vectors."""
+    titles from the store, BM25 hits of an interest's words (``keyword_hits``), the reader's
+    TF-IDF SVM (``tfidf``: the TF-IDF index) over candidates and the ``recent_window`` newest
+    papers, and a cache of ``model_cache`` reader models. ``previous`` (the recommender of the
+    vectors before) hands over its recent window, which follows the store. None without vectors."""
     if vectors is None or len(vectors) == 0:
         return None
 
     def titles(ids: list[int]) -> dict[int, str]:
         return {i: p.title for i, p in store.get_papers(ids).items()}
-    return Recommender(vectors, titles, lexical=keyword_hits, sparse=tfidf_scores)
+    recent = previous.recent if previous is not None and previous.recent is not None else None
+    if recent is None or recent.store is not store or recent.size != recent_window:
+        recent = RecentWindow(store, recent_window)
+    # a new cache: reader models depend on the vectors (the embedding block, the logistic's background)
+    return Recommender(vectors, titles, lexical=keyword_hits, tfidf=tfidf, recent=recent, models=ModelCache(model_cache))
