@@ -57,7 +57,7 @@ def test_eval_recs_topics_matches_direct_computation(tmp_path):
         assert missed == 0
         readers = simulate_folders(folders, n, 5, np.random.default_rng(0))  # evaluate's first draws, seed 0
         ids, mat = engine.vectors().matrix()
-        ids, mat = [int(i) for i in ids], np.asarray(mat)
+        ids, mat = [int(i) for i in ids], np.asarray(mat, np.float32)  # the index keeps f16
         row = {p: j for j, p in enumerate(ids)}
         rec = engine.recommender()
         got: dict[str, list[tuple[float, float, float]]] = {"paperboy": [], "centroid": []}
@@ -96,6 +96,7 @@ def test_reader_svm_equals_a_direct_fit_on_stacked_features(engine):
 
     idx = engine.tfidf()
     dense_ids, vecs = engine.vectors().matrix()
+    vecs = np.asarray(vecs, np.float32)  # the index keeps f16
     pos = {int(i): n for n, i in enumerate(dense_ids)}
     emb = np.array([vecs[pos[int(i)]] if int(i) in pos else np.zeros(vecs.shape[1]) for i in idx.ids])
     library = [int(i) for i in idx.ids[:4]]

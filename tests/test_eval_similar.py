@@ -59,6 +59,7 @@ def test_eval_similar_matches_direct_computation(tmp_path):
 
     with Engine.from_settings(home=home / "eval" / TOPICS.name) as engine:  # the eval's own store
         ids, mat = engine.vectors().matrix()
+        mat = np.asarray(mat, np.float32)  # the index keeps f16
         ids = [int(i) for i in ids]
         folders: dict[str, set[int]] = {}
         for r in rows:

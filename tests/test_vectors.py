@@ -1,4 +1,5 @@
-"""Vector index: exact search is brute force; HNSW recall@10 >= 0.95 against it (oracle test)."""
+"""Vector index: exact search is brute force over the stored (f16) vectors, and finds what exact f32
+search finds; HNSW recall@10 >= 0.95 against it (oracle tests)."""
 
 import logging
 
@@ -20,10 +21,32 @@ def unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def brute(ids, x, q, k):
-    sims = unit(np.atleast_2d(q)) @ unit(x).T
+def stored(x):
+    """The vectors as the index keeps them: normalized, then rounded to f16."""
+    return vmod._normalize(x, x.shape[1]).astype(vmod.DTYPE).astype(np.float32)
+
+
+def brute(ids, x, q, k, compact=True):
+    sims = unit(np.atleast_2d(q)) @ (stored(x) if compact else unit(x)).T
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return ids[order], np.take_along_axis(sims, order, 1)
+
+
+@pytest.mark.parametrize("threshold", [10**9, 1000])  # exact search, HNSW re-scored from f16
+def test_compact_vectors_find_what_exact_f32_search_finds(threshold):
+    x, ids = clustered(6200, dim=128), np.arange(6000)
+    x, q = x[:6000], x[6000:]  # 200 held-out points of the same clusters
+    vi = VectorIndex("m", 128, hnsw_threshold=threshold)
+    vi.upsert(ids, x)
+    assert vi.matrix()[1].dtype == np.float16 and vi.matrix()[1].nbytes == 6000 * 128 * 2
+    want, want_scores = brute(ids, x, q, 10, compact=False)  # exact search over f32
+    got, scores = vi.search_many(q, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want)])
+    print(f"recall@10 against exact f32 = {recall:.4f}")
+    assert recall >= (0.99 if threshold > 6000 else 0.95)
+    assert np.abs(scores[:, 0] - want_scores[:, 0]).max() < 2e-3  # cosines within f16 rounding
+    assert vi.vector(5).dtype == np.float32
+    assert np.allclose(vi.vector(5), unit(x[5]), atol=1e-3)
 
 
 def test_exact_equals_brute_force():
@@ -38,12 +61,16 @@ def test_exact_equals_brute_force():
     assert (one == want[0]).all() and one.dtype == np.int64 and one_scores.dtype == np.float32
 
 
-def test_exact_search_in_blocks(monkeypatch):
+@pytest.mark.parametrize("threshold", [10**9, 100])  # one f32 copy of all rows; f16 rows converted in blocks
+def test_exact_search_in_blocks(monkeypatch, threshold):
     monkeypatch.setattr(vmod, "_SCORE_BLOCK", 3000 * 7)  # 7 queries per score block
+    monkeypatch.setattr(vmod, "_ROW_BLOCK", 256)  # above the threshold: 12 row blocks, merged per query
     x, q = clustered(3000), clustered(50, seed=1)
-    vi = VectorIndex("m", 64)
+    vi = VectorIndex("m", 64, hnsw_threshold=threshold)
     vi.upsert(np.arange(3000), x)
-    assert (vi.search_many(q, 10)[0] == brute(np.arange(3000), x, q, 10)[0]).all()
+    got, scores = vi.search_many(q, 10, exact=True)
+    want, want_scores = brute(np.arange(3000), x, q, 10)
+    assert (got == want).all() and np.allclose(scores, want_scores, atol=1e-6)
 
 
 def test_hnsw_recall_at_10():
@@ -57,7 +84,7 @@ def test_hnsw_recall_at_10():
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
     print(f"HNSW recall@10 = {recall:.3f}")
     assert recall >= 0.95
-    assert np.all(np.diff(scores, axis=1) <= 0)  # re-scored in f32, best first
+    assert np.all(np.diff(scores, axis=1) <= 0)  # re-scored from the f16 rows, best first
 
 
 @pytest.mark.parametrize("threshold", [10**9, 100])  # exact mode, HNSW mode
@@ -68,7 +95,7 @@ def test_incremental_upsert_and_remove(threshold):
     vi.upsert([3], x[10:11])  # 3 now sits where 10 is
     ids, _ = vi.search(x[10], 2)
     assert set(ids) == {3, 10} and len(vi) == 500
-    assert np.allclose(vi.vector(3), unit(x[10]), atol=1e-6)
+    assert np.allclose(vi.vector(3), stored(x[10:11])[0], atol=1e-7)
     vi.remove([10, 3, 10, 12345])  # repeats and unknown ids are ignored
     ids, _ = vi.search(x[10], 20)
     assert 10 not in ids and 3 not in ids and len(vi) == 498 and vi.vector(10) is None
@@ -99,7 +126,7 @@ def test_random_updates_match_a_dict_model(threshold):
     assert len(vi) == len(model) and (vi._hnsw is not None) == (threshold == 300)
     ids, mat = vi.matrix()
     assert sorted(ids.tolist()) == sorted(model) and not mat.flags.writeable
-    assert all(np.allclose(mat[n], unit(model[int(i)]), atol=1e-6) for n, i in enumerate(ids))
+    assert all(np.allclose(mat[n], stored(model[int(i)][None])[0], atol=1e-7) for n, i in enumerate(ids))
     keys = np.array(sorted(model))
     q = rng.normal(size=(20, 16)).astype(np.float32)
     want = brute(keys, np.array([model[i] for i in keys]), q, 5)[0]
@@ -205,3 +232,43 @@ def test_crash_mid_save_keeps_previous_index(tmp_path, monkeypatch, threshold):
     assert len(VectorIndex.load(tmp_path, "m")) == 600
     names = sorted(p.name.split("-")[0] for p in tmp_path.iterdir() if not p.name.endswith(".tmp"))
     assert names == sorted(["ids", "vectors", "index.json"] + (["hnsw"] if threshold == 100 else []))
+
+
+def test_loaded_vectors_are_mapped_and_appends_stay_private(tmp_path):
+    x = clustered(1500)
+    vi = VectorIndex("m", 64, hnsw_threshold=1000)
+    vi.upsert(np.arange(1000), x[:1000])
+    vi.save(tmp_path)
+    (arr,) = tmp_path.glob("vectors-*.npy")
+    on_disk = arr.read_bytes()
+    back = VectorIndex.load(tmp_path, "m")
+    assert isinstance(back._vecs, np.memmap) and len(back._vecs) == 1000 + 1024  # spare rows for appends
+    back.upsert(np.arange(1000, 1500), x[1000:])  # within the spare rows: still the mapping
+    back.upsert([3], x[1200:1201])
+    assert isinstance(back._vecs, np.memmap) and len(back) == 1500
+    assert arr.read_bytes() == on_disk  # copy-on-write: the saved generation is untouched
+    assert set(back.search(x[1200], 2)[0]) == {3, 1200} and back.search(x[1400], 1)[0][0] == 1400
+    back.upsert(np.arange(5000, 6100), clustered(1100, seed=5))  # beyond them: moved into memory
+    assert not isinstance(back._vecs, np.memmap) and len(back) == 2600
+    back.save(tmp_path)
+    again = VectorIndex.load(tmp_path, "m")
+    a, b = again.search_many(x[:30], 10, exact=True), back.search_many(x[:30], 10, exact=True)
+    assert (a[0] == b[0]).all() and np.array_equal(a[1], b[1])
+
+
+def test_an_index_saved_as_f32_still_loads(tmp_path, caplog):
+    """Indexes saved before vectors were f16 (f32 arrays, an f16 graph) load, converted, with a new graph."""
+    from paperboy.index.generations import save_generation
+
+    x = clustered(600)
+    ids, vecs = np.arange(600, dtype=np.int64), vmod._normalize(x, 64)
+    save_generation(tmp_path, vmod.SIDECAR, {"ids": ids, "vectors": vecs},
+                    {"model_id": "m", "dim": 64, "count": 600, "metric": "cos", "hnsw": False, "hnsw_dtype": "f16",
+                     "hnsw_threshold": 100, "connectivity": 16, "expansion_add": 128, "expansion_search": 128,
+                     "synced": 9})
+    with caplog.at_level(logging.WARNING):
+        back = VectorIndex.load(tmp_path, "m")
+    assert not caplog.records and back.synced == 9 and back._hnsw is not None
+    assert back.matrix()[1].dtype == vmod.DTYPE
+    got = back.search_many(x[:20], 10, exact=True)[0]
+    assert (got == brute(ids, x, x[:20], 10)[0]).all()

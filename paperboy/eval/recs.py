@@ -163,7 +163,7 @@ def evaluate(engine: Any, n_readers: int = 200, per_topic: int = 10, k: int = 20
     if vectors is None or len(vectors) < (2 * MIN_FOLDER if folders is not None else 100):
         raise ConfigError("eval recs needs an embedded corpus of 100+ papers: paperboy ingest ... && paperboy embed")
     ids, mat = vectors.matrix()
-    ids, mat = np.array(ids), np.array(mat)
+    ids, mat = np.array(ids), np.array(mat, np.float32)  # eval corpora are small: one f32 copy
     papers = {}
     for s in range(0, len(ids), 5000):
         papers.update(engine.store.get_papers([int(i) for i in ids[s:s + 5000]]))

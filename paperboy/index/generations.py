@@ -116,11 +116,15 @@ def _check(name: str, a: np.ndarray, want: tuple[Any, tuple[int | str, ...]], me
 
 
 def load_generation(directory: Path, sidecar: str, spec: Spec, *, readers: Mapping[str, Reader] | None = None,
-                    check: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                    check: Callable[[dict[str, Any]], None] | None = None,
+                    mmap: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """(name -> loaded, sidecar) of the saved generation: the arrays in ``spec`` (each checked for
-    dtype and shape) and what ``readers`` return for their files. ``check`` sees each sidecar before
-    any file is read (what it raises passes through). GenerationMissing (a FileNotFoundError) if
-    nothing is saved, GenerationError if anything is damaged."""
+    dtype and shape) and what ``readers`` return for their files. Arrays named in ``mmap`` are mapped
+    copy-on-write instead of read: pages come from the file as they are touched, and writes stay
+    private to this process. ``check`` sees each sidecar before any file is read (what it raises
+    passes through). GenerationMissing (a FileNotFoundError) if nothing is saved, GenerationError if
+    anything is damaged."""
+    mapped = set(mmap)
     d, readers = Path(directory), readers or {}
     for attempt in range(3):  # a concurrent save may sweep the files between our two reads
         meta = read_sidecar(d, sidecar)
@@ -135,7 +139,7 @@ def load_generation(directory: Path, sidecar: str, spec: Spec, *, readers: Mappi
                 if name not in spec:
                     out[name] = readers[name](path)
                     continue
-                out[name] = np.load(path, allow_pickle=False)
+                out[name] = np.load(path, allow_pickle=False, mmap_mode="c" if name in mapped else None)
                 if not isinstance(out[name], np.ndarray):  # np.load answers an NpzFile for a zip
                     raise GenerationError(f"{path.name} is not one array")
                 _check(name, out[name], spec[name], meta)

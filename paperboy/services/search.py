@@ -88,7 +88,7 @@ class Searcher:
             ids, mat = self.vectors.matrix()
             rng = np.random.default_rng(0)
             pick = rng.choice(len(ids), size=min(BACKGROUND_SAMPLE, len(ids)), replace=False)
-            self._background = mat[np.sort(pick)]
+            self._background = mat[np.sort(pick)].astype(np.float32)
         return self._background
 
     def calibrate(self, qvec: np.ndarray, scores: np.ndarray) -> np.ndarray:

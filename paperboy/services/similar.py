@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..index.generations import GenerationError, GenerationMissing, load_generation, save_generation
-from ..index.vectors import VectorIndex
+from ..index.vectors import VectorIndex, f32_blocks
 
 log = logging.getLogger(__name__)
 SIDECAR = "hubness.json"
@@ -106,7 +106,7 @@ class SimilarPapers:
             self._scores, self._full_count = self._load()
             source = "cache"
         ids, mat = self.vectors.matrix()
-        probe = mat @ self._probes
+        probe = np.vstack([b @ self._probes for _, b in f32_blocks(mat)]) if len(mat) else np.zeros((0, PROBES), np.float32)
         old = self._scores
         h = np.empty(len(ids), np.float64)
         if old is None or len(ids) > (1 + FULL_GROWTH) * self._full_count:
@@ -152,12 +152,14 @@ class SimilarPapers:
             return out
         # Exact: score blocks of one reused buffer, partitioned in place (fresh 100 MB blocks cost more
         # in page faults than the partition itself); every row is complete, so no merging is needed.
+        mat = np.asarray(mat, np.float32)  # at most ~100k papers here (_EXACT_PAIRS): one f32 copy
         step = max(1, _SCORE_BLOCK // len(mat))
         buf = np.empty((min(step, len(rows)), len(mat)), np.float32)
         for s in range(0, len(rows), step):
             r = rows[s:s + step]
             block = buf[:len(r)]
             np.matmul(mat[r], mat.T, out=block)
+            np.minimum(block, 1.0, out=block)  # f16 rows: an exact copy's cosine may come out at 1.0002
             block[np.arange(len(r)), r] = -np.inf  # a paper is not in its own bank
             block.partition(len(mat) - k, axis=1)
             out[s:s + len(r)] = _mean(block[:, len(mat) - k:])
