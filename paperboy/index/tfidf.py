@@ -128,6 +128,7 @@ class TfidfIndex:
         self.synced, self.fitted_on = 0, 0
         self._row: dict[int, int] | None = None
         self._row_of: np.ndarray | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (of ids, sorted live ids, rows)
         self._unsaved = False  # rows updated in memory only (sync with save=False)
         self.version = next(_VERSIONS)  # a new one whenever the rows or the vocabulary change
         self._sample: tuple[int, int, np.ndarray] | None = None  # (version, size, rows) of the negative sample
@@ -224,17 +225,29 @@ class TfidfIndex:
             self._row, self._row_of = {int(i): n for n, i in enumerate(self.ids) if i >= 0}, self.ids
         return self._row
 
+    def rows_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The live row of each of ``ids`` (-1 where it has none): a sorted array and a binary
+        search, not a dict (at 2.7M papers a dict of rows would take ~300 MB)."""
+        if self._sorted is None or self._sorted[0] is not self.ids:
+            live = np.flatnonzero(self.ids >= 0)
+            order = np.argsort(self.ids[live], kind="stable")
+            self._sorted = (self.ids, self.ids[live][order], live[order])
+        _, keys, rows = self._sorted
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        if not len(keys):
+            return np.full(len(ids), -1, np.int64)
+        at = np.clip(np.searchsorted(keys, ids), 0, len(keys) - 1)
+        return np.where(keys[at] == ids, rows[at], -1)
+
     def cosines(self, paper_id: int, ids: np.ndarray) -> np.ndarray:
         """TF-IDF cosine of ``paper_id`` to each of ``ids`` (rows are l2-normalised); 0 where either
         has no row yet."""
-        row = self._rows()
         out = np.zeros(len(ids))
-        if self.matrix is None or paper_id not in row:
+        if self.matrix is None or (target := int(self.rows_of([paper_id])[0])) < 0:
             return out
-        have = [(n, row[int(i)]) for n, i in enumerate(ids) if int(i) in row]
-        if have:
-            at, rows = zip(*have)
-            out[list(at)] = (self.matrix[list(rows)] @ self.matrix[row[paper_id]].T).toarray().ravel()
+        rows = self.rows_of(ids)
+        if (have := rows >= 0).any():
+            out[have] = (self.matrix[rows[have]] @ self.matrix[target].T).toarray().ravel()
         return out
 
     def _negative_sample(self, sample: int) -> np.ndarray:
@@ -257,11 +270,10 @@ class TfidfIndex:
         sp, svm, _ = _sklearn()
         if self.matrix is None or not positives:
             return None
-        row = self._rows()
-        pos = np.array(sorted({row[i] for i in positives if i in row}), np.int64)
+        pos = np.unique(r[r >= 0]) if len(r := self.rows_of(list(positives))) else np.zeros(0, np.int64)
         if not len(pos):
             return None
-        neg = np.array(sorted({row[i] for i in negatives if i in row} - set(pos.tolist())), np.int64)
+        neg = np.setdiff1d(self.rows_of(list(negatives)), np.r_[pos, -1]).astype(np.int64)
         bg = np.setdiff1d(self._negative_sample(sample), np.r_[pos, neg])
         train = np.r_[pos, neg, bg]
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(bg))]
@@ -283,11 +295,10 @@ class TfidfIndex:
 
     def block(self, ids: Sequence[int] | np.ndarray) -> RowBlock:
         """The rows of ``ids`` (those that have one), to score with ``decision``."""
-        row = self._rows()
-        have = [(int(i), row[int(i)]) for i in ids if int(i) in row] if self.matrix is not None else []
-        pids = np.array([i for i, _ in have], np.int64)
-        rows = np.array([r for _, r in have], np.int64)
-        if not len(have):
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        rows = self.rows_of(ids) if self.matrix is not None else np.full(len(ids), -1, np.int64)
+        pids, rows = ids[rows >= 0], rows[rows >= 0]
+        if not len(rows):
             return RowBlock(self.version, pids, None, None)
         return RowBlock(self.version, pids, self.matrix[rows], None if self.titles is None else self.titles[rows])
 
@@ -332,8 +343,8 @@ class TfidfIndex:
             assert drows is not None
             d += np.where(drows >= 0, (vecs @ model.dense)[np.maximum(drows, 0)], 0)
         d[self.ids < 0] = -np.inf
-        row = self._rows()
-        d[[row[i] for i in exclude if i in row]] = -np.inf
+        r = self.rows_of(list(exclude))
+        d[r[r >= 0]] = -np.inf
         return top_scaled(self.ids, d, k)
 
 
