@@ -97,9 +97,9 @@ class Engine:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from .embed.sbert import SbertEmbedder
+            from .embed import make_embedder
 
-            self._embedder = SbertEmbedder(self.settings["embed_model"], self.settings["embed_device"])
+            self._embedder = make_embedder(self.settings)
         return self._embedder
 
     def embed(self, progress: pipeline.Progress = pipeline._noop, rebuild: bool = False,

