@@ -39,6 +39,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -148,15 +149,30 @@ def build_corpus(work: Path, n: int, titles: list[str], abstracts: list[str], pe
 
 # -- building through the product -------------------------------------------------------------------
 
-def cli(home: Path, *args: str, stdin: str | None = None, env: dict | None = None) -> tuple[float, str]:
-    """Run ``paperboy --home home ARGS``; (seconds, stdout). Fails loudly with its output."""
+def cli(home: Path, *args: str, stdin: str | None = None, env: dict | None = None) -> tuple[float, str, float]:
+    """Run ``paperboy --home home ARGS``; (seconds, stdout, peak resident MB sampled every 0.2 s)."""
     t = time.perf_counter()
-    p = subprocess.run([PAPERBOY, "--home", str(home), *args], input=stdin, capture_output=True, text=True,
-                       env=env or ENV)
+    with subprocess.Popen([PAPERBOY, "--home", str(home), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env or ENV) as proc:
+        peak = [0.0]
+
+        def sample() -> None:
+            try:
+                ps = psutil.Process(proc.pid)
+                while proc.poll() is None:
+                    peak[0] = max(peak[0], ps.memory_info().rss / 2**20)
+                    time.sleep(0.2)
+            except psutil.Error:  # it ended between two samples
+                pass
+
+        watcher = threading.Thread(target=sample, daemon=True)
+        watcher.start()
+        out, err = proc.communicate(stdin)
+        watcher.join()
     took = time.perf_counter() - t
-    if p.returncode != 0:
-        sys.exit(f"`paperboy {' '.join(args)}` failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return took, p.stdout
+    if proc.returncode != 0:
+        sys.exit(f"`paperboy {' '.join(args)}` failed ({proc.returncode}):\n{out[-3000:]}\n{err[-3000:]}")
+    return took, out, peak[0]
 
 
 def write_vectors(home: Path, work: Path, vecs: np.ndarray) -> int:
@@ -197,9 +213,12 @@ def build(home: Path, work: Path, corpus: Path, vecs: np.ndarray, n: int) -> dic
             state_path.write_text(json.dumps(state, indent=1))
             print(f"[{n:,}] {key}: {state[key]}", file=sys.stderr, flush=True)
 
+    def run(*a: str) -> dict:
+        took, out, peak = cli(home, *a)
+        return {"s": took, "peak_rss_mb": peak, "output": out.strip()[-300:]}
+
     def ingest() -> dict:
-        took, out = cli(home, "ingest", "kaggle", str(corpus))
-        return {"s": took, "records_per_s": n / took, "output": out.strip()[-300:]}
+        return (r := run("ingest", "kaggle", str(corpus))) | {"records_per_s": n / r["s"]}
 
     def vectors() -> dict:
         t = time.perf_counter()
@@ -207,11 +226,10 @@ def build(home: Path, work: Path, corpus: Path, vecs: np.ndarray, n: int) -> dic
         return {"s": time.perf_counter() - t, "written": w}
 
     step("ingest", ingest)
-    step("index", lambda: {"s": cli(home, "index")[0]})  # tantivy (nothing embedded yet)
+    step("index", lambda: run("index"))  # tantivy (nothing embedded yet)
     step("vectors_written", vectors)
-    step("embed", lambda: dict(zip(("s", "output"), (lambda r: (r[0], json.loads(r[1])))(
-        cli(home, "embed", "--quiet", "--json")))))  # vector index, hub scores, TF-IDF
-    step("topics_fit", lambda: {"s": cli(home, "topics", "fit", "--json")[0]})
+    step("embed", lambda: run("embed", "--quiet", "--json"))  # vector index, hub scores, TF-IDF
+    step("topics_fit", lambda: run("topics", "fit", "--json"))
     return state
 
 
@@ -345,6 +363,7 @@ def measure(home: Path, work: Path, titles: list[str], meta: dict, n: int, args)
               [f"/api/papers/{r}/similar" for r in similar_refs[:3]] + sum(pages.values(), []))
         res["first_recommend_ms"] = timed(c, ["/api/recommendations?k=20"], auth)[0]
         res["warmup_s"] = time.perf_counter() - t
+        res["load_avg_1m_before"] = os.getloadavg()[0]  # a busy machine inflates every latency: say how busy
         res["rss_warm_mb"] = srv.rss_mb()
         bm25 = timed(c, search(bm25_q, "bm25"))
         hybrid = timed(c, search(hybrid_q, "hybrid"))
@@ -352,7 +371,7 @@ def measure(home: Path, work: Path, titles: list[str], meta: dict, n: int, args)
         rec = timed(c, ["/api/recommendations?k=20"] * args.recs, auth)
         page_ms = {k: timed(c, v * args.pages) for k, v in pages.items()}
         res["rss_mb"] = srv.rss_mb()
-        res["rss_peak_mb"] = psutil.Process(srv.proc.pid).memory_info().rss / 2**20  # same process, now
+        res["load_avg_1m_after"] = os.getloadavg()[0]
         res.update(bm25_p50_ms=p(bm25, 50), bm25_p99_ms=p(bm25, 99), hybrid_p50_ms=p(hybrid, 50),
                    hybrid_p99_ms=p(hybrid, 99), similar_p50_ms=p(similar, 50), similar_p99_ms=p(similar, 99),
                    recommend_p50_ms=p(rec, 50), recommend_p99_ms=p(rec, 99))
@@ -389,13 +408,13 @@ def digest(home: Path, readers: list[str]) -> dict:
     ctl.start()
     env = {**ENV, "PAPERBOY_SMTP_HOST": "127.0.0.1", "PAPERBOY_SMTP_PORT": str(ctl.port)}
     try:
-        one, _ = cli(home, "digest", "send", "--force", "--user", readers[0], "--json", env=env)
-        rest, out = cli(home, "digest", "send", "--force", "--json", env=env)
+        one, _, _ = cli(home, "digest", "send", "--force", "--user", readers[0], "--json", env=env)
+        rest, out, peak = cli(home, "digest", "send", "--force", "--json", env=env)
     finally:
         ctl.stop()
     sent = Inbox.count
-    return {"digest_one_s": one, "digest_all_s": rest, "digest_mails": sent,
-            "digest_readers_per_s": (len(readers) - 1) / max(rest - one, 1e-9),
+    return {"digest_one_s": one, "digest_all_s": rest, "digest_mails": sent, "digest_peak_rss_mb": peak,
+            "digest_readers_per_s": (len(readers) - 2) / max(rest - one, 1e-9),  # the rest less one reader
             "digest_run_readers_per_s": (len(readers) - 1) / rest, "digest_output": out.strip()[-500:]}
 
 
@@ -434,11 +453,13 @@ ROWS = [  # key, label, target at 2.7M
     ("digest_readers_per_s", "digest readers/s (marginal, after process start)", ">= 5"),
     ("digest_run_readers_per_s", "digest readers/s (whole run, process start included)", ""),
     ("ingest_records_per_s", "Kaggle ingest records/s", ">= 5000"),
-    ("ingest_s", "ingest s", ""), ("index_s", "`paperboy index` (tantivy) s", ""),
+    ("ingest_s", "ingest s", ""), ("ingest_peak_rss_mb", "ingest peak resident MB", "flat"), ("index_s", "`paperboy index` (tantivy) s", ""),
     ("vectors_written_s", "derived vectors written to the store s", ""),
     ("embed_s", "`paperboy embed` (vector index, hub scores, TF-IDF) s", ""),
-    ("topics_fit_s", "`paperboy topics fit` s", ""), ("serve_start_s", "server up (answers /healthz) s", ""),
-    ("warmup_s", "warm-up s", ""), ("disk_mb", "disk of store + indexes, MB", "report"),
+    ("embed_peak_rss_mb", "`paperboy embed` peak resident MB", ""),
+    ("topics_fit_s", "`paperboy topics fit` s", ""), ("topics_fit_peak_rss_mb", "`paperboy topics fit` peak MB", ""),
+    ("digest_peak_rss_mb", "`paperboy digest send` peak resident MB", ""), ("serve_start_s", "server up (answers /healthz) s", ""),
+    ("warmup_s", "warm-up s", ""), ("load_avg_1m_before", "machine load average (1 min) as measuring began", ""), ("disk_mb", "disk of store + indexes, MB", "report"),
 ]
 
 
@@ -463,6 +484,8 @@ def main() -> None:
     res = {"papers": n, **measure(home, work, titles, meta, n, args), **disk(home)}
     for k, v in state.items():
         res[f"{k}_s"] = v["s"]
+        if "peak_rss_mb" in v:
+            res[f"{k}_peak_rss_mb"] = v["peak_rss_mb"]
     res["ingest_records_per_s"] = state["ingest"]["records_per_s"]
     res["corpus"] = meta
     res["bytes_per_paper_rss"] = res["rss_mb"] * 2**20 / n
