@@ -171,7 +171,8 @@ class Engine:
             model = self.embedder.model_id
             if behind(self.store, self._vectors, model):
                 try:
-                    vi, out["vectors"] = apply_new(self.store, self._vectors, model, self.settings["hnsw_threshold"])
+                    vi, out["vectors"] = apply_new(self.store, self._vectors, model, self.settings["hnsw_threshold"],
+                                                   expansion_search=self.settings["hnsw_expansion_search"])
                 except VectorIndexError as e:  # e.g. the store now holds another dimension: reload
                     log.warning("reloading the vector index: %s", e)
                     vi, self._vectors_loaded = None, False
@@ -270,7 +271,8 @@ class Engine:
                 if not self._vectors_loaded:
                     model = self.embedder.model_id
                     self._vectors = sync_vectors(self.store, vector_dir(self.settings["home"], model), model,
-                                                 self.settings["hnsw_threshold"])
+                                                 self.settings["hnsw_threshold"],
+                                                 expansion_search=self.settings["hnsw_expansion_search"])
                     self._vectors_loaded = True
                     self._vectors_changed()
         self.refresh()

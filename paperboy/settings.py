@@ -54,6 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
             "empty: a local Ray started for the run."),
     Setting("title_boost", 0.25, "Extra BM25 weight of a title match (the title also counts as part of the text)."),
     Setting("hnsw_threshold", 20000, "Below this many vectors search is exact; above it, HNSW."),
+    Setting("hnsw_expansion_search", 128, "HNSW candidates explored per query (usearch's ef): more finds more of the "
+            "true nearest at a cost in time. Recall@10 against exact search, 128: 0.997 on 38,858 real papers, 0.93 "
+            "on 300,000 synthetic ones (256: 0.96, 2.7x the time; benchmarks/vectors.py)."),
     Setting("search_fusion", "score", "Hybrid fusion: 'rrf' (reciprocal rank) or 'score' (min-max scores; "
             "ahead of rrf on long claims and short keyword queries alike, benchmarks/search_types.py)."),
     Setting("search_alpha", 0.4, "Weight of the dense score in 'score' fusion (BM25 gets 1 - alpha). 0.4: best on short "

@@ -30,14 +30,14 @@ def behind(store: Store, vi: VectorIndex | None, model_id: str) -> bool:
 
 
 def apply_new(store: Store, vi: VectorIndex | None, model_id: str, hnsw_threshold: int,
-              chunk: int = 50_000) -> tuple[VectorIndex | None, int]:
+              chunk: int = 50_000, expansion_search: int = 128) -> tuple[VectorIndex | None, int]:
     """Add the vectors written since ``vi.synced`` to ``vi`` in place (a new index when None);
     returns the index and how many vectors were added or replaced."""
     done = 0
     while rows := store.embeddings_since(model_id, vi.synced if vi else 0, chunk):
         dim = len(rows[0][2]) // 4
         if vi is None:
-            vi = VectorIndex(model_id, dim, hnsw_threshold=hnsw_threshold)
+            vi = VectorIndex(model_id, dim, hnsw_threshold=hnsw_threshold, expansion_search=expansion_search)
         mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         vi.upsert(np.array([r[0] for r in rows], dtype=np.int64), mat)
         vi.synced = rows[-1][1]
@@ -46,7 +46,7 @@ def apply_new(store: Store, vi: VectorIndex | None, model_id: str, hnsw_threshol
 
 
 def sync_vectors(store: Store, directory: Path, model_id: str, hnsw_threshold: int,
-                 chunk: int = 50_000) -> VectorIndex | None:
+                 chunk: int = 50_000, expansion_search: int = 128) -> VectorIndex | None:
     """Load the saved index, add the vectors written since it was saved, save it; None if empty.
 
     The index is derived data: one that is damaged, holds another model's vectors or vectors of
@@ -55,11 +55,11 @@ def sync_vectors(store: Store, directory: Path, model_id: str, hnsw_threshold: i
     if VectorIndex.exists(directory):
         try:
             vi = VectorIndex.load(directory, model_id, dim=stored_dim(store, model_id),
-                                  hnsw_threshold=hnsw_threshold)
+                                  hnsw_threshold=hnsw_threshold, expansion_search=expansion_search)
         except VectorIndexError as e:
             log.warning("rebuilding the vector index from the store: %s", e)
             shutil.rmtree(directory, ignore_errors=True)
-    vi, done = apply_new(store, vi, model_id, hnsw_threshold, chunk)
+    vi, done = apply_new(store, vi, model_id, hnsw_threshold, chunk, expansion_search)
     if vi is not None and done:
         vi.save(directory)
     return vi

@@ -330,8 +330,8 @@ class VectorIndex:
         save_generation(Path(directory), SIDECAR, {"ids": self._ids[:self._n]}, meta, files=files)
 
     @classmethod
-    def load(cls, directory: Path, model_id: str, *, dim: int | None = None,
-             hnsw_threshold: int | None = None) -> "VectorIndex":
+    def load(cls, directory: Path, model_id: str, *, dim: int | None = None, hnsw_threshold: int | None = None,
+             expansion_search: int | None = None) -> "VectorIndex":
         """Load the saved index of ``model_id``; VectorIndexMissing (a FileNotFoundError) if none is saved.
         The vectors are memory-mapped copy-on-write; an index saved as f32 (before f16) is read and
         converted, and its graph rebuilt."""
@@ -371,6 +371,8 @@ class VectorIndex:
             _release(vecs)
         if hnsw_threshold is not None:
             params["hnsw_threshold"] = hnsw_threshold
+        if expansion_search is not None:  # a search-time knob: the saved graph takes it
+            params["expansion_search"] = expansion_search
         vi = cls(model_id, **params)
         vi._ids = np.zeros(len(vecs), np.int64)
         vi._ids[:n] = ids
