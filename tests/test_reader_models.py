@@ -8,7 +8,7 @@ from conftest import DATA
 from paperboy.services import library
 from paperboy.services.reader_models import ModelCache, reader_key
 from paperboy.services.recent_window import RecentWindow
-from paperboy.services.recommend import SVM_CANDIDATES, Reader, build_recommender
+from paperboy.services.recommend import SVM_CANDIDATES, SVM_POOL, SVM_TERMS, Reader, build_recommender
 
 
 def quantum_library(engine, n=6):
@@ -99,7 +99,17 @@ def test_a_small_window_bounds_what_the_svm_scores(engine):
     assert list(window) == [p.id for p in engine.store.paper_page(None, 10)]  # the 10 newest by date
     cand = {int(i) for i in engine.vectors().search(engine.vectors().vector(lib[0]), 12)[0]} - set(lib[:4])
     got = rec._svm(reader, cand, set(lib[:4]), given=False)
-    assert got and set(got) <= cand | set(window.tolist())
+    tfidf = engine.tfidf()
+    model = tfidf.train_svm(lib[:4], [], rec._dense)
+    words = tfidf.strongest_terms(model, SVM_TERMS)  # the SVM's own retrieval: its words and its direction
+    w = model.text + model.title
+    column = {t: n for n, t in enumerate(tfidf.vectorizer.get_feature_names_out())}
+    assert words and [w[column[t]] for t in words] == sorted((w[column[t]] for t in words), reverse=True)
+    assert w[column[words[0]]] == w.max() > 0
+    by_words = {i for i, _ in engine.keyword_hits(words, SVM_POOL + 4)}
+    by_direction = {int(i) for i in engine.vectors().search(model.dense / np.linalg.norm(model.dense), SVM_POOL,
+                                                            exclude=set(lib[:4]))[0]}
+    assert got and set(got) <= cand | set(window.tolist()) | by_words | by_direction
     recs, _ = rec.recommend(reader, 5)
     assert recs and not {r.paper_id for r in recs} & set(lib[:4])
     digest = sorted(window.tolist())  # ranking given candidates (a digest's new papers) still works

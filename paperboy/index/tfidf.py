@@ -132,6 +132,7 @@ class TfidfIndex:
         self._unsaved = False  # rows updated in memory only (sync with save=False)
         self.version = next(_VERSIONS)  # a new one whenever the rows or the vocabulary change
         self._sample: tuple[int, int, np.ndarray] | None = None  # (version, size, rows) of the negative sample
+        self._names: tuple[int, np.ndarray] | None = None  # (version, the vocabulary's terms by column)
         if directory is not None and (directory / SIDE).exists():
             try:
                 self._load()
@@ -292,6 +293,16 @@ class TfidfIndex:
         rest = coef[(2 if use_title else 1) * width:]
         return SvmModel(self.version, coef[:width].astype(np.float32), None if title is None else title.astype(np.float32),
                         (rest * dense_weight).astype(np.float32) if len(rest) else None, float(clf.intercept_[0]))
+
+    def strongest_terms(self, model: SvmModel, n: int) -> list[str]:
+        """The ``n`` terms the model weighs most (text and title weights together), strongest first:
+        a keyword query for the papers it would score highest."""
+        if self._names is None or self._names[0] != self.version:
+            self._names = (self.version, self.vectorizer.get_feature_names_out())
+        w = model.text + (model.title if model.title is not None else 0)
+        top = np.argpartition(-w, min(n, len(w) - 1))[:n]
+        top = top[np.argsort(-w[top], kind="stable")]
+        return [str(self._names[1][i]) for i in top if w[i] > 0]
 
     def block(self, ids: Sequence[int] | np.ndarray) -> RowBlock:
         """The rows of ``ids`` (those that have one), to score with ``decision``."""
