@@ -114,7 +114,7 @@ def test_a_new_version_is_reembedded_and_reindexed(engine, tmp_path, fmt):
     assert engine.store.embedding_hashes(model, [p2.id])[p2.id] != hash1
     vec2 = engine.vectors().vector(p2.id)
     assert float(np.dot(vec1, vec2)) < 0.9999
-    assert np.allclose(vec2, engine.embedder.encode([paper_text(p2.title, p2.abstract)])[0], atol=1e-5)
+    assert np.allclose(vec2, engine.embedder.encode([paper_text(p2.title, p2.abstract)])[0], atol=1e-3)  # f16 rows
     engine.refresh(force=True)
     assert lexical_ids(engine, "zebrafish") == [p2.id]  # BM25 indexes the new abstract
     assert not np.allclose(tfidf_row(engine, p2.id), row1)  # and TF-IDF replaced the paper's row
