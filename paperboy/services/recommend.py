@@ -16,9 +16,10 @@ trained against a fixed sample of the corpus; its scaled score is the largest te
 score (issue 11). It ranks a bounded set, not the corpus (issue 14): the retrieved candidates, the
 ``recent`` newest papers by date (``services/recent_window.py``) and what the SVM itself would rank
 high, found through the indexes: BM25 hits of its 30 strongest terms and the nearest papers to its
-embedding weights. Its top papers there join the candidates. On quant-ph (38,858 papers, window
-20,000) that set holds ~92% of the SVM's whole-corpus top 200 (84% with no window at all); with a
-window as large as the corpus it is the same as ranking the whole corpus (tested).
+embedding weights (SVM_POOL papers each). Its top papers there join the candidates. On quant-ph
+(38,858 papers, window 20,000) that set held all of the SVM's whole-corpus top 200 for 10 readers
+(with 300 papers each: 91%; the window alone: ~50%); with a window as large as the corpus it is the
+same as ranking the whole corpus (tested).
 
 Exposure: the positives are the reader's own saves and upvotes, and paperboy keeps no log of what
 it showed (impressions), so there is no exposure-biased click signal to correct; inverse-propensity
@@ -57,7 +58,7 @@ LEXICAL_TERMS = 8  # distinctive words per interest for its keyword query
 SVM_CANDIDATES = 200  # top papers of the reader's TF-IDF SVM added to the candidates
 DIGEST_REFERENCE = SVM_CANDIDATES * 20  # with given candidates: their SVM score is scaled over this many best
 SVM_TERMS = 30  # the SVM's strongest terms, one BM25 query for the papers it would score highest
-SVM_POOL = 300  # papers retrieved for the SVM by those terms and by its embedding weights, each
+SVM_POOL = 2000  # papers retrieved for the SVM by those terms and by its embedding weights, each
 NEGATIVE_WEIGHT = 3.0  # a dismissal says more than one random paper does
 BACKGROUND = 500  # random corpus papers as weak negatives for the linear model
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
