@@ -272,3 +272,8 @@ def test_an_index_saved_as_f32_still_loads(tmp_path, caplog):
     assert back.matrix()[1].dtype == vmod.DTYPE
     got = back.search_many(x[:20], 10, exact=True)[0]
     assert (got == brute(ids, x, x[:20], 10)[0]).all()
+    assert back.rebuilt  # so sync_vectors saves it in the new format once, rather than converting per load
+    back.save(tmp_path)
+    again = VectorIndex.load(tmp_path, "m")
+    assert not again.rebuilt and isinstance(again._vecs, np.memmap) and again._hnsw is not None
+    assert (again.search_many(x[:20], 10, exact=True)[0] == got).all()

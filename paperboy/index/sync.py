@@ -60,6 +60,7 @@ def sync_vectors(store: Store, directory: Path, model_id: str, hnsw_threshold: i
             log.warning("rebuilding the vector index from the store: %s", e)
             shutil.rmtree(directory, ignore_errors=True)
     vi, done = apply_new(store, vi, model_id, hnsw_threshold, chunk, expansion_search)
-    if vi is not None and done:
+    if vi is not None and (done or vi.rebuilt):  # a converted or re-built index is saved once, not redone per load
         vi.save(directory)
+        vi.rebuilt = False
     return vi

@@ -142,6 +142,7 @@ class VectorIndex:
         self.model_id, self.dim, self.hnsw_threshold = model_id, int(dim), int(hnsw_threshold)
         self.params = dict(zip(_PARAMS, (connectivity, expansion_add, expansion_search)))
         self.synced = 0  # the caller's change counter, saved in the sidecar
+        self.rebuilt = False  # loaded from an older format or with its graph rebuilt: worth saving
         self._n = 0  # rows 0.._n of the buffers are live; spare capacity makes appends amortized O(1)
         self._ids, self._vecs = np.empty(0, np.int64), np.empty((0, self.dim), DTYPE)
         self._rows = _Rows()  # paper id -> row
@@ -384,6 +385,8 @@ class VectorIndex:
             vi._hnsw = vi._restore_hnsw(d, meta["files"].get("hnsw"))
         if vi._hnsw is None and n >= vi.hnsw_threshold:
             vi._build_hnsw()
+            vi.rebuilt = True
+        vi.rebuilt |= legacy
         return vi
 
     def _restore_hnsw(self, d: Path, name: str | None) -> Any:
