@@ -219,10 +219,10 @@ class VectorIndex:
         return None if pos < 0 else self._vecs[pos].astype(np.float32)
 
     def vectors(self, paper_ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(ids that have a vector, their unit vectors as f32), in the order given."""
-        ids = np.asarray(paper_ids, np.int64).reshape(-1)
-        pos = self._rows.get(ids)
-        return ids[pos >= 0], self._vecs[pos[pos >= 0]].astype(np.float32)
+        """(which of ``paper_ids`` have a vector, as a bool mask; their unit vectors as f32, in the
+        order given): one lookup for many papers, where ``vector`` per paper costs a call each."""
+        pos = self._rows.get(np.asarray(paper_ids, np.int64).reshape(-1))
+        return pos >= 0, self._vecs[pos[pos >= 0]].astype(np.float32)
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, unit vectors) of every stored paper: read-only views, valid until the next update.

@@ -178,8 +178,8 @@ def describe(titles: Sequence[str], background: Counter[str], n_background: int,
 
 
 class Recommender:
-    """Per-reader recommendations over a vector index (anything with ``vector``, ``search`` and
-    ``matrix``, like ``index.vectors.VectorIndex``). ``tfidf`` gives the TF-IDF index of the SVM
+    """Per-reader recommendations over a vector index (anything with ``vector``, ``vectors``,
+    ``search``, ``matrix`` and ``dim``, like ``index.vectors.VectorIndex``). ``tfidf`` gives the TF-IDF index of the SVM
     (None: no SVM), ``recent`` the bounded window of newest papers it also scores (None: the
     candidates only), ``models`` the cache of reader models (it must not outlive these vectors)."""
 
@@ -196,15 +196,16 @@ class Recommender:
         ids, mat = vectors.matrix()
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False) if len(ids) else []
-        self._background = (np.asarray(ids)[pick], np.asarray(mat)[pick])
+        self._background = (np.asarray(ids)[pick], np.asarray(mat)[pick].astype(np.float32))
         sample = self.titles([int(i) for i in self._background[0]])
         self._bg_words = Counter(w for t in sample.values() for w in title_terms(t))
         self._bg_n = max(len(sample), 1)
 
     def _vecs(self, ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
-        got = [(i, v) for i in ids if (v := self.vectors.vector(i)) is not None]
-        return [i for i, _ in got], (np.array([v for _, v in got], np.float32) if got else
-                                      np.zeros((0, self._background[1].shape[1] if len(self._background[1]) else 0)))
+        """(the ids that have a vector, their vectors), in one lookup."""
+        ids = [int(i) for i in ids]
+        has, x = self.vectors.vectors(ids)
+        return [i for i, ok in zip(ids, has.tolist()) if ok], x
 
     def interests(self, reader: Reader) -> list[Interest]:
         """The reader's interests, largest first (muted ones included and marked)."""
@@ -343,11 +344,9 @@ class Recommender:
 
     def _dense(self, ids: np.ndarray) -> np.ndarray:
         """Unit vectors of ``ids``, zeros for a paper without one (the SVM's embedding block)."""
-        dim = self._background[1].shape[1] if len(self._background[1]) else 0
-        out = np.zeros((len(ids), dim), np.float32)
-        for n, i in enumerate(ids):
-            if (v := self.vectors.vector(int(i))) is not None:
-                out[n] = v
+        has, x = self.vectors.vectors(ids)
+        out = np.zeros((len(has), self.vectors.dim), np.float32)
+        out[has] = x
         return out
 
     def _window_block(self, tfidf: TfidfIndex) -> tuple[RowBlock, np.ndarray, set[int]]:
