@@ -192,27 +192,34 @@ class TfidfIndex:
                 self._save()
             return 0
         refit = self.vectorizer is None or store.stats()["papers"] >= REFIT_GROWTH * max(self.fitted_on, 1)
+        # Built in locals and published together at the end: request threads read these while the
+        # web's follower thread syncs, and a refit takes minutes at scale.
+        vectorizer, ids, matrix, titles, synced = self.vectorizer, self.ids, self.matrix, self.titles, self.synced
+        fitted_on = self.fitted_on
         if refit:
             rows = store.papers_since(0, 10**9)
             if len(rows) < MIN_PAPERS:
                 return 0
-            self.vectorizer = tfidf(**PARAMS, min_df=min(5, max(1, len(rows) // 1000)), max_df=0.1
-                                    if len(rows) >= 1000 else 1.0).fit([_text(p) for p in rows])
-            self.ids, self.matrix, self.titles = np.zeros(0, np.int64), None, None
-            self.fitted_on, self.synced = len(rows), 0
+            vectorizer = tfidf(**PARAMS, min_df=min(5, max(1, len(rows) // 1000)), max_df=0.1
+                               if len(rows) >= 1000 else 1.0).fit([_text(p) for p in rows])
+            ids, matrix, titles = np.zeros(0, np.int64), None, None
+            fitted_on, synced = len(rows), 0
         done = 0
-        while papers := store.papers_since(self.synced, chunk):
-            new = self.vectorizer.transform([_text(p) for p in papers])
-            new_titles = self.vectorizer.transform([p["title"] for p in papers])
+        while papers := store.papers_since(synced, chunk):
+            new = vectorizer.transform([_text(p) for p in papers])
+            new_titles = vectorizer.transform([p["title"] for p in papers])
             pids = np.array([p["id"] for p in papers], np.int64)
-            if len(self.ids):
-                self.ids = np.where(np.isin(self.ids, pids), -1, self.ids)  # retire changed papers' rows
-            self.ids = np.concatenate([self.ids, pids])
-            self.matrix = new if self.matrix is None else sp.vstack([self.matrix, new]).tocsr()
-            self.titles = new_titles if self.titles is None else sp.vstack([self.titles, new_titles]).tocsr()
-            self.synced = papers[-1]["rev"]
+            if len(ids):
+                ids = np.where(np.isin(ids, pids), -1, ids)  # retire changed papers' rows
+            ids = np.concatenate([ids, pids])
+            matrix = new if matrix is None else sp.vstack([matrix, new]).tocsr()
+            titles = new_titles if titles is None else sp.vstack([titles, new_titles]).tocsr()
+            synced = papers[-1]["rev"]
             done += len(papers)
         if done or refit:
+            self.version = next(_VERSIONS)  # before and after: a model of the old rows fails its check
+            self.vectorizer, self.matrix, self.titles, self.ids = vectorizer, matrix, titles, ids
+            self.fitted_on, self.synced = fitted_on, synced
             self.version = next(_VERSIONS)
         if save or refit:
             self._save()
@@ -229,10 +236,11 @@ class TfidfIndex:
     def rows_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The live row of each of ``ids`` (-1 where it has none): a sorted array and a binary
         search, not a dict (at 2.7M papers a dict of rows would take ~300 MB)."""
-        if self._sorted is None or self._sorted[0] is not self.ids:
-            live = np.flatnonzero(self.ids >= 0)
-            order = np.argsort(self.ids[live], kind="stable")
-            self._sorted = (self.ids, self.ids[live][order], live[order])
+        all_ids = self.ids  # read once: the follower thread may swap it meanwhile
+        if self._sorted is None or self._sorted[0] is not all_ids:
+            live = np.flatnonzero(all_ids >= 0)
+            order = np.argsort(all_ids[live], kind="stable")
+            self._sorted = (all_ids, all_ids[live][order], live[order])
         _, keys, rows = self._sorted
         ids = np.asarray(ids, np.int64).reshape(-1)
         if not len(keys):

@@ -89,49 +89,57 @@ def _damaged(directory: Path, why: object) -> VectorIndexError:
 
 class _Rows:
     """paper id -> row as two arrays sorted by id: 16 bytes a paper, where a dict of Python ints
-    costs about 100 (266 MB at 2.7M papers, measured)."""
+    costs about 100 (266 MB at 2.7M papers, measured). The pair is replaced as one tuple and read
+    once per lookup: request threads look up while the follower upserts."""
 
-    def __init__(self) -> None:
-        self.keys, self.rows = np.empty(0, np.int64), np.empty(0, np.int64)
+    def __init__(self, keys: np.ndarray | None = None, rows: np.ndarray | None = None) -> None:
+        self.kr = (np.empty(0, np.int64) if keys is None else keys, np.empty(0, np.int64) if rows is None else rows)
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self.kr[0]
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.kr[0])
 
     def get(self, ids: np.ndarray) -> np.ndarray:
         """The row of each id, -1 where unknown."""
+        keys, rows = self.kr
         ids = np.asarray(ids, np.int64)
-        if not len(self.keys):
+        if not len(keys):
             return np.full(ids.shape, -1, np.int64)
-        at = np.minimum(np.searchsorted(self.keys, ids), len(self.keys) - 1)
-        return np.where(self.keys[at] == ids, self.rows[at], -1)
+        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        return np.where(keys[at] == ids, rows[at], -1)
 
     def set(self, ids: np.ndarray, rows: np.ndarray) -> None:
         """Point unique ``ids`` at ``rows`` (known ids move, new ones are inserted)."""
         ids, rows = np.asarray(ids, np.int64), np.asarray(rows, np.int64)
         if not len(ids):
             return
-        at = np.searchsorted(self.keys, ids)
-        known = at < len(self.keys)
-        known[known] = self.keys[at[known]] == ids[known]
-        self.rows[at[known]] = rows[known]
+        keys, old = self.kr
+        at = np.searchsorted(keys, ids)
+        known = at < len(keys)
+        known[known] = keys[at[known]] == ids[known]
+        old = old.copy()
+        old[at[known]] = rows[known]
         if (~known).any():
             order = np.argsort(ids[~known], kind="stable")
             new, new_rows = ids[~known][order], rows[~known][order]
-            where = np.searchsorted(self.keys, new)
-            self.keys, self.rows = np.insert(self.keys, where, new), np.insert(self.rows, where, new_rows)
+            where = np.searchsorted(keys, new)
+            keys, old = np.insert(keys, where, new), np.insert(old, where, new_rows)
+        self.kr = (keys, old)
 
     def drop(self, ids: np.ndarray) -> None:
-        at = np.searchsorted(self.keys, ids)
-        ok = at < len(self.keys)
-        ok[ok] = self.keys[at[ok]] == ids[ok]
-        self.keys, self.rows = np.delete(self.keys, at[ok]), np.delete(self.rows, at[ok])
+        keys, rows = self.kr
+        at = np.searchsorted(keys, ids)
+        ok = at < len(keys)
+        ok[ok] = keys[at[ok]] == ids[ok]
+        self.kr = (np.delete(keys, at[ok]), np.delete(rows, at[ok]))
 
     @classmethod
     def of(cls, ids: np.ndarray) -> "_Rows":
-        r = cls()
-        r.rows = np.argsort(ids, kind="stable").astype(np.int64)
-        r.keys = np.asarray(ids, np.int64)[r.rows]
-        return r
+        rows = np.argsort(ids, kind="stable").astype(np.int64)
+        return cls(np.asarray(ids, np.int64)[rows], rows)
 
 
 class VectorIndex:
@@ -147,6 +155,7 @@ class VectorIndex:
         self._ids, self._vecs = np.empty(0, np.int64), np.empty((0, self.dim), DTYPE)
         self._rows = _Rows()  # paper id -> row
         self._f32: np.ndarray | None = None  # an f32 copy while small enough to search exactly (see _dense)
+        self._writes = 0  # bumped before and after every change: a copy made across one is not kept
         self._hnsw: Any = None  # usearch Index keyed by paper id, once len >= hnsw_threshold
 
     def __len__(self) -> int:
@@ -164,6 +173,7 @@ class VectorIndex:
             ids, vecs = ids[keep], vecs[keep]
         pos = self._rows.get(ids)
         old = pos >= 0
+        self._writes += 1
         self._f32 = None
         self._vecs[pos[old]] = vecs[old]
         if n_new := int((~old).sum()):
@@ -172,6 +182,7 @@ class VectorIndex:
             self._ids[self._n:end], self._vecs[self._n:end] = ids[~old], vecs[~old]
             self._rows.set(ids[~old], np.arange(self._n, end))
             self._n = end
+        self._writes += 1
         if self._hnsw is not None:
             if old.any():  # usearch refuses duplicate keys: drop the old vector first
                 self._hnsw.remove(ids[old])
@@ -187,6 +198,7 @@ class VectorIndex:
         if not len(pos):
             return
         gone = self._ids[pos].copy()
+        self._writes += 1
         self._f32 = None
         self._rows.drop(gone)
         m = self._n - len(pos)
@@ -195,6 +207,7 @@ class VectorIndex:
         self._ids[holes], self._vecs[holes] = self._ids[movers], self._vecs[movers]
         self._rows.set(self._ids[holes], holes)
         self._n = m
+        self._writes += 1
         if self._hnsw is not None:
             self._hnsw.remove(gone)
 
@@ -249,9 +262,13 @@ class VectorIndex:
         papers): converting f16 costs more than the product itself, at every query."""
         if self._n > self.hnsw_threshold:
             return None
-        if self._f32 is None:
-            self._f32 = self._vecs[:self._n].astype(np.float32)
-        return self._f32
+        dense = self._f32
+        if dense is None:
+            before = self._writes
+            dense = self._vecs[:self._n].astype(np.float32)
+            if self._writes == before and before % 2 == 0:  # no change began or ended meanwhile
+                self._f32 = dense
+        return dense
 
     def _exact(self, q: np.ndarray, kk: int, ids: np.ndarray, scores: np.ndarray) -> None:
         """Blocks of queries against blocks of rows, keeping each query's best ``kk`` so far."""
@@ -337,31 +354,7 @@ class VectorIndex:
         The vectors are memory-mapped copy-on-write; an index saved as f32 (before f16) is read and
         converted, and its graph rebuilt."""
         d = Path(directory)
-        try:
-            legacy = "capacity" not in read_sidecar(d, SIDECAR)
-        except GenerationMissing as e:
-            raise VectorIndexMissing(f"no vector index in {d}") from e
-        except GenerationError as e:
-            raise _damaged(d, e) from e
-
-        def check(meta: dict[str, Any]) -> None:  # before reading the arrays: they may be large
-            if meta.get("model_id") != model_id:
-                raise VectorIndexError(f"index holds vectors of model {meta.get('model_id')}, "
-                                       f"not {model_id}: {REBUILD}")
-            if dim is not None and (saved := _sidecar_params(d, meta)["dim"]) != dim:
-                raise VectorIndexError(f"index holds {saved}-dimensional vectors, not {dim}: {REBUILD}")
-            if ("capacity" not in meta) != legacy:
-                raise GenerationError("saved again while loading")
-            if not legacy and not 0 <= meta.get("count", -1) <= meta.get("capacity", -1):
-                raise GenerationError("count beyond capacity")
-
-        try:
-            arrays, meta = load_generation(d, SIDECAR, _SPEC_F32 if legacy else _SPEC, check=check,
-                                           mmap=() if legacy else ("vectors",))
-        except GenerationMissing as e:
-            raise VectorIndexMissing(f"no vector index in {d}") from e
-        except GenerationError as e:
-            raise _damaged(d, e) from e
+        arrays, meta, legacy = _read(d, model_id, dim)
         ids, vecs, params = arrays["ids"], arrays["vectors"], _sidecar_params(d, meta)
         n = len(ids)
         if n and not _unit_rows(vecs[:n]):  # NaN, infinity, zeros or garbage pass every shape check
@@ -405,6 +398,45 @@ class VectorIndex:
             return None
         index.expansion_search = self.params["expansion_search"]  # a search-time knob: not always in the file
         return index
+
+
+class _FormatChanged(GenerationError):
+    """Another process saved the index in the new format between our two reads of the sidecar."""
+
+
+def _read(d: Path, model_id: str, dim: int | None) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(arrays, sidecar, saved as f32 before f16) of the saved index; the vectors memory-mapped."""
+    for attempt in range(3):
+        try:
+            legacy = "capacity" not in read_sidecar(d, SIDECAR)
+        except GenerationMissing as e:
+            raise VectorIndexMissing(f"no vector index in {d}") from e
+        except GenerationError as e:
+            raise _damaged(d, e) from e
+
+        def check(meta: dict[str, Any]) -> None:  # before reading the arrays: they may be large
+            if meta.get("model_id") != model_id:
+                raise VectorIndexError(f"index holds vectors of model {meta.get('model_id')}, "
+                                       f"not {model_id}: {REBUILD}")
+            if dim is not None and (saved := _sidecar_params(d, meta)["dim"]) != dim:
+                raise VectorIndexError(f"index holds {saved}-dimensional vectors, not {dim}: {REBUILD}")
+            if ("capacity" not in meta) != legacy:
+                raise _FormatChanged("saved again while loading")
+            if not legacy and not 0 <= meta.get("count", -1) <= meta.get("capacity", -1):
+                raise GenerationError("count beyond capacity")
+
+        try:
+            arrays, meta = load_generation(d, SIDECAR, _SPEC_F32 if legacy else _SPEC, check=check,
+                                           mmap=() if legacy else ("vectors",))
+            return arrays, meta, legacy
+        except _FormatChanged:  # another worker converted it meanwhile: read its save
+            if attempt == 2:
+                raise _damaged(d, "saved again while loading, three times") from None
+        except GenerationMissing as e:
+            raise VectorIndexMissing(f"no vector index in {d}") from e
+        except GenerationError as e:
+            raise _damaged(d, e) from e
+    raise AssertionError("unreachable")
 
 
 def _release(vecs: np.ndarray) -> None:

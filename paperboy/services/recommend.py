@@ -327,9 +327,12 @@ class Recommender:
             if model.dense is not None and (norm := float(np.linalg.norm(model.dense))) > 0:
                 found, _ = self.vectors.search(model.dense / norm, SVM_POOL, exclude=blocked)
                 pool.update(int(i) for i in found if i >= 0)
-        extra = tfidf.block(sorted(pool - inside))
-        ids = np.r_[window.ids, extra.ids]
-        d = np.r_[tfidf.decision(model, window, wx), tfidf.decision(model, extra, self._dense(extra.ids))]
+        try:
+            extra = tfidf.block(sorted(pool - inside))
+            ids = np.r_[window.ids, extra.ids]
+            d = np.r_[tfidf.decision(model, window, wx), tfidf.decision(model, extra, self._dense(extra.ids))]
+        except ValueError:  # the rows changed under this request (the web's follower synced TF-IDF): skip it once
+            return {}
         d[np.isin(ids, np.fromiter(blocked, np.int64, len(blocked)))] = -np.inf
         if not given:
             return top_scaled(ids, d, SVM_CANDIDATES)
