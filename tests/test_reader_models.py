@@ -125,6 +125,12 @@ def test_the_recent_window_follows_the_store(engine):
     v2, followed = window.current()
     assert v2 != v1 and list(followed) == [p.id for p in engine.store.paper_page(None, 20)]
     assert list(followed) == list(RecentWindow(engine.store, 20).current()[1])
+    from paperboy.models import PaperRecord
+
+    engine.store.upsert_papers([PaperRecord(source="upload", source_id="draft", title="A member's private draft",
+                                            submitted="2099-01-01")])  # newest of all, but nobody else's to see
+    v3, after = window.current()
+    assert list(after) == list(followed) == [p.id for p in engine.store.paper_page(None, 20)]
 
 
 def test_the_model_cache_is_a_bounded_lru():

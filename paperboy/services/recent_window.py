@@ -56,9 +56,12 @@ class RecentWindow:
             if seen > self.size:
                 return False
             oldest = min(self._dates.values(), default="") if len(self._dates) >= self.size else None
+            uploads = self.store.uploads_only([int(p["id"]) for p in papers])  # as the reload's paper_page
             for p in papers:
                 date = p.get("submitted") or ""
-                if oldest is None or date >= oldest:
+                if int(p["id"]) in uploads:
+                    self._dates.pop(int(p["id"]), None)
+                elif oldest is None or date >= oldest:
                     self._dates[int(p["id"])] = date
                 else:
                     self._dates.pop(int(p["id"]), None)  # its date moved back out of the window
