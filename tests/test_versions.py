@@ -88,7 +88,7 @@ def lexical_ids(engine: Engine, q: str) -> list[int]:
 
 def tfidf_row(engine: Engine, pid: int) -> np.ndarray:
     tf = engine.tfidf()
-    return tf.matrix[tf._rows()[pid]].toarray()[0]
+    return tf.matrix[int(tf.rows_of([pid])[0])].toarray()[0]
 
 
 # -- 1. re-embedded and re-indexed --------------------------------------------------------------

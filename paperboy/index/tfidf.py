@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .generations import GenerationError, load_generation, save_generation
+from .vectors import IdRows
 
 # arxiv-sanity-lite's features (compute.py): unigrams and bigrams, sublinear tf, at most 20k terms.
 PARAMS: dict[str, Any] = dict(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
@@ -126,9 +127,7 @@ class TfidfIndex:
         self.matrix: Any = None
         self.titles: Any = None  # the titles' rows, aligned with ``matrix``
         self.synced, self.fitted_on = 0, 0
-        self._row: dict[int, int] | None = None
-        self._row_of: np.ndarray | None = None
-        self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (of ids, sorted live ids, rows)
+        self._sorted: tuple[np.ndarray, IdRows] | None = None  # (the ids it was built from, live id -> row)
         self._unsaved = False  # rows updated in memory only (sync with save=False)
         self.version = next(_VERSIONS)  # a new one whenever the rows or the vocabulary change
         self._sample: tuple[int, int, np.ndarray] | None = None  # (version, size, rows) of the negative sample
@@ -227,26 +226,14 @@ class TfidfIndex:
             self._unsaved = True
         return done
 
-    def _rows(self) -> dict[int, int]:
-        """Paper id -> row (live rows only), cached until the rows change."""
-        if self._row is None or self._row_of is not self.ids:
-            self._row, self._row_of = {int(i): n for n, i in enumerate(self.ids) if i >= 0}, self.ids
-        return self._row
-
     def rows_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The live row of each of ``ids`` (-1 where it has none): a sorted array and a binary
         search, not a dict (at 2.7M papers a dict of rows would take ~300 MB)."""
         all_ids = self.ids  # read once: the follower thread may swap it meanwhile
         if self._sorted is None or self._sorted[0] is not all_ids:
             live = np.flatnonzero(all_ids >= 0)
-            order = np.argsort(all_ids[live], kind="stable")
-            self._sorted = (all_ids, all_ids[live][order], live[order])
-        _, keys, rows = self._sorted
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if not len(keys):
-            return np.full(len(ids), -1, np.int64)
-        at = np.clip(np.searchsorted(keys, ids), 0, len(keys) - 1)
-        return np.where(keys[at] == ids, rows[at], -1)
+            self._sorted = (all_ids, IdRows.of(all_ids[live], live))
+        return self._sorted[1].get(np.asarray(ids, np.int64).reshape(-1))
 
     def cosines(self, paper_id: int, ids: np.ndarray) -> np.ndarray:
         """TF-IDF cosine of ``paper_id`` to each of ``ids`` (rows are l2-normalised); 0 where either

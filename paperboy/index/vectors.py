@@ -87,7 +87,7 @@ def _damaged(directory: Path, why: object) -> VectorIndexError:
     return VectorIndexError(f"vector index in {directory} is damaged ({why}): {REBUILD}")
 
 
-class _Rows:
+class IdRows:
     """paper id -> row as two arrays sorted by id: 16 bytes a paper, where a dict of Python ints
     costs about 100 (266 MB at 2.7M papers, measured). The pair is replaced as one tuple and read
     once per lookup: request threads look up while the follower upserts."""
@@ -137,9 +137,10 @@ class _Rows:
         self.kr = (np.delete(keys, at[ok]), np.delete(rows, at[ok]))
 
     @classmethod
-    def of(cls, ids: np.ndarray) -> "_Rows":
-        rows = np.argsort(ids, kind="stable").astype(np.int64)
-        return cls(np.asarray(ids, np.int64)[rows], rows)
+    def of(cls, ids: np.ndarray, rows: np.ndarray | None = None) -> "IdRows":
+        """Each of ``ids`` at its ``rows`` (default: its position)."""
+        order = np.argsort(ids, kind="stable").astype(np.int64)
+        return cls(np.asarray(ids, np.int64)[order], order if rows is None else np.asarray(rows, np.int64)[order])
 
 
 class VectorIndex:
@@ -153,7 +154,7 @@ class VectorIndex:
         self.rebuilt = False  # loaded from an older format or with its graph rebuilt: worth saving
         self._n = 0  # rows 0.._n of the buffers are live; spare capacity makes appends amortized O(1)
         self._ids, self._vecs = np.empty(0, np.int64), np.empty((0, self.dim), DTYPE)
-        self._rows = _Rows()  # paper id -> row
+        self._rows = IdRows()  # paper id -> row
         self._f32: np.ndarray | None = None  # an f32 copy while small enough to search exactly (see _dense)
         self._writes = 0  # bumped before and after every change: a copy made across one is not kept
         self._hnsw: Any = None  # usearch Index keyed by paper id, once len >= hnsw_threshold
@@ -371,7 +372,7 @@ class VectorIndex:
         vi._ids = np.zeros(len(vecs), np.int64)
         vi._ids[:n] = ids
         vi._vecs, vi._n, vi.synced = vecs, n, int(meta.get("synced", 0))
-        vi._rows = _Rows.of(ids)
+        vi._rows = IdRows.of(ids)
         if n > 1 and (vi._rows.keys[1:] == vi._rows.keys[:-1]).any():
             raise _damaged(d, "repeated ids")
         if meta.get("hnsw") and meta.get("hnsw_dtype") == GRAPH_DTYPE:
