@@ -186,7 +186,7 @@ def test_security_headers_on_every_answer_even_a_500(engine):
     with TestClient(create_app(engine), raise_server_exceptions=False) as c:
         ok = c.get("/")
         assert "strict-transport-security" in ok.headers and "frame-ancestors 'none'" in ok.headers["content-security-policy"]
-        engine.store.conn.close()  # the store fails under the app: an internal error
+        engine.store.close()  # the store fails under the app: an internal error
         for url in ("/", "/api/daily_papers"):
             r = c.get(url)
             assert r.status_code == 500 and "Traceback" not in r.text

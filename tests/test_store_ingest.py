@@ -133,6 +133,50 @@ def test_second_writer_waits_instead_of_failing(store, tmp_path):
     other.close()
 
 
+def test_a_read_open_in_one_thread_neither_blocks_nor_sees_another_threads_write(tmp_path):
+    """Each thread has its own connection: a read left open in one thread, while another process
+    commits, used to make the next write of any thread answer 'database is locked' until the read
+    ended; and a thread's uncommitted rows were visible to the others."""
+    import threading
+
+    from paperboy.store.sqlite import SQLiteStore
+
+    store, other = SQLiteStore(tmp_path / "s.sqlite3", busy_timeout=2), SQLiteStore(tmp_path / "s.sqlite3")
+    store.migrate()
+    store.upsert_papers([rec(source="x", source_id=str(i), title=f"Paper {i}") for i in range(3)])
+    opened, done = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        cursor = store.conn.execute("SELECT id FROM papers")
+        cursor.fetchone()  # the read stays open until the cursor goes
+        opened.set()
+        done.wait(30)
+        cursor.close()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    assert opened.wait(30)
+    try:
+        other.upsert_papers([rec(source="x", source_id="other", title="Theirs")])  # another process commits
+        assert store.upsert_papers([rec(source="x", source_id="mine", title="Mine")]).inserted == 1  # not 'locked'
+        seen: list[int] = []
+        with pytest.raises(RuntimeError, match="undo"), store._write() as c:
+            c.execute("DELETE FROM paper_sources")
+            peek = threading.Thread(target=lambda: seen.append(store.conn.execute(
+                "SELECT COUNT(*) FROM paper_sources").fetchone()[0]))
+            peek.start()
+            peek.join(30)
+            raise RuntimeError("undo")  # rolled back
+        assert seen == [5] and store.conn.execute("SELECT COUNT(*) FROM paper_sources").fetchone()[0] == 5  # the other thread saw the committed rows, not this open deletion
+    finally:
+        done.set()
+        t.join(30)
+    store.close()
+    other.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        store.max_rev()
+
+
 def test_hostile_html_is_stored_verbatim_as_text(store):
     title = '<script>alert(1)</script> & "quotes" <b>bold</b>'
     store.upsert_papers([rec(source="x", source_id="h", title=title, abstract="<img src=x onerror=alert(1)>")])

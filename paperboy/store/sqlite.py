@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,29 +14,61 @@ from typing import Any
 from ..errors import StoreError
 from .sql import CREATE_MIGRATIONS, SELECT_VERSION, SQLStore
 
-# synchronous=NORMAL is durable against a crashed process in WAL mode; a 32 MB page cache keeps
-# index lookups of big ingests in memory (bounded, whatever the input size).
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL",
-           "PRAGMA cache_size=-32000")
+# synchronous=NORMAL is durable against a crashed process in WAL mode. The opening thread's
+# connection (the CLI's, which ingests) keeps a 32 MB page cache, so index lookups of big ingests
+# stay in memory; the other threads' (a server's request threads) keep 8 MB each.
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+CACHE_KB = 32000
+THREAD_CACHE_KB = 8000
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (the store closes every thread's at ``close``)."""
 
 
 class SQLiteStore(SQLStore):
-    """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``."""
+    """The embedded default store: ``PAPERBOY_HOME/paperboy.sqlite3``.
+
+    Each thread reads and writes through a connection of its own. A connection shared by threads
+    mixes their statements: a read left open by one thread pins the snapshot another thread's write
+    must start from (SQLite then answers busy without waiting, for as long as the read lasts), and
+    reads in one thread see another thread's uncommitted writes."""
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
         self.path, self.busy_timeout = Path(path), busy_timeout
+        self._local = threading.local()
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
-                                        check_same_thread=False)
-            for pragma in PRAGMAS:
-                self.conn.execute(pragma)
+        except OSError as e:
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
+        self._local.conn = self._connect(CACHE_KB)
+        # One write transaction at a time in this process: writers queue here instead of polling
+        # SQLite's lock (other processes still wait on that, up to the busy timeout).
+        self._tx_lock = threading.RLock()
+
+    def _connect(self, cache_kb: int) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False, factory=_Connection)
+            for pragma in (*PRAGMAS, f"PRAGMA cache_size=-{cache_kb}"):
+                conn.execute(pragma)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
-        self.conn.row_factory = sqlite3.Row
-        # The web app may reach one store from the event loop and from worker threads: a write
-        # transaction must not take in another thread's statements, so transactions are serialized.
-        self._tx_lock = threading.RLock()
+        conn.row_factory = sqlite3.Row
+        self._all.add(conn)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on its first use; closed when the thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:  # as a closed connection answers: using a closed store is a bug
+                raise sqlite3.ProgrammingError(f"the SQLite store at {self.path} is closed")
+            conn = self._local.conn = self._connect(THREAD_CACHE_KB)
+        return conn
 
     _integrity_errors = (sqlite3.IntegrityError,)
 
@@ -43,24 +76,23 @@ class SQLiteStore(SQLStore):
     def _write(self, lock: str | None = "writer") -> Iterator[sqlite3.Connection]:
         """One write transaction; ``BEGIN IMMEDIATE`` takes SQLite's one write lock up front, which
         implies whichever finer ``lock`` a PostgreSQL transaction names."""
+        conn = self.conn
         with self._tx_lock:
-            self._begin()
+            self._begin(conn)
             try:
-                yield self.conn
+                yield conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            conn.execute("COMMIT")
 
-    def _begin(self) -> None:
-        """``BEGIN IMMEDIATE``, retried while SQLite answers busy at once: when another thread has a
-        read open on this shared connection and another process wrote meanwhile, SQLite returns
-        SQLITE_BUSY without waiting (the busy timeout only covers waiting for another writer); the
-        read ends within milliseconds, so a short retry gets the lock."""
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, retried until the busy timeout in the lock states where SQLite answers
+        busy at once instead of calling its busy handler."""
         deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() > deadline:
@@ -80,7 +112,8 @@ class SQLiteStore(SQLStore):
         return int(self.conn.execute(SELECT_VERSION).fetchone()[0])
 
     def own_changes(self) -> int:
-        return int(self.conn.total_changes)  # SQLite counts them for free
+        # SQLite counts them for free, per connection: the sum over this process's live ones
+        return sum(int(c.total_changes) for c in list(self._all))
 
     def stats(self) -> dict[str, Any]:
         return super().stats() | {"path": str(self.path)}
@@ -113,4 +146,8 @@ class SQLiteStore(SQLStore):
         return problems
 
     def close(self) -> None:
-        self.conn.close()
+        """Close every thread's connection; the store cannot be used after."""
+        self._closed = True
+        self._local = threading.local()
+        for conn in list(self._all):
+            conn.close()
