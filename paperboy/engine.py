@@ -445,7 +445,7 @@ class Engine:
 
         with self._index_lock:
             if self._authors is None:
-                self._authors = AuthorIndex()
+                self._authors = AuthorIndex(self.settings["home"] / "index" / "authors")
         index = self._authors
         if index.synced < self.store.max_rev():
             index.sync(self.store)  # under the index's own lock: other indexes go on meanwhile
@@ -490,6 +490,9 @@ class Engine:
         return self.store.stats()
 
     def close(self) -> None:
+        if self._authors is not None:
+            self._authors.close()
+            self._authors = None
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -128,6 +128,34 @@ def test_a_new_full_name_makes_an_abbreviation_ambiguous_again():
     assert idx.resolve(2, "k-park") == "kim-park" and not idx.known("kyu-park")
 
 
+def test_the_index_file_outlives_a_restart_follows_other_processes_and_is_rebuilt_when_damaged(store, tmp_path, caplog):
+    def put(sid: str, authors: list[str], day: str) -> int:
+        store.upsert_papers([PaperRecord(source="t", source_id=sid, title=f"Paper {sid}", abstract="x",
+                                         authors=authors, submitted=day)])
+        return store.paper_ids_by_source("t", [sid])[sid]
+
+    put("1", ["Kim Park", "Ann Lee"], "2024-01-01")
+    second = put("2", ["K. Park", "Bo Choi"], "2024-01-02")
+    one = AuthorIndex(tmp_path / "authors")
+    assert one.sync(store) == 2 and one.newest == "2024-01-02"
+    other = AuthorIndex(tmp_path / "authors")  # another worker of the host, or the server restarted
+    assert (other.sync(store), other.synced, other.newest) == (0, one.synced, "2024-01-02")  # nothing rebuilt
+    assert other.resolve(second, "k-park") == "kim-park" and other.papers("kim-park") == [second, second - 1]
+    put("3", ["Kyu Park", "Eve Kang"], "2024-02-01")
+    assert one.sync(store) == 1
+    assert other.sync(store) == 0  # the first one indexed it: the second drops its merges of that block
+    assert other.resolve(second, "k-park") == "k-park" and other.known("kyu-park") and other.newest == "2024-02-01"
+    one.close()
+    other.close()
+    for f in (tmp_path / "authors").iterdir():
+        f.write_bytes(b"not a database " * 300)
+    with caplog.at_level("WARNING", logger="paperboy.authors"):
+        again = AuthorIndex(tmp_path / "authors")
+    assert "rebuilding the author index" in caplog.text and len(again) == 0
+    assert again.sync(store) == 3 and again.resolve(second, "k-park") == "k-park" and len(again) == 6
+    again.close()
+
+
 def test_an_abbreviated_co_author_is_evidence_only_when_unambiguous():
     # "J. Lee" fits both Lees: no evidence that D. Park is Dae Park rather than Don Park
     idx = index_of({1: ["Dae Park", "Jin Lee"], 2: ["Don Park", "Joon Lee"], 3: ["D. Park", "J. Lee"],
@@ -159,10 +187,10 @@ def test_measured_on_real_author_lists():
         idx.add(pid, [f"{p[1]} {p[0]}" for p in r["authors_parsed"]], "2007-04-01")
     stats = idx.stats()
     assert stats["keys"] > 5000 and stats["abbreviated_keys"] > 100
-    for key in [k for k in idx._form if idx._form[k].abbreviated]:
-        for p in idx._papers[key]:
+    for key in idx.abbreviated():
+        for p in idx.written_on(key):
             full = idx.resolve(p, key)
-            assert full == key or compatible(idx._form[key], idx._form[full])
+            assert full == key or compatible(idx.form(key), idx.form(full))
 
 
 # -- pages, feed, API ---------------------------------------------------------------------------------
