@@ -407,6 +407,15 @@ def test_day_ids_listing_days_and_navigation(store):
     assert store.latest_day("2024-01-06") == "2024-01-05"
     assert store.adjacent_day("2024-01-05", forward=True) == "2024-01-07"
     assert store.adjacent_day("2024-01-05", forward=False) == "2024-01-02"
+    # a second daily date: listed on both days, its listing day the later one
+    store.upsert_papers([rec(source="hf-mirror", source_id="2401.00002", arxiv_id="2401.00002",
+                             title="Paper number 2", extra={"daily_date": "2024-01-06"})])
+    assert store.listing_days([b]) == {b: "2024-01-06"}
+    for first, last, who in [("2024-01-01", "2024-01-31", None), ("2024-01-05", "2024-01-05", None),
+                             ("2024-01-02", "2024-01-02", None), ("2023-12-01", "2023-12-01", None),
+                             ("2024-01-01", "2024-01-31", "alice"), ("2024-01-01", "2024-01-31", "nobody")]:
+        ids = store.day_ids(first, last, who)
+        assert store.day_listing(first, last, who) == store.listing_days(ids), (first, last, who)
 
 
 def test_audit_log(store):

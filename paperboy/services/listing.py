@@ -149,12 +149,11 @@ class Listings:
         ``has``: only papers with that link (``with_link``)."""
         if sort not in ("votes", "date", "trending"):
             raise QueryError("sort must be votes, date or trending")
-        ids = self.store.day_ids(period.first, period.last, submitter)
-        if has:
-            ids = self.with_link(ids, has)
+        days = self.store.day_listing(period.first, period.last, submitter)
+        ids = self.with_link(list(days), has) if has else list(days)
         # Order the ids by counts alone and load full papers for one page only: a month can hold
         # tens of thousands of papers.
-        votes, days = self.store.votes(ids), self.store.listing_days(ids)
+        votes = self.store.votes(ids)
         if sort == "trending":
             scores = self.scores()
             ids.sort(key=lambda i: (-scores.get(i, 0.0), -votes.get(i, 0), i))

@@ -117,7 +117,16 @@ AND NOT EXISTS (SELECT 1 FROM paper_sources x WHERE x.paper_id = p.id AND {DAILY
 UNION SELECT x.paper_id FROM paper_sources x WHERE {DAILY} >= ? AND {DAILY} <= ?
 AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.paper_id = x.paper_id AND {SUB})
 UNION SELECT paper_id FROM submissions s WHERE day >= ? AND day <= ? AND {SUB}"""
-SELECT_DAY_IDS_BY = f"""SELECT s.paper_id FROM submissions s JOIN users u ON u.id = s.user_id
+# The same papers with their listing day (as listing_days gives it): each is in one branch only.
+SELECT_DAY_LISTING = f"""SELECT p.id, p.submitted FROM papers p WHERE p.submitted >= ? AND p.submitted <= ?
+AND length(p.submitted) = 10 AND {PUBLIC}
+AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.paper_id = p.id AND {SUB})
+AND NOT EXISTS (SELECT 1 FROM paper_sources x WHERE x.paper_id = p.id AND {DAILY} IS NOT NULL)
+UNION SELECT x.paper_id, (SELECT MAX(json_extract(z.extra, '$.daily_date')) FROM paper_sources z
+WHERE z.paper_id = x.paper_id) FROM paper_sources x WHERE {DAILY} >= ? AND {DAILY} <= ?
+AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.paper_id = x.paper_id AND {SUB})
+UNION SELECT paper_id, day FROM submissions s WHERE day >= ? AND day <= ? AND {SUB}"""
+SELECT_DAY_IDS_BY = f"""SELECT s.paper_id, s.day FROM submissions s JOIN users u ON u.id = s.user_id
 WHERE s.day >= ? AND s.day <= ? AND u.name_key = ? AND {SUB}"""
 SELECT_LISTING_DAYS = f"""SELECT p.id, COALESCE((SELECT day FROM submissions s WHERE s.paper_id = p.id AND {SUB}),
 (SELECT MAX({DAILY}) FROM paper_sources x WHERE x.paper_id = p.id), p.submitted) FROM papers p WHERE p.id IN ({{}})"""
@@ -364,6 +373,11 @@ class CommunityMixin:
         if submitter:
             return [r[0] for r in self.conn.execute(SELECT_DAY_IDS_BY, (first, last, submitter.strip().casefold()))]
         return [r[0] for r in self.conn.execute(SELECT_DAY_IDS, (first, last) * 3)]
+
+    def day_listing(self, first: str, last: str, submitter: str | None = None) -> dict[int, str]:
+        if submitter:
+            return dict(tuple(r) for r in self.conn.execute(SELECT_DAY_IDS_BY, (first, last, submitter.strip().casefold())))
+        return dict(tuple(r) for r in self.conn.execute(SELECT_DAY_LISTING, (first, last) * 3))
 
     def listing_days(self, paper_ids: Sequence[int]) -> dict[int, str | None]:
         return {r[0]: r[1] for r in self._lookup(SELECT_LISTING_DAYS, list(paper_ids))}  # type: ignore[attr-defined]

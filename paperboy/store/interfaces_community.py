@@ -206,6 +206,10 @@ class CommunityStore(ABC):
         """Papers on the lists of days ``first``..``last`` (ISO dates, inclusive), or one submitter's."""
 
     @abstractmethod
+    def day_listing(self, first: str, last: str, submitter: str | None = None) -> dict[int, str]:
+        """``day_ids`` with each paper's listing day (as ``listing_days`` gives it), in one query."""
+
+    @abstractmethod
     def listing_days(self, paper_ids: Sequence[int]) -> dict[int, str | None]:
         """Each paper's listing day: its submission day, else its daily date, else its arXiv date."""
 
