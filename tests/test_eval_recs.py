@@ -103,7 +103,7 @@ def test_reader_svm_equals_a_direct_fit_on_stacked_features(engine):
     dislike = int(idx.ids[10])
     got = idx.svm_scores(library, [dislike], 8, set(library), (dense_ids, vecs), title_weight=0.5, dense_weight=0.5,
                          sample=0)
-    x = sp.hstack([idx.matrix, 0.5 * idx.titles, sp.csr_matrix(0.5 * emb)]).tocsr()
+    x = sp.hstack([idx.matrix.tocsr(), 0.5 * idx.titles.tocsr(), sp.csr_matrix(0.5 * emb)]).tocsr()
     y = np.isin(idx.ids, library).astype(float)
     w = np.where(idx.ids == dislike, 3.0, 1.0)
     order = np.argsort(-y - (idx.ids == dislike) * 0.5, kind="stable")  # positives, the dislike, the rest

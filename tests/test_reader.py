@@ -209,3 +209,54 @@ def test_tfidf_index_incremental_persistent_and_svm(engine, tmp_path):
     assert len(scores) == 5 and max(scores.values()) == 1.0 and cosmo[0] not in scores
     top = engine.store.get_papers([max(scores, key=scores.get)])
     assert "quantum" in next(iter(top.values())).title.lower()
+
+
+def test_tfidf_rows_are_memory_mapped_appended_in_memory_and_read_from_the_old_npz_form(engine, tmp_path):
+    import json
+
+    import scipy.sparse as sp
+
+    from paperboy.index.generations import read_sidecar, save_generation
+    from paperboy.index.tfidf import SIDE, TfidfIndex
+
+    def on_file(a) -> bool:  # a view (of a view ...) of a memory-mapped file
+        while a is not None and not isinstance(a, np.memmap):
+            a = a.base
+        return a is not None
+
+    d = tmp_path / "tfidf"
+    built = TfidfIndex(d)
+    built.sync(engine.store)
+    mapped = TfidfIndex(d)
+    assert on_file(mapped.matrix.base.data) and on_file(mapped.titles.base.indices) and not on_file(built.matrix.base.data)
+    rows = np.random.default_rng(0).permutation(len(built.ids))[:20]
+    assert abs(mapped.matrix[rows] - built.matrix[rows]).sum() == 0 and abs(mapped.titles[3] - built.titles[3]).sum() == 0
+    base = mapped.matrix.base
+    engine.ingest(DATA / "hf_scrape_excerpt.json")  # new papers: appended in memory, the file untouched
+    assert mapped.sync(engine.store, save=False) >= 2 and mapped.matrix.base is base
+    assert mapped.matrix.shape[0] == len(mapped.ids) > len(built.ids)
+    pos = [engine.store.get_paper("gr-qc/9210004").id]
+    want = mapped.svm_scores(pos, [], 10, exclude=set(pos))
+    mapped.sync(engine.store)  # a saving sync writes it all
+    reloaded = TfidfIndex(d)
+    assert abs(reloaded.matrix.tocsr() - mapped.matrix.tocsr()).sum() == 0
+    assert reloaded.svm_scores(pos, [], 10, exclude=set(pos)) == pytest.approx(want)
+    # the form saved before (whole .npz matrices) still loads, and the next saving sync maps it
+    old = tmp_path / "old"
+
+    def npz(m):
+        def write(p):
+            with open(p, "wb") as f:
+                sp.save_npz(f, m.tocsr())
+        return write
+
+    vocab = {k: int(v) for k, v in reloaded.vectorizer.vocabulary_.items()}
+    save_generation(old, SIDE, {"idf": np.asarray(reloaded.vectorizer.idf_, np.float64), "ids": reloaded.ids},
+                    {"synced": reloaded.synced, "fitted_on": reloaded.fitted_on, "rows": len(reloaded.ids),
+                     "terms": len(vocab)},
+                    files={"vocab": ("json", lambda p: p.write_text(json.dumps(vocab))),
+                           "matrix": ("npz", npz(reloaded.matrix)), "titles": ("npz", npz(reloaded.titles))})
+    legacy = TfidfIndex(old)
+    assert abs(legacy.matrix.tocsr() - reloaded.matrix.tocsr()).sum() == 0 and legacy.sync(engine.store) == 0
+    assert "text_data" in read_sidecar(old, SIDE)["files"] and "matrix" not in read_sidecar(old, SIDE)["files"]
+    assert not on_file(legacy.matrix.base.data) and on_file(TfidfIndex(old).matrix.base.data)

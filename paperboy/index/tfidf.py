@@ -13,10 +13,13 @@ papers (``RowBlock``), so a request scores its candidates and not the corpus; ``
 every paper, one sparse product per block (the reference, and the tests').
 
 Derived data beside the store: the fitted vocabulary (JSON), idf (.npy), the paper ids (.npy) and the
-sparse matrices of texts and of titles (.npz, no pickle): one generation, the sidecar written last (``generations.py``). New or
-changed papers are transformed with the fitted vocabulary and appended (a changed paper's old row is
-retired); the vocabulary is refitted when the corpus has doubled since the last fit. Files that cannot be read or
-do not fit together (vocabulary, idf, ids and matrix shapes) are logged once and rebuilt from the store.
+sparse matrices of texts and of titles (their CSR arrays, one .npy each, no pickle): one generation, the
+sidecar written last (``generations.py``). The matrices are memory-mapped when loaded (``csr_rows.py``):
+a process holds the pages of the rows it reads, not the corpus. New or changed papers are transformed
+with the fitted vocabulary and appended in memory below the mapped rows (a changed paper's old row is
+retired); the vocabulary is refitted when the corpus has doubled since the last fit. Files that cannot be
+read or do not fit together (vocabulary, idf, ids and matrix shapes) are logged once and rebuilt from the
+store; an index saved as .npz matrices (before) is read whole once and saved in the new form.
 """
 
 from __future__ import annotations
@@ -34,14 +37,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .generations import GenerationError, load_generation, save_generation
+from .csr_rows import StackedRows, csr_arrays, csr_spec, from_arrays
+from .generations import GenerationError, load_generation, read_sidecar, save_generation
 from .vectors import IdRows
 
 # arxiv-sanity-lite's features (compute.py): unigrams and bigrams, sublinear tf, at most 20k terms.
 PARAMS: dict[str, Any] = dict(input="content", encoding="utf-8", decode_error="replace", strip_accents="unicode",
                               lowercase=True, analyzer="word", stop_words="english",
                               token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2),
-                              max_features=20000, norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
+                              max_features=20000, norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True,
+                              dtype=np.float32)  # saved and mapped as float32: half of float64's bytes
 SIDE = "tfidf.json"
 log = logging.getLogger(__name__)
 REFIT_GROWTH = 2.0
@@ -51,6 +56,7 @@ NEGATIVE_SAMPLE = 5000  # corpus papers the reader's SVM is trained against (fix
 SVM_C = 0.01  # arxiv-sanity-lite's
 MIN_PAPERS = 50
 _SPEC = {"idf": (np.float64, ("terms",)), "ids": (np.int64, ("rows",))}  # "terms", "rows": the sidecar's
+_MAPPED = {**csr_spec("text"), **csr_spec("titles")}
 _VERSIONS = itertools.count(1)  # process-wide: two indexes (a reload, a repair) never share a version
 Dense = Callable[[np.ndarray], np.ndarray]  # paper ids -> their unit vectors (zeros for a paper without one)
 
@@ -142,49 +148,53 @@ class TfidfIndex:
         """Load the saved generation, all of it or nothing (GenerationError & co. if damaged)."""
         _, _, tfidf = _sklearn()
         assert self.directory is not None
-        readers = {"vocab": _read_vocab, "matrix": _read_matrix, "titles": _read_matrix}
-        got, meta = load_generation(self.directory, SIDE, _SPEC, readers=readers)
-        vocab, idf, ids, matrix, titles = got["vocab"], got["idf"], got["ids"], got["matrix"], got["titles"]
+        readers: dict[str, Any] = {"vocab": _read_vocab}
+        legacy = "matrix" in read_sidecar(self.directory, SIDE).get("files", {})  # .npz matrices, read whole
+        if legacy:
+            readers |= {"matrix": _read_matrix, "titles": _read_matrix}
+        spec = _SPEC if legacy else {**_SPEC, **_MAPPED}
+        got, meta = load_generation(self.directory, SIDE, spec, readers=readers, mmap=() if legacy else _MAPPED)
+        vocab, idf, ids = got["vocab"], got["idf"], got["ids"]
         if len(vocab) != len(idf) or set(vocab.values()) != set(range(len(idf))):
             raise ValueError("vocabulary does not match the idf array")
         if not np.isfinite(idf).all():
             raise ValueError("idf holds NaN or infinity")
+        if legacy:
+            matrix, titles = got["matrix"], got["titles"]
+            if (matrix.nnz and not np.isfinite(matrix.data).all()) or (titles.nnz and not np.isfinite(titles.data).all()):
+                raise ValueError("matrix holds NaN or infinity")
+        else:  # structure checked, values not read: mapped pages come in as rows are used
+            matrix, titles = from_arrays(got, "text", len(idf)), from_arrays(got, "titles", len(idf))
         if matrix.shape != (len(ids), len(idf)):
             raise ValueError(f"matrix {matrix.shape} does not fit {len(ids)} ids and {len(idf)} terms")
         if titles.shape != matrix.shape:
             raise ValueError(f"title matrix {titles.shape} does not fit the matrix {matrix.shape}")
-        if (matrix.nnz and not np.isfinite(matrix.data).all()) or (titles.nnz and not np.isfinite(titles.data).all()):
-            raise ValueError("matrix holds NaN or infinity")
         vectorizer = tfidf(**PARAMS, vocabulary=vocab)
         vectorizer.idf_ = idf
-        self.vectorizer, self.ids, self.matrix, self.titles = vectorizer, ids, matrix, titles
+        self.vectorizer, self.ids = vectorizer, ids
+        self.matrix, self.titles = StackedRows(matrix), StackedRows(titles)
         self.synced, self.fitted_on = int(meta["synced"]), int(meta["fitted_on"])
+        self._unsaved = legacy  # the next saving sync writes the mapped form
         self.version = next(_VERSIONS)
 
     def _save(self) -> None:
         if self.directory is None:
             return
-        sp, _, _ = _sklearn()
         vocab = {k: int(v) for k, v in self.vectorizer.vocabulary_.items()}
         idf = np.asarray(self.vectorizer.idf_, np.float64)
-
-        def writer(m: Any) -> Any:
-            def write(p: Path) -> None:
-                with open(p, "wb") as f:  # a file object: save_npz would append ".npz" to a ".tmp" name
-                    sp.save_npz(f, m)
-            return write
-
-        files = {"vocab": ("json", lambda p: p.write_text(json.dumps(vocab))), "matrix": ("npz", writer(self.matrix)),
-                 "titles": ("npz", writer(self.titles))}
-        meta = {"synced": self.synced, "fitted_on": self.fitted_on, "rows": len(self.ids), "terms": len(idf)}
-        save_generation(self.directory, SIDE, {"idf": idf, "ids": self.ids}, meta, files=files)
+        arrays = {"idf": idf, "ids": self.ids, **csr_arrays(self.matrix, "text"), **csr_arrays(self.titles, "titles")}
+        meta = {"synced": self.synced, "fitted_on": self.fitted_on, "rows": len(self.ids), "terms": len(idf),
+                "rows1": len(self.ids) + 1, "text_nnz": len(arrays["text_data"]),
+                "titles_nnz": len(arrays["titles_data"])}
+        save_generation(self.directory, SIDE, arrays, meta,
+                        files={"vocab": ("json", lambda p: p.write_text(json.dumps(vocab)))})
         self._unsaved = False
 
     def sync(self, store: Any, chunk: int = 20_000, save: bool = True) -> int:
         """Bring the rows up to date with the store; returns how many papers were (re)computed.
         ``save=False`` keeps the update in memory (a web worker following the store: the next
         ``paperboy embed`` saves)."""
-        sp, _, tfidf = _sklearn()
+        _, _, tfidf = _sklearn()
         total = store.max_rev()
         if total == self.synced:
             if save and self._unsaved:
@@ -211,8 +221,9 @@ class TfidfIndex:
             if len(ids):
                 ids = np.where(np.isin(ids, pids), -1, ids)  # retire changed papers' rows
             ids = np.concatenate([ids, pids])
-            matrix = new if matrix is None else sp.vstack([matrix, new]).tocsr()
-            titles = new_titles if titles is None else sp.vstack([titles, new_titles]).tocsr()
+            # appended below the mapped rows: the saved ones stay shared pages of the file
+            matrix = StackedRows(new) if matrix is None else matrix.append(new)
+            titles = StackedRows(new_titles) if titles is None else titles.append(new_titles)
             synced = papers[-1]["rev"]
             done += len(papers)
         if done or refit:
