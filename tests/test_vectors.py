@@ -234,14 +234,18 @@ def test_crash_mid_save_keeps_previous_index(tmp_path, monkeypatch, threshold):
     assert names == sorted(["ids", "vectors", "index.json"] + (["hnsw"] if threshold == 100 else []))
 
 
+def saved_then_loaded(tmp_path, x, n, pattern):
+    """An index of x[:n] saved and loaded again, with its file matching ``pattern`` and that file's bytes."""
+    vi = VectorIndex("m", 64, hnsw_threshold=1000)
+    vi.upsert(np.arange(n), x[:n])
+    vi.save(tmp_path)
+    (path,) = tmp_path.glob(pattern)
+    return VectorIndex.load(tmp_path, "m"), path, path.read_bytes()
+
+
 def test_loaded_vectors_are_mapped_and_appends_stay_private(tmp_path):
     x = clustered(1500)
-    vi = VectorIndex("m", 64, hnsw_threshold=1000)
-    vi.upsert(np.arange(1000), x[:1000])
-    vi.save(tmp_path)
-    (arr,) = tmp_path.glob("vectors-*.npy")
-    on_disk = arr.read_bytes()
-    back = VectorIndex.load(tmp_path, "m")
+    back, arr, on_disk = saved_then_loaded(tmp_path, x, 1000, "vectors-*.npy")
     assert isinstance(back._vecs, np.memmap) and len(back._vecs) == 1000 + 1024  # spare rows for appends
     back.upsert(np.arange(1000, 1500), x[1000:])  # within the spare rows: still the mapping
     back.upsert([3], x[1200:1201])
@@ -277,3 +281,45 @@ def test_an_index_saved_as_f32_still_loads(tmp_path, caplog):
     again = VectorIndex.load(tmp_path, "m")
     assert not again.rebuilt and isinstance(again._vecs, np.memmap) and again._hnsw is not None
     assert (again.search_many(x[:20], 10, exact=True)[0] == got).all()
+
+
+def test_a_loaded_graph_is_a_memory_mapped_view_whose_changes_go_beside_it(tmp_path):
+    x = clustered(4000)
+    back, graph_file, on_disk = saved_then_loaded(tmp_path, x, 3000, "hnsw-*.usearch")
+    assert back._hnsw.view_of == graph_file and back._hnsw.delta is None  # mapped, not read
+    back.upsert(np.arange(3000, 3500), x[3000:3500])  # new papers: a small graph beside the view
+    back.upsert(np.arange(10), x[3500:3510])  # replaced vectors: found once, scored by the new vector
+    back.remove(np.arange(100, 150))
+    assert graph_file.read_bytes() == on_disk and len(back._hnsw.delta) == 510
+    ids = np.r_[np.arange(10), np.arange(10, 100), np.arange(150, 3500)]
+    live = np.r_[x[3500:3510], x[10:100], x[150:3500]]
+    q = x[3500:3700] + 0.05 * clustered(200, seed=9)
+    want, want_scores = brute(ids, live, q, 10)
+    got, scores = back.search_many(q, 10)
+    assert all(len(set(r)) == len(r) for r in got.tolist())  # an id in the view and beside it: one hit
+    assert not np.isin(got, np.arange(100, 150)).any()  # removed papers stay in the view, never answer
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want)])
+    same = got[:, 0] == want[:, 0]
+    assert recall >= 0.95 and same.mean() >= 0.95
+    assert np.abs(scores[same, 0] - want_scores[same, 0]).max() < 2e-3  # exact scores, from the live rows
+    back.save(tmp_path)  # one whole graph again, and served mapped from the new file
+    assert back._hnsw.view_of != graph_file and back._hnsw.delta is None and len(back._hnsw) == 3450
+    again = VectorIndex.load(tmp_path, "m")
+    assert len(again._hnsw) == 3450 and again._hnsw.contains(ids).all()
+    assert not again._hnsw.contains(np.arange(100, 150)).any()
+    a = again.search_many(q, 10)[0]
+    assert np.mean([len(set(r) & set(s)) / 10 for r, s in zip(a, want)]) >= 0.95
+
+
+def test_releasing_mapped_rows_keeps_what_this_process_changed(tmp_path):
+    x = clustered(1500)
+    vi = VectorIndex("m", 64, hnsw_threshold=10**9)
+    vi.upsert(np.arange(1000), x[:1000])
+    vi.save(tmp_path)
+    back = VectorIndex.load(tmp_path, "m")
+    back.upsert(np.arange(1000, 1400), x[1000:1400])  # appended in the copy-on-write mapping
+    back.upsert([7], x[1400:1401])  # a saved row changed
+    before = back.matrix()[1].copy()
+    back.release()
+    assert isinstance(back._vecs, np.memmap) and np.array_equal(back.matrix()[1], before)
+    assert back.search(x[1400], 1)[0][0] == 7 and back.search(x[1300], 1)[0][0] == 1300

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os  # noqa: F401 - unused here; tests/test_vectors.py patches vectors.os.replace to crash a save
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..errors import PaperboyError
 from .generations import GenerationError, GenerationMissing, load_generation, read_sidecar, save_generation
+from .graph import Graph
 
 log = logging.getLogger(__name__)
 SIDECAR = "index.json"
@@ -157,7 +159,7 @@ class VectorIndex:
         self._rows = IdRows()  # paper id -> row
         self._f32: np.ndarray | None = None  # an f32 copy while small enough to search exactly (see _dense)
         self._writes = 0  # bumped before and after every change: a copy made across one is not kept
-        self._hnsw: Any = None  # usearch Index keyed by paper id, once len >= hnsw_threshold
+        self._hnsw: Graph | None = None  # the HNSW graph (graph.py), once len >= hnsw_threshold
 
     def __len__(self) -> int:
         return self._n
@@ -185,9 +187,7 @@ class VectorIndex:
             self._n = end
         self._writes += 1
         if self._hnsw is not None:
-            if old.any():  # usearch refuses duplicate keys: drop the old vector first
-                self._hnsw.remove(ids[old])
-            self._hnsw.add(ids, vecs, threads=0)
+            self._hnsw.add(ids, vecs, old)
         elif self._n >= self.hnsw_threshold:
             self._build_hnsw()
 
@@ -220,12 +220,21 @@ class VectorIndex:
         ids[:self._n], vecs[:self._n] = self._ids[:self._n], self._vecs[:self._n]
         self._ids, self._vecs = ids, vecs
 
-    def _build_hnsw(self) -> None:
+    def _new_graph(self) -> Any:
         from usearch.index import Index
 
-        self._hnsw = Index(ndim=self.dim, metric="cos", dtype=GRAPH_DTYPE, **self.params)
+        return Index(ndim=self.dim, metric="cos", dtype=GRAPH_DTYPE, **self.params)
+
+    def _build_hnsw(self) -> None:
+        graph = self._new_graph()
         for s, b in f32_blocks(self._vecs[:self._n], 1 << 17):  # batch adds on all cores (threads=0)
-            self._hnsw.add(self._ids[s:s + len(b)], b, threads=0)
+            graph.add(self._ids[s:s + len(b)], b, threads=0)
+        self._hnsw = Graph(graph, self._new_graph)
+
+    def release(self) -> None:
+        """After a pass over every row (hub scores, a background sample): the rows read from the
+        memory-mapped file leave the resident set again; what this process changed stays."""
+        _page_out(self._vecs)
 
     def vector(self, paper_id: int) -> np.ndarray | None:
         """The paper's unit vector as f32, None if it has none."""
@@ -295,14 +304,10 @@ class VectorIndex:
             scores[s:s + step, :kk] = np.minimum(np.take_along_axis(best_s, order, 1), 1.0)  # see _approx
 
     def _approx(self, q: np.ndarray, kk: int, ids: np.ndarray, scores: np.ndarray) -> None:
-        m = self._hnsw.search(q, min(self._n, kk * OVERFETCH), threads=0)
-        keys = np.asarray(m.keys).astype(np.int64)
-        if keys.ndim == 1:  # one query: usearch answers Matches, trimmed to the hits found
-            keys, counts = keys[None, :], np.array([keys.size])
-        else:  # BatchMatches pad with key 0: only the first counts[i] are hits
-            counts = np.asarray(m.counts)
+        assert self._hnsw is not None
+        keys, found = self._hnsw.search(q, min(self._n, kk * OVERFETCH))
         pos = self._rows.get(keys)
-        valid = (np.arange(keys.shape[1]) < counts[:, None]) & (pos >= 0)
+        valid = found & (pos >= 0)  # a removed paper's entry may stay in a memory-mapped graph
         picked = self._vecs[np.maximum(pos, 0)].astype(np.float32)  # exact scores for the int8 picks
         sims = np.where(valid, np.einsum("nd,nkd->nk", q, picked), -np.inf).astype(np.float32)
         order = np.argsort(-sims, axis=1, kind="stable")[:, :kk]
@@ -340,13 +345,20 @@ class VectorIndex:
             out.flush()
             del out
 
+        def vectors_of(ids: np.ndarray) -> np.ndarray:
+            return self._vecs[self._rows.get(ids)].astype(np.float32)
+
+        graph = self._hnsw
         files = {"vectors": ("npy", write_vectors)}
-        if self._hnsw is not None:
-            files["hnsw"] = ("usearch", lambda p: self._hnsw.save(str(p)))
+        if graph is not None:
+            files["hnsw"] = ("usearch", lambda p: graph.save(p, vectors_of))
         meta = {"model_id": self.model_id, "dim": self.dim, "count": self._n, "capacity": cap, "metric": "cos",
                 "vector_dtype": np.dtype(DTYPE).name, "hnsw": self._hnsw is not None, "hnsw_dtype": GRAPH_DTYPE,
                 "hnsw_threshold": self.hnsw_threshold, **self.params, "synced": self.synced}
-        save_generation(Path(directory), SIDECAR, {"ids": self._ids[:self._n]}, meta, files=files)
+        gen = save_generation(Path(directory), SIDECAR, {"ids": self._ids[:self._n]}, meta, files=files)
+        if graph is not None:  # serve from the new file, mapped: the old one is swept, a built graph freed
+            self._hnsw = Graph.open(Path(directory) / f"hnsw-{gen}.usearch", self._new_graph) or graph
+            self._hnsw.expansion_search = self.params["expansion_search"]
 
     @classmethod
     def load(cls, directory: Path, model_id: str, *, dim: int | None = None, hnsw_threshold: int | None = None,
@@ -384,11 +396,10 @@ class VectorIndex:
         return vi
 
     def _restore_hnsw(self, d: Path, name: str | None) -> Any:
-        """usearch's saved graph, or None (logged) if missing or not matching the arrays."""
-        from usearch.index import Index
-
+        """usearch's saved graph, memory-mapped (``graph.py``), or None (logged) if missing or not
+        matching the arrays."""
         try:
-            index = Index.restore(str(d / name)) if name else None  # None for a missing file
+            index = Graph.open(d / name, self._new_graph) if name else None  # None for a missing file
             why = ("file missing" if index is None
                    else f"{len(index)} x {index.ndim} vectors" if (len(index), index.ndim) != (self._n, self.dim)
                    else "ids differ" if not np.all(index.contains(self._ids[:self._n])) else "")
@@ -438,6 +449,21 @@ def _read(d: Path, model_id: str, dim: int | None) -> tuple[dict[str, Any], dict
         except GenerationError as e:
             raise _damaged(d, e) from e
     raise AssertionError("unreachable")
+
+
+MADV_PAGEOUT = getattr(mmap, "MADV_PAGEOUT", 21 if sys.platform == "linux" else None)  # Linux 5.4+
+
+
+def _page_out(vecs: np.ndarray) -> None:
+    """Ask the kernel to reclaim the mapped pages now: clean ones (rows as saved) leave this process's
+    resident set, dirty ones (rows changed or appended here, copy-on-write) stay, as they cannot be
+    dropped without swap. Unlike DONTNEED this never loses a change."""
+    m = getattr(vecs, "_mmap", None)
+    if m is not None and hasattr(m, "madvise") and MADV_PAGEOUT is not None:
+        try:
+            m.madvise(MADV_PAGEOUT)
+        except (OSError, ValueError):  # advice only (an older kernel refuses it)
+            pass
 
 
 def _release(vecs: np.ndarray) -> None:

@@ -89,6 +89,7 @@ class Searcher:
             rng = np.random.default_rng(0)
             pick = rng.choice(len(ids), size=min(BACKGROUND_SAMPLE, len(ids)), replace=False)
             self._background = mat[np.sort(pick)].astype(np.float32)
+            self.vectors.release()  # the sample is copied: its pages may leave the resident set
         return self._background
 
     def calibrate(self, qvec: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -129,6 +129,7 @@ class SimilarPapers:
             except OSError as e:  # a cache: serve the scores anyway
                 log.warning("could not cache hub scores in %s: %s", self.cache_dir, e)
             source = "computed"
+        self.vectors.release()  # the probes read every row: those pages may leave the resident set
         self.last_refresh = {"source": source, "scored": len(todo), "full": full,
                              "method": self._method if len(todo) else "", "seconds": time.perf_counter() - t0}
         assert self._scores is not None
