@@ -167,6 +167,8 @@ class Digests:
         env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                           finalize=clean_text)
         self.html, self.text = env.get_template("digest.html"), env.get_template("digest.txt")
+        self._trending: list[Any] = []  # this run's trending list, read once for every reader
+        self._trending_limit = 0
 
     def base(self) -> str:
         s = self.settings
@@ -201,9 +203,17 @@ class Digests:
         recs, _ = library.rank(self.deps, model, profile, s["digest_size"], candidates=new)
         picked = [r.paper.id for r in recs]
         seen = model.exclude | set(picked)
-        trending = [e.paper.id for e in self.deps.listings.trending(limit=s["digest_trending"] + len(seen))
+        trending = [e.paper.id for e in self.trending(s["digest_trending"] + len(seen))
                     if e.paper.id not in seen and not withdrawn(e.paper)][:s["digest_trending"]]
         return picked, trending, {r.paper.id: r.why for r in recs}
+
+    def trending(self, limit: int) -> list[Any]:
+        """The community's trending papers, at least ``limit`` of them when there are: read once per
+        run (a Digests is made per run) and again only for a reader who excludes more."""
+        if limit > self._trending_limit:
+            self._trending = self.deps.listings.trending(limit=max(limit, 2 * self._trending_limit))
+            self._trending_limit = max(limit, 2 * self._trending_limit)
+        return self._trending[:limit]
 
     def message(self, digest: dict[str, Any], user: dict[str, Any], why: dict[int, str] | None = None) -> EmailMessage:
         """The mail of a recorded digest to ``user["email"]`` (a validated address; ``why``: the
