@@ -156,6 +156,21 @@ def test_the_index_file_outlives_a_restart_follows_other_processes_and_is_rebuil
     again.close()
 
 
+def test_a_closed_index_is_not_taken_for_damaged_and_a_respelled_key_takes_its_new_form(tmp_path):
+    import sqlite3
+
+    one = AuthorIndex(tmp_path / "authors")
+    one.add(1, ["Jeanpierre Roy", "Ann Lee"], "2024-01-01")
+    one.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # a bug of the caller, not a damaged file
+        one.known("jeanpierre-roy")
+    two = AuthorIndex(tmp_path / "authors")
+    assert two.known("jeanpierre-roy") and two.form("jeanpierre-roy").sig == "j"  # nothing was rebuilt
+    two.add(1, ["Jean-Pierre Roy", "Ann Lee"], "2024-01-01")  # the same key, now written hyphenated
+    assert two.form("jeanpierre-roy").sig == "jp" and two.names_on(1)[0] == ("jeanpierre-roy", "Jean-Pierre Roy")
+    two.close()
+
+
 def test_an_abbreviated_co_author_is_evidence_only_when_unambiguous():
     # "J. Lee" fits both Lees: no evidence that D. Park is Dae Park rather than Don Park
     idx = index_of({1: ["Dae Park", "Jin Lee"], 2: ["Don Park", "Joon Lee"], 3: ["D. Park", "J. Lee"],

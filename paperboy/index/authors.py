@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..store import Store
 
 MAX_AUTHORS = 200  # per paper: the rest of a 3,000-author collaboration list is not indexed
-LAYOUT = "1"
+LAYOUT = "2"
 CACHED_BLOCKS = 2048  # blocks whose merges and paper lists are kept in memory (LRU)
 KEEP_TOUCHED = 200_000  # logged block changes kept for other processes following the file
 log = logging.getLogger("paperboy.authors")
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS forms (key TEXT PRIMARY KEY, block TEXT NOT NULL, abb
                                   form BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS forms_block ON forms (block);
 CREATE TABLE IF NOT EXISTS occ (paper_id INTEGER NOT NULL, pos INTEGER NOT NULL, key TEXT NOT NULL,
-                                shown TEXT NOT NULL, PRIMARY KEY (paper_id, pos)) WITHOUT ROWID;
+                                shown TEXT NOT NULL, form BLOB NOT NULL, PRIMARY KEY (paper_id, pos)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS occ_key ON occ (key, paper_id);
 CREATE TABLE IF NOT EXISTS dates (paper_id INTEGER PRIMARY KEY, day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS touched (seq INTEGER PRIMARY KEY, block TEXT NOT NULL);
@@ -67,8 +67,13 @@ def _load(key: str, blob: bytes) -> Name:
     return Name(key, tuple(given), tuple(initials), surname, org, sig)
 
 
-def _ids(ids: Iterable[Any]) -> bytes:
-    return orjson.dumps(list(ids))
+def _ids(ids: Iterable[Any]) -> str:
+    return orjson.dumps(list(ids)).decode()  # text: SQLite 3.45+ reads a BLOB as JSONB
+
+
+def _damaged(e: sqlite3.DatabaseError) -> bool:
+    """The file is corrupt or not a database; not busy, full, closed or misused (those pass through)."""
+    return (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class AuthorIndex:
@@ -96,6 +101,8 @@ class AuthorIndex:
             db.close()
             why = "it was written by another version"
         except sqlite3.DatabaseError as e:
+            if not _damaged(e):
+                raise
             why = str(e)
         log.warning("rebuilding the author index from the store: %s", why)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -130,7 +137,7 @@ class AuthorIndex:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as e:
-                if isinstance(e, sqlite3.OperationalError) or self.directory is None:
+                if not _damaged(e) or self.directory is None:
                     raise
                 self._db.close()  # damaged: emptied now, filled again by the next sync
                 shutil.rmtree(self.directory, ignore_errors=True)
@@ -150,18 +157,18 @@ class AuthorIndex:
         with self._syncing:
             with self._lock:
                 self._catch_up()
-            while rows := store.papers_since(self.synced, chunk):
+            while rows := store.papers_since(since := self.synced, chunk):
                 hidden = store.uploads_only([r["id"] for r in rows])  # an upload's date is anyone's
                 with self._lock:
-                    self._put([(r["id"], r.get("authors") or [], r.get("submitted") or "", r["id"] not in hidden)
-                               for r in rows], rows[-1]["rev"])
+                    self._put([(r["id"], r.get("authors") or [], r.get("submitted") or "", r["id"] not in hidden,
+                                r["rev"]) for r in rows], rows[-1]["rev"], since=since)
                 done += len(rows)
         return done
 
     def add(self, paper_id: int, authors: list[str], day: str = "", public: bool = True) -> None:
         """Index (or re-index) one paper's author list; ``public``: its date may move ``newest``."""
         with self._lock:
-            self._put([(paper_id, authors, day, public)], 0)
+            self._put([(paper_id, authors, day, public, None)], 0)
 
     def _catch_up(self) -> None:
         """Take in what another process following the same file indexed: its revision, and the
@@ -178,38 +185,47 @@ class AuthorIndex:
         self.synced = max(self.synced, int(self._meta(db, "synced") or 0))
         self.newest = max(self.newest, self._meta(db, "newest") or "")
 
-    def _put(self, papers: list[tuple[int, list[str], str, bool]], rev: int) -> None:
+    def _put(self, papers: list[tuple[int, list[str], str, bool, int | None]], rev: int,
+             since: int | None = None) -> None:
+        """Index these papers (id, authors, date, public, the store revision read) in one
+        transaction; a sync's chunk (``since``: the revision it was read after) is left out when the
+        file moved meanwhile: rebuilt (it no longer connects), or another process indexed some of
+        its papers from a newer read."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             self._catch_up()  # inside the write lock: no other process's change slips between
+            if since is not None:
+                if self.synced < since:  # the file was rebuilt: the caller reads from its revision again
+                    db.execute("ROLLBACK")
+                    return
+                papers = [p for p in papers if p[4] is None or p[4] > self.synced]
             pids = _ids(p[0] for p in papers)
             old = db.execute(f"SELECT DISTINCT o.key, f.block FROM occ o JOIN forms f ON f.key = o.key "
                              f"WHERE o.paper_id IN {IDS}", (pids,)).fetchall()
             db.execute(f"DELETE FROM occ WHERE paper_id IN {IDS}", (pids,))
             db.execute(f"DELETE FROM dates WHERE paper_id IN {IDS}", (pids,))
+            if old:  # a key no paper has any more goes with its form (a later spelling brings its own)
+                db.execute(f"DELETE FROM forms WHERE key IN {IDS} AND NOT EXISTS "
+                           f"(SELECT 1 FROM occ WHERE occ.key = forms.key)", (_ids(k for k, _ in old),))
             occ, forms, dates, newest = [], {}, [], self.newest
-            for pid, authors, day, public in papers:
+            for pid, authors, day, public, _ in papers:
                 seen: set[str] = set()
                 for written in authors[:MAX_AUTHORS]:
                     n = parse(written)
                     if n is None or n.key in seen:
                         continue
                     seen.add(n.key)
-                    occ.append((pid, len(seen), n.key, " ".join(written.split())[:200]))
+                    occ.append((pid, len(seen), n.key, " ".join(written.split())[:200], _dump(n)))
                     forms.setdefault(n.key, n)
                 if seen:
                     dates.append((pid, day))
                     if public and _full_date(day[:10]):
                         newest = max(newest, day[:10])
-            db.executemany("INSERT INTO occ VALUES (?, ?, ?, ?)", occ)
+            db.executemany("INSERT INTO occ VALUES (?, ?, ?, ?, ?)", occ)
             db.executemany("INSERT OR IGNORE INTO forms VALUES (?, ?, ?, ?)",
                            [(k, n.block, int(n.abbreviated), _dump(n)) for k, n in forms.items()])
             db.executemany("INSERT INTO dates VALUES (?, ?)", dates)
-            gone = [k for k, _ in old if k not in forms]
-            if gone:
-                db.execute(f"DELETE FROM forms WHERE key IN {IDS} AND NOT EXISTS "
-                           f"(SELECT 1 FROM occ WHERE occ.key = forms.key)", (_ids(gone),))
             blocks = {b for _, b in old} | {n.block for n in forms.values()}
             db.executemany("INSERT INTO touched (block) VALUES (?)", [(b,) for b in sorted(blocks)])
             db.execute("DELETE FROM touched WHERE seq <= (SELECT MAX(seq) FROM touched) - ?", (KEEP_TOUCHED,))
@@ -244,8 +260,8 @@ class AuthorIndex:
 
     def _names(self, pids: Iterable[int]) -> dict[int, list[tuple[Name, str]]]:
         """(parsed name, as written) of each indexed author of the papers, in order."""
-        rows = self._q(f"SELECT o.paper_id, o.key, o.shown, f.form FROM occ o JOIN forms f ON f.key = o.key "
-                       f"WHERE o.paper_id IN {IDS} ORDER BY o.paper_id, o.pos", (_ids(pids),))
+        rows = self._q(f"SELECT paper_id, key, shown, form FROM occ WHERE paper_id IN {IDS} "
+                       f"ORDER BY paper_id, pos", (_ids(pids),))
         out: dict[int, list[tuple[Name, str]]] = {}
         for pid, key, shown, blob in rows:
             out.setdefault(pid, []).append((_load(key, blob), shown))

@@ -106,14 +106,21 @@ class Graph:
         np.put_along_axis(dup, order, dup_sorted, 1)
         return keys, valid & ~dup
 
-    def save(self, path: Path, vectors_of: Callable[[np.ndarray], np.ndarray]) -> None:
-        """One whole graph at ``path``; ``vectors_of`` (ids -> f32 rows) gives a view's additions."""
+    def save(self, path: Path, vectors_of: Callable[[np.ndarray], np.ndarray], rebuild: Callable[[], Any]) -> None:
+        """One whole graph at ``path``; ``vectors_of`` (ids -> f32 rows) gives a view's additions,
+        ``rebuild`` a whole new graph when the viewed file is gone (another worker's save swept it)."""
         from usearch.index import Index
 
         if self.view_of is None or (self.delta is None and not self.outdated):
             self.base.save(str(path))
             return
-        full = Index.restore(str(self.view_of))  # read whole: a view cannot change
+        try:
+            full = Index.restore(str(self.view_of))  # read whole: a view cannot change
+        except Exception:  # noqa: BLE001 - usearch raises plain exceptions for an unreadable file
+            full = None
+        if full is None:
+            rebuild().save(str(path))
+            return
         if self.outdated:
             full.remove(np.fromiter(self.outdated, np.int64, len(self.outdated)))
         if self.delta is not None and len(self.delta):

@@ -225,11 +225,15 @@ class VectorIndex:
 
         return Index(ndim=self.dim, metric="cos", dtype=GRAPH_DTYPE, **self.params)
 
-    def _build_hnsw(self) -> None:
+    def _whole_graph(self) -> Any:
+        """A new graph of every row."""
         graph = self._new_graph()
         for s, b in f32_blocks(self._vecs[:self._n], 1 << 17):  # batch adds on all cores (threads=0)
             graph.add(self._ids[s:s + len(b)], b, threads=0)
-        self._hnsw = Graph(graph, self._new_graph)
+        return graph
+
+    def _build_hnsw(self) -> None:
+        self._hnsw = Graph(self._whole_graph(), self._new_graph)
 
     def release(self) -> None:
         """After a pass over every row (hub scores, a background sample): the rows read from the
@@ -351,7 +355,7 @@ class VectorIndex:
         graph = self._hnsw
         files = {"vectors": ("npy", write_vectors)}
         if graph is not None:
-            files["hnsw"] = ("usearch", lambda p: graph.save(p, vectors_of))
+            files["hnsw"] = ("usearch", lambda p: graph.save(p, vectors_of, self._whole_graph))
         meta = {"model_id": self.model_id, "dim": self.dim, "count": self._n, "capacity": cap, "metric": "cos",
                 "vector_dtype": np.dtype(DTYPE).name, "hnsw": self._hnsw is not None, "hnsw_dtype": GRAPH_DTYPE,
                 "hnsw_threshold": self.hnsw_threshold, **self.params, "synced": self.synced}

@@ -38,7 +38,9 @@ class SQLiteStore(SQLStore):
         self.path, self.busy_timeout = Path(path), busy_timeout
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._all_lock = threading.Lock()  # threads come and go: the set changes while it is read
         self._closed = False
+        self._commits = 0  # write transactions committed by this process (``own_changes``)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -57,7 +59,8 @@ class SQLiteStore(SQLStore):
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
         conn.row_factory = sqlite3.Row
-        self._all.add(conn)
+        with self._all_lock:
+            self._all.add(conn)
         return conn
 
     @property
@@ -85,6 +88,7 @@ class SQLiteStore(SQLStore):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self._commits += 1
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         """``BEGIN IMMEDIATE``, retried until the busy timeout in the lock states where SQLite answers
@@ -112,8 +116,8 @@ class SQLiteStore(SQLStore):
         return int(self.conn.execute(SELECT_VERSION).fetchone()[0])
 
     def own_changes(self) -> int:
-        # SQLite counts them for free, per connection: the sum over this process's live ones
-        return sum(int(c.total_changes) for c in list(self._all))
+        # counted here, not by SQLite: its counts are per connection, and a thread's go when it ends
+        return self._commits
 
     def stats(self) -> dict[str, Any]:
         return super().stats() | {"path": str(self.path)}
@@ -149,5 +153,7 @@ class SQLiteStore(SQLStore):
         """Close every thread's connection; the store cannot be used after."""
         self._closed = True
         self._local = threading.local()
-        for conn in list(self._all):
+        with self._all_lock:
+            conns = list(self._all)
+        for conn in conns:
             conn.close()

@@ -88,11 +88,13 @@ class JobRunner:
 
         def work() -> None:
             try:
-                result = self._pass()
+                result, error = self._pass(), None
             except BaseException as e:  # noqa: BLE001 - handed to the loop, which logs it
-                loop.call_soon_threadsafe(_settle, done, None, e)
-            else:
-                loop.call_soon_threadsafe(_settle, done, result, None)
+                result, error = None, e
+            try:
+                loop.call_soon_threadsafe(_settle, done, result, error)
+            except RuntimeError:  # the loop closed meanwhile (the server stopped): nobody waits for it
+                pass
 
         threading.Thread(target=work, name="paperboy-jobs", daemon=True).start()
         return await done
