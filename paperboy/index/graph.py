@@ -98,12 +98,13 @@ class Graph:
         more, n = _keys(self.delta.search(q, min(count, len(self.delta)), threads=0))
         keys = np.concatenate([keys, more], axis=1)
         valid = np.concatenate([valid, np.arange(more.shape[1]) < n[:, None]], axis=1)
-        order = np.argsort(np.where(valid, keys, -1), axis=1, kind="stable")
-        sk = np.take_along_axis(np.where(valid, keys, -1), order, 1)
+        hits = np.where(valid, keys, -1)
+        order = np.argsort(hits, axis=1, kind="stable")
+        ordered = np.take_along_axis(hits, order, 1)
+        repeat = np.zeros_like(valid)  # in id order: the same id as its left neighbour
+        repeat[:, 1:] = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
         dup = np.zeros_like(valid)
-        dup_sorted = np.zeros_like(valid)
-        dup_sorted[:, 1:] = (sk[:, 1:] == sk[:, :-1]) & (sk[:, 1:] >= 0)
-        np.put_along_axis(dup, order, dup_sorted, 1)
+        np.put_along_axis(dup, order, repeat, 1)
         return keys, valid & ~dup
 
     def save(self, path: Path, vectors_of: Callable[[np.ndarray], np.ndarray], rebuild: Callable[[], Any]) -> None:

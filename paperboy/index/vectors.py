@@ -238,7 +238,7 @@ class VectorIndex:
     def release(self) -> None:
         """After a pass over every row (hub scores, a background sample): the rows read from the
         memory-mapped file leave the resident set again; what this process changed stays."""
-        _page_out(self._vecs)
+        _advise(self._vecs, MADV_PAGEOUT)
 
     def vector(self, paper_id: int) -> np.ndarray | None:
         """The paper's unit vector as f32, None if it has none."""
@@ -379,7 +379,7 @@ class VectorIndex:
         if legacy:
             vecs = vecs.astype(DTYPE)
         else:
-            _release(vecs)
+            _advise(vecs, mmap.MADV_DONTNEED)  # a mapped index holds only what searches touch
         if hnsw_threshold is not None:
             params["hnsw_threshold"] = hnsw_threshold
         if expansion_search is not None:  # a search-time knob: the saved graph takes it
@@ -458,24 +458,16 @@ def _read(d: Path, model_id: str, dim: int | None) -> tuple[dict[str, Any], dict
 MADV_PAGEOUT = getattr(mmap, "MADV_PAGEOUT", 21 if sys.platform == "linux" else None)  # Linux 5.4+
 
 
-def _page_out(vecs: np.ndarray) -> None:
-    """Ask the kernel to reclaim the mapped pages now: clean ones (rows as saved) leave this process's
-    resident set, dirty ones (rows changed or appended here, copy-on-write) stay, as they cannot be
-    dropped without swap. Unlike DONTNEED this never loses a change."""
-    m = getattr(vecs, "_mmap", None)
-    if m is not None and hasattr(m, "madvise") and MADV_PAGEOUT is not None:
-        try:
-            m.madvise(MADV_PAGEOUT)
-        except (OSError, ValueError):  # advice only (an older kernel refuses it)
-            pass
+def _advise(vecs: np.ndarray, advice: int | None) -> None:
+    """madvise over a memory-mapped array (nothing for one in memory; advice only: a refusal is ignored).
 
-
-def _release(vecs: np.ndarray) -> None:
-    """Drop the pages the load check read from this process's resident set (they stay in the page
-    cache): a memory-mapped index then holds only what searches touch."""
+    At load, DONTNEED: the pages the check read leave this process's resident set and stay in the
+    page cache; nothing was changed yet. Later (``release``), PAGEOUT: clean pages (rows as saved)
+    are reclaimed, dirty ones (rows changed or appended here, copy-on-write) stay, as they cannot be
+    dropped without swap, where DONTNEED would throw the changes away."""
     m = getattr(vecs, "_mmap", None)
-    if m is not None and hasattr(m, "madvise"):
+    if m is not None and hasattr(m, "madvise") and advice is not None:
         try:
-            m.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):  # advice only
+            m.madvise(advice)
+        except (OSError, ValueError):  # an older kernel refuses PAGEOUT
             pass
